@@ -1,0 +1,197 @@
+"""The :class:`Catalog` facade: one scope of a store, with the writer and reader wired up."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from arco.catalog.model import Column, Namespace, Page, Table
+from arco.catalog.operations import (
+    ColumnSpec,
+    CreateNamespace,
+    DropNamespace,
+    DropTable,
+    Operation,
+    RegisterTable,
+    RenameTable,
+    Result,
+    UpdateNamespace,
+    UpdateTable,
+)
+from arco.catalog.reader import DEFAULT_PAGE, CatalogReader
+from arco.catalog.snapshot import SnapshotLoader
+from arco.catalog.writer import CatalogWriter, WriterOptions
+from arco.clock import SYSTEM_CLOCK, Clock
+from arco.scope import DEFAULT_SCOPE, Scope
+from arco.storage import RetryingStore, ScopedStore, open_store
+from arco.storage.port import ObjectStore
+
+ColumnsArg = Sequence[ColumnSpec | dict[str, Any]]
+
+
+def _columns(columns: ColumnsArg | None) -> list[ColumnSpec]:
+    return [c if isinstance(c, ColumnSpec) else ColumnSpec.model_validate(c) for c in columns or ()]
+
+
+class Catalog:
+    """Catalog operations for one ``(tenant, workspace)`` scope of an object store.
+
+    ``store`` is the *root* store; the catalog scopes it itself, so no key outside
+    ``tenant={t}/workspace={w}/`` can ever be formed.
+    """
+
+    def __init__(
+        self,
+        store: ObjectStore,
+        scope: Scope = DEFAULT_SCOPE,
+        *,
+        options: WriterOptions | None = None,
+        holder: str | None = None,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
+        self.scope = scope
+        self.root_store = store
+        self.store: ObjectStore = ScopedStore(store, scope.prefix)
+        self.loader = SnapshotLoader(self.store)
+        self.writer = CatalogWriter(
+            self.store, self.loader, options=options, holder=holder, clock=clock
+        )
+        self.reader = CatalogReader(self.store, self.loader)
+
+    @classmethod
+    def open(
+        cls, url: str, scope: Scope = DEFAULT_SCOPE, *, options: WriterOptions | None = None,
+        **store_options: Any,
+    ) -> Catalog:
+        """Open a catalog on a store URL (``file://``, ``memory://``, ``s3://`` ...)."""
+        return cls(RetryingStore(open_store(url, **store_options)), scope, options=options)
+
+    def close(self) -> None:
+        """Wait for background work (checkpoints) to finish."""
+        self.writer.close()
+
+    def __enter__(self) -> Catalog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- writes -------------------------------------------------------------------------
+
+    def submit(self, request: Operation, *, idempotency_key: str | None = None) -> Result:
+        """Apply any catalog request (the typed methods below are shortcuts)."""
+        return self.writer.submit(request, idempotency_key)
+
+    def create_namespace(
+        self,
+        name: str,
+        *,
+        description: str | None = None,
+        properties: dict[str, str] | None = None,
+        if_match: int | None = None,
+        idempotency_key: str | None = None,
+    ) -> Namespace:
+        req = CreateNamespace(
+            name=name, description=description, properties=properties or {}, if_match=if_match
+        )
+        return self._namespace(req, idempotency_key)
+
+    def update_namespace(
+        self, name: str, *, if_match: int | None = None, idempotency_key: str | None = None,
+        **changes: Any,
+    ) -> Namespace:
+        """Changes: ``description``, ``set_properties``, ``remove_properties``."""
+        req = UpdateNamespace(name=name, if_match=if_match, **changes)
+        return self._namespace(req, idempotency_key)
+
+    def drop_namespace(
+        self, name: str, *, if_match: int | None = None, idempotency_key: str | None = None
+    ) -> Namespace:
+        return self._namespace(DropNamespace(name=name, if_match=if_match), idempotency_key)
+
+    def register_table(
+        self,
+        namespace: str,
+        name: str,
+        columns: ColumnsArg | None = None,
+        *,
+        description: str | None = None,
+        location: str | None = None,
+        format: str = "parquet",
+        properties: dict[str, str] | None = None,
+        if_match: int | None = None,
+        idempotency_key: str | None = None,
+    ) -> Table:
+        req = RegisterTable(
+            namespace=namespace,
+            name=name,
+            columns=_columns(columns),
+            description=description,
+            location=location,
+            format=format,
+            properties=properties or {},
+            if_match=if_match,
+        )
+        return self._table(req, idempotency_key)
+
+    def update_table(
+        self, namespace: str, name: str, *, if_match: int | None = None,
+        idempotency_key: str | None = None, **changes: Any,
+    ) -> Table:
+        """Changes: description, location, format, set_properties, remove_properties,
+        add_columns, drop_columns, rename_columns."""
+        if "add_columns" in changes:
+            changes["add_columns"] = _columns(changes["add_columns"])
+        req = UpdateTable(namespace=namespace, name=name, if_match=if_match, **changes)
+        return self._table(req, idempotency_key)
+
+    def rename_table(
+        self, namespace: str, name: str, new_name: str, *, new_namespace: str | None = None,
+        if_match: int | None = None, idempotency_key: str | None = None,
+    ) -> Table:
+        req = RenameTable(
+            namespace=namespace, name=name, new_name=new_name, new_namespace=new_namespace,
+            if_match=if_match,
+        )
+        return self._table(req, idempotency_key)
+
+    def drop_table(
+        self, namespace: str, name: str, *, if_match: int | None = None,
+        idempotency_key: str | None = None,
+    ) -> Table:
+        req = DropTable(namespace=namespace, name=name, if_match=if_match)
+        return self._table(req, idempotency_key)
+
+    def _namespace(self, req: Operation, key: str | None) -> Namespace:
+        result = self.writer.submit(req, key)
+        assert isinstance(result, Namespace)
+        return result
+
+    def _table(self, req: Operation, key: str | None) -> Table:
+        result = self.writer.submit(req, key)
+        assert isinstance(result, Table)
+        return result
+
+    # --- reads --------------------------------------------------------------------------
+
+    def snapshot_version(self) -> int:
+        return self.reader.snapshot_version()
+
+    def get_namespace(self, name: str) -> Namespace:
+        return self.reader.get_namespace(name)
+
+    def list_namespaces(
+        self, *, page_token: str | None = None, limit: int = DEFAULT_PAGE
+    ) -> Page[Namespace]:
+        return self.reader.list_namespaces(page_token=page_token, limit=limit)
+
+    def get_table(self, namespace: str, name: str) -> Table:
+        return self.reader.get_table(namespace, name)
+
+    def list_tables(
+        self, namespace: str, *, page_token: str | None = None, limit: int = DEFAULT_PAGE
+    ) -> Page[Table]:
+        return self.reader.list_tables(namespace, page_token=page_token, limit=limit)
+
+    def list_columns(self, namespace: str, name: str) -> list[Column]:
+        return self.reader.list_columns(namespace, name)

@@ -1,0 +1,487 @@
+"""Tier-1 catalog operations: request models, their validation, and how they change state.
+
+Each request is a pydantic model with a literal ``op`` discriminator. ``validated()`` checks
+every rule (names, types, sizes) and returns a normalised copy; ``apply()`` checks the
+request against the current state and records the rows it changes. ``apply`` never
+mutates anything before all of its checks have passed, so a failing request in a group
+commit leaves no trace.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from arco.arrow_types import canonical_type
+from arco.catalog.model import Namespace, Table
+from arco.catalog.schema import ColumnRow, NamespaceRow, Properties, TableRow
+from arco.catalog.state import CatalogState, Changes
+from arco.errors import (
+    AlreadyExistsError,
+    ConflictError,
+    NotFoundError,
+    PreconditionFailedError,
+    ValidationError,
+)
+from arco.ids import new_entity_id
+from arco.names import name_key, validate_name
+
+MAX_COLUMNS = 4096
+MAX_TEXT = 4096
+MAX_LOCATION = 2048
+MAX_PROPERTIES = 256
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyContext:
+    """What every operation of one commit shares."""
+
+    version: int
+    now_ms: int
+
+
+def _check_text(field: str, value: str | None, limit: int = MAX_TEXT) -> str | None:
+    if value is None:
+        return None
+    if len(value) > limit:
+        raise ValidationError(f"{field}: must be at most {limit} characters")
+    if any((ord(ch) < 0x20 and ch not in "\n\t") or ord(ch) == 0x7F for ch in value):
+        raise ValidationError(f"{field}: must not contain control characters")
+    return value
+
+
+def _check_properties(field: str, props: dict[str, str]) -> dict[str, str]:
+    if len(props) > MAX_PROPERTIES:
+        raise ValidationError(f"{field}: at most {MAX_PROPERTIES} entries")
+    for key, value in props.items():
+        if not key or len(key) > 255 or any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in key):
+            raise ValidationError(
+                f"{field}: key {key!r} must be 1-255 characters without control characters"
+            )
+        _check_text(f"{field}[{key!r}]", value)
+    return dict(sorted(props.items()))
+
+
+def _check_format(value: str) -> str:
+    ok = 0 < len(value) <= 32 and value[0].isascii() and value[0].isalpha()
+    if not ok or not all(ch.isascii() and (ch.isalnum() or ch == "_") for ch in value):
+        raise ValidationError(
+            f"format: must be 1-32 characters of [a-z0-9_] starting with a letter (got {value!r})"
+        )
+    return value.lower()
+
+
+def _merge_properties(old: Properties, set_: dict[str, str], remove: list[str]) -> Properties:
+    merged = dict(old)
+    for key in remove:
+        merged.pop(key, None)
+    merged.update(set_)
+    return tuple(sorted(merged.items()))
+
+
+def _check_if_match(what: str, expected: int | None, actual: int) -> None:
+    if expected is not None and expected != actual:
+        raise PreconditionFailedError(
+            f"{what}: if_match expected version {expected}, current version is {actual}"
+        )
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    #: ETag expectation: the entity's ``version`` (updates, drops, renames) or the catalog's
+    #: snapshot version (creates).
+    if_match: int | None = None
+
+
+class ColumnSpec(BaseModel):
+    """A column as given by a user when registering or altering a table."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    type: str
+    nullable: bool = True
+    description: str | None = None
+
+    def validated(self, field: str) -> ColumnSpec:
+        return ColumnSpec(
+            name=validate_name(f"{field}.name", self.name),
+            type=_canonical_type(f"{field}.type", self.type),
+            nullable=self.nullable,
+            description=_check_text(f"{field}.description", self.description),
+        )
+
+
+def _canonical_type(field: str, text: str) -> str:
+    try:
+        return canonical_type(text)
+    except ValidationError as exc:
+        raise ValidationError(f"{field}: {exc.message.split(': ', 1)[-1]}") from exc
+
+
+def _check_unique_columns(field: str, names: list[str]) -> None:
+    seen: set[str] = set()
+    for name in names:
+        key = name_key(name)
+        if key in seen:
+            raise ValidationError(f"{field}: duplicate column name {name!r}")
+        seen.add(key)
+
+
+def _namespace(state: CatalogState, name: str) -> NamespaceRow:
+    row = state.namespace_by_name(name)
+    if row is None:
+        raise NotFoundError(f"namespace {name!r} does not exist")
+    return row
+
+
+def _table(state: CatalogState, namespace: str, name: str) -> tuple[NamespaceRow, TableRow]:
+    ns = _namespace(state, namespace)
+    row = state.table_by_name(ns.namespace_id, name)
+    if row is None:
+        raise NotFoundError(f"table {namespace!r}.{name!r} does not exist")
+    return ns, row
+
+
+def _pending_version(changes: Changes, base_version: int) -> int:
+    return base_version if changes.empty else base_version + 1
+
+
+def table_view(state: CatalogState, row: TableRow) -> Table:
+    ns = state.namespaces[row.namespace_id]
+    return Table.from_rows(row, ns.name, state.columns_of(row.table_id))
+
+
+class CreateNamespace(_Request):
+    op: Literal["create_namespace"] = "create_namespace"
+    name: str
+    description: str | None = None
+    properties: dict[str, str] = Field(default_factory=dict)
+
+    def validated(self) -> CreateNamespace:
+        return self.model_copy(
+            update={
+                "name": validate_name("name", self.name),
+                "description": _check_text("description", self.description),
+                "properties": _check_properties("properties", self.properties),
+            }
+        )
+
+    def apply(self, changes: Changes, ctx: ApplyContext) -> Namespace:
+        state = changes.state
+        _check_if_match("catalog", self.if_match, _pending_version(changes, ctx.version - 1))
+        if state.namespace_by_name(self.name) is not None:
+            raise AlreadyExistsError(f"namespace {self.name!r} already exists")
+        row = NamespaceRow(
+            namespace_id=new_entity_id(),
+            name=self.name,
+            description=self.description,
+            properties=tuple(self.properties.items()),
+            created_at=ctx.now_ms,
+            updated_at=ctx.now_ms,
+            version=ctx.version,
+        )
+        changes.upsert("namespaces", row.namespace_id, row)
+        return Namespace.from_row(row)
+
+
+class UpdateNamespace(_Request):
+    op: Literal["update_namespace"] = "update_namespace"
+    name: str
+    #: only applied when given (``None`` clears the description)
+    description: str | None = None
+    set_properties: dict[str, str] = Field(default_factory=dict)
+    remove_properties: list[str] = Field(default_factory=list)
+
+    def validated(self) -> UpdateNamespace:
+        update: dict[str, Any] = {
+            "name": validate_name("name", self.name),
+            "set_properties": _check_properties("set_properties", self.set_properties),
+        }
+        if "description" in self.model_fields_set:
+            update["description"] = _check_text("description", self.description)
+        return self.model_copy(update=update)
+
+    def apply(self, changes: Changes, ctx: ApplyContext) -> Namespace:
+        ns = _namespace(changes.state, self.name)
+        _check_if_match(f"namespace {self.name!r}", self.if_match, ns.version)
+        row = replace(
+            ns,
+            description=self.description if "description" in self.model_fields_set else ns.description,
+            properties=_merge_properties(ns.properties, self.set_properties, self.remove_properties),
+            updated_at=ctx.now_ms,
+            version=ctx.version,
+        )
+        changes.upsert("namespaces", row.namespace_id, row)
+        return Namespace.from_row(row)
+
+
+class DropNamespace(_Request):
+    op: Literal["drop_namespace"] = "drop_namespace"
+    name: str
+
+    def validated(self) -> DropNamespace:
+        return self.model_copy(update={"name": validate_name("name", self.name)})
+
+    def apply(self, changes: Changes, ctx: ApplyContext) -> Namespace:
+        ns = _namespace(changes.state, self.name)
+        _check_if_match(f"namespace {self.name!r}", self.if_match, ns.version)
+        tables = changes.state.tables_in(ns.namespace_id)
+        if tables:
+            raise ConflictError(f"namespace {self.name!r} is not empty ({len(tables)} tables)")
+        changes.remove("namespaces", ns.namespace_id, replace(ns, version=ctx.version))
+        return Namespace.from_row(ns)
+
+
+class RegisterTable(_Request):
+    op: Literal["register_table"] = "register_table"
+    namespace: str
+    name: str
+    columns: list[ColumnSpec] = Field(default_factory=list)
+    description: str | None = None
+    location: str | None = None
+    format: str = "parquet"
+    properties: dict[str, str] = Field(default_factory=dict)
+
+    def validated(self) -> RegisterTable:
+        if len(self.columns) > MAX_COLUMNS:
+            raise ValidationError(f"columns: at most {MAX_COLUMNS} columns")
+        columns = [c.validated(f"columns[{i}]") for i, c in enumerate(self.columns)]
+        _check_unique_columns("columns", [c.name for c in columns])
+        return self.model_copy(
+            update={
+                "namespace": validate_name("namespace", self.namespace),
+                "name": validate_name("name", self.name),
+                "columns": columns,
+                "description": _check_text("description", self.description),
+                "location": _check_text("location", self.location, MAX_LOCATION),
+                "format": _check_format(self.format),
+                "properties": _check_properties("properties", self.properties),
+            }
+        )
+
+    def apply(self, changes: Changes, ctx: ApplyContext) -> Table:
+        state = changes.state
+        _check_if_match("catalog", self.if_match, _pending_version(changes, ctx.version - 1))
+        ns = _namespace(state, self.namespace)
+        if state.table_by_name(ns.namespace_id, self.name) is not None:
+            raise AlreadyExistsError(f"table {self.namespace!r}.{self.name!r} already exists")
+        row = TableRow(
+            table_id=new_entity_id(),
+            namespace_id=ns.namespace_id,
+            name=self.name,
+            description=self.description,
+            location=self.location,
+            format=self.format,
+            properties=tuple(self.properties.items()),
+            created_at=ctx.now_ms,
+            updated_at=ctx.now_ms,
+            version=ctx.version,
+        )
+        changes.upsert("tables", row.table_id, row)
+        for position, spec in enumerate(self.columns):
+            col = ColumnRow(
+                column_id=new_entity_id(),
+                table_id=row.table_id,
+                position=position,
+                name=spec.name,
+                type=spec.type,
+                nullable=spec.nullable,
+                description=spec.description,
+                version=ctx.version,
+            )
+            changes.upsert("columns", col.column_id, col)
+        return table_view(changes.state, row)
+
+
+class UpdateTable(_Request):
+    op: Literal["update_table"] = "update_table"
+    namespace: str
+    name: str
+    #: description, location and format are only applied when given
+    description: str | None = None
+    location: str | None = None
+    format: str | None = None
+    set_properties: dict[str, str] = Field(default_factory=dict)
+    remove_properties: list[str] = Field(default_factory=list)
+    add_columns: list[ColumnSpec] = Field(default_factory=list)
+    drop_columns: list[str] = Field(default_factory=list)
+    rename_columns: dict[str, str] = Field(default_factory=dict)
+
+    def validated(self) -> UpdateTable:
+        update: dict[str, Any] = {
+            "namespace": validate_name("namespace", self.namespace),
+            "name": validate_name("name", self.name),
+            "set_properties": _check_properties("set_properties", self.set_properties),
+            "add_columns": [
+                c.validated(f"add_columns[{i}]") for i, c in enumerate(self.add_columns)
+            ],
+            "drop_columns": [
+                validate_name(f"drop_columns[{i}]", c) for i, c in enumerate(self.drop_columns)
+            ],
+            "rename_columns": {
+                validate_name("rename_columns.key", k): validate_name(f"rename_columns[{k!r}]", v)
+                for k, v in self.rename_columns.items()
+            },
+        }
+        _check_unique_columns("add_columns", [c.name for c in update["add_columns"]])
+        if "description" in self.model_fields_set:
+            update["description"] = _check_text("description", self.description)
+        if "location" in self.model_fields_set:
+            update["location"] = _check_text("location", self.location, MAX_LOCATION)
+        if self.format is not None:
+            update["format"] = _check_format(self.format)
+        return self.model_copy(update=update)
+
+    def apply(self, changes: Changes, ctx: ApplyContext) -> Table:
+        state = changes.state
+        ns, table = _table(state, self.namespace, self.name)
+        _check_if_match(f"table {self.namespace!r}.{self.name!r}", self.if_match, table.version)
+        current = {name_key(c.name): c for c in state.columns_of(table.table_id)}
+        dropped: list[ColumnRow] = []
+        for name in self.drop_columns:
+            col = current.pop(name_key(name), None)
+            if col is None:
+                raise NotFoundError(f"drop_columns: column {name!r} does not exist")
+            dropped.append(col)
+        renamed: list[ColumnRow] = []
+        for old, new in self.rename_columns.items():
+            col = current.pop(name_key(old), None)
+            if col is None:
+                raise NotFoundError(f"rename_columns: column {old!r} does not exist")
+            renamed.append(replace(col, name=new, version=ctx.version))
+        for col in renamed:
+            if name_key(col.name) in current:
+                raise AlreadyExistsError(f"rename_columns: column {col.name!r} already exists")
+            current[name_key(col.name)] = col
+        next_position = max((c.position for c in state.columns_of(table.table_id)), default=-1) + 1
+        added: list[ColumnRow] = []
+        for spec in self.add_columns:
+            if name_key(spec.name) in current:
+                raise AlreadyExistsError(f"add_columns: column {spec.name!r} already exists")
+            col = ColumnRow(
+                column_id=new_entity_id(),
+                table_id=table.table_id,
+                position=next_position + len(added),
+                name=spec.name,
+                type=spec.type,
+                nullable=spec.nullable,
+                description=spec.description,
+                version=ctx.version,
+            )
+            added.append(col)
+            current[name_key(col.name)] = col
+        if len(current) > MAX_COLUMNS:
+            raise ValidationError(f"add_columns: a table has at most {MAX_COLUMNS} columns")
+        fields = self.model_fields_set
+        row = replace(
+            table,
+            description=self.description if "description" in fields else table.description,
+            location=self.location if "location" in fields else table.location,
+            format=self.format if self.format is not None else table.format,
+            properties=_merge_properties(
+                table.properties, self.set_properties, self.remove_properties
+            ),
+            updated_at=ctx.now_ms,
+            version=ctx.version,
+        )
+        for col in dropped:
+            changes.remove("columns", col.column_id, replace(col, version=ctx.version))
+        for col in renamed + added:
+            changes.upsert("columns", col.column_id, col)
+        changes.upsert("tables", row.table_id, row)
+        del ns
+        return table_view(changes.state, row)
+
+
+class RenameTable(_Request):
+    op: Literal["rename_table"] = "rename_table"
+    namespace: str
+    name: str
+    new_name: str
+    #: move to another namespace (default: stay)
+    new_namespace: str | None = None
+
+    def validated(self) -> RenameTable:
+        return self.model_copy(
+            update={
+                "namespace": validate_name("namespace", self.namespace),
+                "name": validate_name("name", self.name),
+                "new_name": validate_name("new_name", self.new_name),
+                "new_namespace": None
+                if self.new_namespace is None
+                else validate_name("new_namespace", self.new_namespace),
+            }
+        )
+
+    def apply(self, changes: Changes, ctx: ApplyContext) -> Table:
+        state = changes.state
+        _, table = _table(state, self.namespace, self.name)
+        _check_if_match(f"table {self.namespace!r}.{self.name!r}", self.if_match, table.version)
+        target_ns = _namespace(state, self.new_namespace or self.namespace)
+        existing = state.table_by_name(target_ns.namespace_id, self.new_name)
+        if existing is not None and existing.table_id != table.table_id:
+            raise AlreadyExistsError(
+                f"table {target_ns.name!r}.{self.new_name!r} already exists"
+            )
+        row = replace(
+            table,
+            namespace_id=target_ns.namespace_id,
+            name=self.new_name,
+            updated_at=ctx.now_ms,
+            version=ctx.version,
+        )
+        changes.upsert("tables", row.table_id, row)
+        return table_view(changes.state, row)
+
+
+class DropTable(_Request):
+    op: Literal["drop_table"] = "drop_table"
+    namespace: str
+    name: str
+
+    def validated(self) -> DropTable:
+        return self.model_copy(
+            update={
+                "namespace": validate_name("namespace", self.namespace),
+                "name": validate_name("name", self.name),
+            }
+        )
+
+    def apply(self, changes: Changes, ctx: ApplyContext) -> Table:
+        state = changes.state
+        _, table = _table(state, self.namespace, self.name)
+        _check_if_match(f"table {self.namespace!r}.{self.name!r}", self.if_match, table.version)
+        view = table_view(state, table)
+        for col in state.columns_of(table.table_id):
+            changes.remove("columns", col.column_id, replace(col, version=ctx.version))
+        changes.remove("tables", table.table_id, replace(table, version=ctx.version))
+        return view
+
+
+Operation = Annotated[
+    CreateNamespace
+    | UpdateNamespace
+    | DropNamespace
+    | RegisterTable
+    | UpdateTable
+    | RenameTable
+    | DropTable,
+    Field(discriminator="op"),
+]
+
+Result = Namespace | Table
+
+
+def result_to_json(result: Result) -> dict[str, Any]:
+    kind = "namespace" if isinstance(result, Namespace) else "table"
+    return {"kind": kind, "value": result.model_dump(mode="json")}
+
+
+def result_from_json(data: dict[str, Any]) -> Result:
+    if data["kind"] == "namespace":
+        return Namespace.model_validate(data["value"])
+    return Table.model_validate(data["value"])

@@ -1,0 +1,123 @@
+"""Read side of the catalog: lookups and paged lists over the current snapshot.
+
+Every call reads the manifest (one small GET) and then serves from the state cached for that
+version, so a read issued after a write returns sees the write. Readers never take locks.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+
+from arco import canonical_json
+from arco.catalog.model import Column, Namespace, Page, Table
+from arco.catalog.operations import table_view
+from arco.catalog.snapshot import SnapshotLoader
+from arco.catalog.state import CatalogState
+from arco.errors import ArcoError, NotFoundError, ValidationError
+from arco.manifest import StoredManifest, read_manifest
+from arco.names import name_key, validate_name
+from arco.storage.port import ObjectStore
+
+DOMAIN = "catalog"
+DEFAULT_PAGE = 100
+MAX_PAGE = 1000
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def _encode_token(after: str) -> str:
+    raw = canonical_json.canonical_dumps({"after": after})
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_token(token: str) -> str:
+    try:
+        padded = token + "=" * (-len(token) % 4)
+        data = canonical_json.loads(base64.urlsafe_b64decode(padded.encode()))
+        after = data["after"]
+        if not isinstance(after, str):
+            raise TypeError
+        return after
+    except (ArcoError, binascii.Error, KeyError, TypeError, ValueError, UnicodeError) as exc:
+        raise ValidationError("page_token: not a token returned by a previous page") from exc
+
+
+def paginate(
+    items: Sequence[R], key: Callable[[R], str], page_token: str | None, limit: int
+) -> tuple[list[R], str | None]:
+    """Items sorted by ``key`` after the token's position, at most ``limit`` of them."""
+    if not 1 <= limit <= MAX_PAGE:
+        raise ValidationError(f"limit: must be between 1 and {MAX_PAGE} (got {limit})")
+    ordered = sorted(items, key=key)
+    if page_token is not None:
+        after = _decode_token(page_token)
+        ordered = [item for item in ordered if key(item) > after]
+    page = ordered[:limit]
+    token = _encode_token(key(page[-1])) if len(ordered) > limit else None
+    return page, token
+
+
+class CatalogReader:
+    """Lookups over the current catalog snapshot of one scope."""
+
+    def __init__(self, store: ObjectStore, loader: SnapshotLoader) -> None:
+        self._store = store
+        self._loader = loader
+
+    def head(self) -> StoredManifest | None:
+        return read_manifest(self._store, DOMAIN)
+
+    def state(self) -> CatalogState:
+        """The current state (from cache when the manifest version is unchanged)."""
+        return self._loader.load(self.head())
+
+    def snapshot_version(self) -> int:
+        head = self.head()
+        return head.manifest.snapshot_version if head is not None else 0
+
+    def get_namespace(self, name: str) -> Namespace:
+        name = validate_name("name", name)
+        row = self.state().namespace_by_name(name)
+        if row is None:
+            raise NotFoundError(f"namespace {name!r} does not exist")
+        return Namespace.from_row(row)
+
+    def list_namespaces(
+        self, *, page_token: str | None = None, limit: int = DEFAULT_PAGE
+    ) -> Page[Namespace]:
+        rows = list(self.state().namespaces.values())
+        page, token = paginate(rows, lambda r: name_key(r.name), page_token, limit)
+        return Page[Namespace](
+            items=[Namespace.from_row(r) for r in page], next_page_token=token
+        )
+
+    def get_table(self, namespace: str, name: str) -> Table:
+        namespace = validate_name("namespace", namespace)
+        name = validate_name("name", name)
+        state = self.state()
+        ns = state.namespace_by_name(namespace)
+        if ns is None:
+            raise NotFoundError(f"namespace {namespace!r} does not exist")
+        row = state.table_by_name(ns.namespace_id, name)
+        if row is None:
+            raise NotFoundError(f"table {namespace!r}.{name!r} does not exist")
+        return table_view(state, row)
+
+    def list_tables(
+        self, namespace: str, *, page_token: str | None = None, limit: int = DEFAULT_PAGE
+    ) -> Page[Table]:
+        namespace = validate_name("namespace", namespace)
+        state = self.state()
+        ns = state.namespace_by_name(namespace)
+        if ns is None:
+            raise NotFoundError(f"namespace {namespace!r} does not exist")
+        rows = state.tables_in(ns.namespace_id)
+        page, token = paginate(rows, lambda r: name_key(r.name), page_token, limit)
+        return Page[Table](items=[table_view(state, r) for r in page], next_page_token=token)
+
+    def list_columns(self, namespace: str, name: str) -> list[Column]:
+        return self.get_table(namespace, name).columns

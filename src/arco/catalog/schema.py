@@ -1,0 +1,137 @@
+"""Rows and published Parquet schemas of the catalog domain.
+
+Timestamps are UTC milliseconds (``timestamp[ms, tz=UTC]`` in Parquet); ids are strings;
+``version`` is the snapshot version that last wrote the row (the entity's ETag), which is
+also the merge order of checkpoint and delta files.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+from arco.parquet import PROPERTIES, TIMESTAMP, TableSpec, field, schema_of
+
+Properties = tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class NamespaceRow:
+    namespace_id: str
+    name: str
+    description: str | None
+    properties: Properties
+    created_at: int
+    updated_at: int
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class TableRow:
+    table_id: str
+    namespace_id: str
+    name: str
+    description: str | None
+    location: str | None
+    format: str
+    properties: Properties
+    created_at: int
+    updated_at: int
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class ColumnRow:
+    column_id: str
+    table_id: str
+    position: int
+    name: str
+    type: str
+    nullable: bool
+    description: str | None
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class IdempotencyRow:
+    idempotency_key: str
+    request_hash: str
+    operation: str
+    result: str
+    created_at: int
+    version: int
+
+
+NAMESPACES = TableSpec(
+    "namespaces",
+    NamespaceRow,
+    "namespace_id",
+    schema_of(
+        [
+            field("namespace_id", pa.string()),
+            field("name", pa.string()),
+            field("description", pa.string(), nullable=True),
+            field("properties", PROPERTIES),
+            field("created_at", TIMESTAMP),
+            field("updated_at", TIMESTAMP),
+            field("version", pa.int64()),
+        ]
+    ),
+)
+
+TABLES = TableSpec(
+    "tables",
+    TableRow,
+    "table_id",
+    schema_of(
+        [
+            field("table_id", pa.string()),
+            field("namespace_id", pa.string()),
+            field("name", pa.string()),
+            field("description", pa.string(), nullable=True),
+            field("location", pa.string(), nullable=True),
+            field("format", pa.string()),
+            field("properties", PROPERTIES),
+            field("created_at", TIMESTAMP),
+            field("updated_at", TIMESTAMP),
+            field("version", pa.int64()),
+        ]
+    ),
+)
+
+COLUMNS = TableSpec(
+    "columns",
+    ColumnRow,
+    "column_id",
+    schema_of(
+        [
+            field("column_id", pa.string()),
+            field("table_id", pa.string()),
+            field("position", pa.int32()),
+            field("name", pa.string()),
+            field("type", pa.string()),
+            field("nullable", pa.bool_()),
+            field("description", pa.string(), nullable=True),
+            field("version", pa.int64()),
+        ]
+    ),
+)
+
+IDEMPOTENCY = TableSpec(
+    "idempotency",
+    IdempotencyRow,
+    "idempotency_key",
+    schema_of(
+        [
+            field("idempotency_key", pa.string()),
+            field("request_hash", pa.string()),
+            field("operation", pa.string()),
+            field("result", pa.string()),
+            field("created_at", TIMESTAMP),
+            field("version", pa.int64()),
+        ]
+    ),
+)
+
+CATALOG_TABLES: tuple[TableSpec[object], ...] = (NAMESPACES, TABLES, COLUMNS, IDEMPOTENCY)  # type: ignore[assignment]

@@ -1,0 +1,60 @@
+"""Commit records: the hash-chained audit trail of every domain.
+
+A commit record is written create-only *before* the manifest it describes is published, so
+the chain never dangles. It embeds that manifest in full: the manifest's ``parent_hash`` is
+the sha256 of the canonical bytes of the previous record's manifest, which lets ``verify``
+walk and check the whole chain although the manifest object itself is overwritten.
+A record whose manifest never became current (a crashed or failed attempt) is an orphan:
+nothing references it and garbage collection removes it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from arco import canonical_json
+from arco.errors import ArcoError, CorruptStateError
+from arco.layout import commit_key
+from arco.manifest import Manifest
+from arco.storage.port import ObjectStore
+
+CommitKind = Literal["ddl", "fence", "checkpoint"]
+
+
+class CommitRecord(BaseModel):
+    """Who committed what, when, and the manifest the commit published."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    commit_id: str
+    domain: str
+    kind: CommitKind
+    snapshot_version: int
+    parent_commit_id: str | None
+    holder: str
+    fencing_token: int
+    committed_at: str
+    #: the ledger event holding the requests of this commit (DDL commits)
+    ledger_event: str | None = None
+    #: one entry per applied request: op, target, idempotency key, request hash
+    operations: list[dict[str, Any]] = []
+    manifest: Manifest
+
+    def to_bytes(self) -> bytes:
+        return canonical_json.canonical_dumps(self.model_dump(mode="json"))
+
+
+def write_commit(store: ObjectStore, record: CommitRecord) -> None:
+    store.put(commit_key(record.domain, record.commit_id), record.to_bytes(), "create")
+
+
+def read_commit(store: ObjectStore, domain: str, commit_id: str) -> CommitRecord:
+    """A commit record; ObjectNotFoundError if it does not exist."""
+    key = commit_key(domain, commit_id)
+    data = store.get(key).data
+    try:
+        return CommitRecord.model_validate(canonical_json.loads(data))
+    except (ArcoError, ValueError) as exc:
+        raise CorruptStateError(f"commit record {key} is unreadable: {exc}") from exc

@@ -1,0 +1,71 @@
+"""Every storage key Arco uses, in one place.
+
+Keys here are *relative to a scope*: a :class:`~arco.storage.ScopedStore` adds the
+``tenant={t}/workspace={w}/`` prefix, so no code outside the storage port builds a raw key.
+
+::
+
+    manifests/{domain}.manifest.json        current pointer per domain (CAS only)
+    locks/{domain}.lock.json                fenced lease per tier-1 domain
+    ledger/{domain}/{ulid}.json             one event per object, create-only
+    snapshots/{domain}/v{N}-{commit_id}/    immutable Parquet written by one commit attempt
+    snapshots/{domain}/ckpt-{N}-{ulid}/     a checkpoint of version N, adopted by a later commit
+    commits/{domain}/{commit_id}.json       hash-chained audit trail
+    quarantine/{domain}/{ulid}.json         events that could not be applied
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+Domain = Literal["catalog", "lineage", "search", "executions"]
+DOMAINS: tuple[Domain, ...] = ("catalog", "lineage", "search", "executions")
+
+
+def manifest_key(domain: str) -> str:
+    """The mutable manifest object of a domain."""
+    return f"manifests/{domain}.manifest.json"
+
+
+def lock_key(domain: str) -> str:
+    """The lease-lock object of a tier-1 domain (never deleted)."""
+    return f"locks/{domain}.lock.json"
+
+
+def ledger_prefix(domain: str) -> str:
+    return f"ledger/{domain}/"
+
+
+def ledger_key(domain: str, event_id: str) -> str:
+    return f"{ledger_prefix(domain)}{event_id}.json"
+
+
+def snapshots_prefix(domain: str) -> str:
+    return f"snapshots/{domain}/"
+
+
+def commit_dir(domain: str, version: int, commit_id: str) -> str:
+    """Directory unique to one commit attempt: a crashed attempt can't be mistaken for a later one."""
+    return f"{snapshots_prefix(domain)}v{version:012d}-{commit_id}/"
+
+
+def checkpoint_dir(domain: str, version: int, attempt_id: str) -> str:
+    """Directory of a checkpoint of ``version``, written before the commit that adopts it."""
+    return f"{snapshots_prefix(domain)}ckpt-{version:012d}-{attempt_id}/"
+
+
+def data_file(directory: str, kind: str, table: str) -> str:
+    """A Parquet file in a snapshot directory, e.g. ``.../delta-tables.parquet``."""
+    return f"{directory}{kind}-{table}.parquet"
+
+
+def commits_prefix(domain: str) -> str:
+    return f"commits/{domain}/"
+
+
+def commit_key(domain: str, commit_id: str) -> str:
+    return f"{commits_prefix(domain)}{commit_id}.json"
+
+
+def quarantine_key(domain: str, event_id: str) -> str:
+    return f"quarantine/{domain}/{event_id}.json"
