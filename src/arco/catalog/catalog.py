@@ -60,7 +60,11 @@ class Catalog:
 
     @classmethod
     def open(
-        cls, url: str, scope: Scope = DEFAULT_SCOPE, *, options: WriterOptions | None = None,
+        cls,
+        url: str,
+        scope: Scope = DEFAULT_SCOPE,
+        *,
+        options: WriterOptions | None = None,
         **store_options: Any,
     ) -> Catalog:
         """Open a catalog on a store URL (``file://``, ``memory://``, ``s3://`` ...)."""
@@ -97,7 +101,11 @@ class Catalog:
         return self._namespace(req, idempotency_key)
 
     def update_namespace(
-        self, name: str, *, if_match: int | None = None, idempotency_key: str | None = None,
+        self,
+        name: str,
+        *,
+        if_match: int | None = None,
+        idempotency_key: str | None = None,
         **changes: Any,
     ) -> Namespace:
         """Changes: ``description``, ``set_properties``, ``remove_properties``."""
@@ -135,8 +143,13 @@ class Catalog:
         return self._table(req, idempotency_key)
 
     def update_table(
-        self, namespace: str, name: str, *, if_match: int | None = None,
-        idempotency_key: str | None = None, **changes: Any,
+        self,
+        namespace: str,
+        name: str,
+        *,
+        if_match: int | None = None,
+        idempotency_key: str | None = None,
+        **changes: Any,
     ) -> Table:
         """Changes: description, location, format, set_properties, remove_properties,
         add_columns, drop_columns, rename_columns."""
@@ -146,17 +159,30 @@ class Catalog:
         return self._table(req, idempotency_key)
 
     def rename_table(
-        self, namespace: str, name: str, new_name: str, *, new_namespace: str | None = None,
-        if_match: int | None = None, idempotency_key: str | None = None,
+        self,
+        namespace: str,
+        name: str,
+        new_name: str,
+        *,
+        new_namespace: str | None = None,
+        if_match: int | None = None,
+        idempotency_key: str | None = None,
     ) -> Table:
         req = RenameTable(
-            namespace=namespace, name=name, new_name=new_name, new_namespace=new_namespace,
+            namespace=namespace,
+            name=name,
+            new_name=new_name,
+            new_namespace=new_namespace,
             if_match=if_match,
         )
         return self._table(req, idempotency_key)
 
     def drop_table(
-        self, namespace: str, name: str, *, if_match: int | None = None,
+        self,
+        namespace: str,
+        name: str,
+        *,
+        if_match: int | None = None,
         idempotency_key: str | None = None,
     ) -> Table:
         req = DropTable(namespace=namespace, name=name, if_match=if_match)

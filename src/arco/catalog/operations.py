@@ -210,8 +210,12 @@ class UpdateNamespace(_Request):
         _check_if_match(f"namespace {self.name!r}", self.if_match, ns.version)
         row = replace(
             ns,
-            description=self.description if "description" in self.model_fields_set else ns.description,
-            properties=_merge_properties(ns.properties, self.set_properties, self.remove_properties),
+            description=self.description
+            if "description" in self.model_fields_set
+            else ns.description,
+            properties=_merge_properties(
+                ns.properties, self.set_properties, self.remove_properties
+            ),
             updated_at=ctx.now_ms,
             version=ctx.version,
         )
@@ -424,9 +428,7 @@ class RenameTable(_Request):
         target_ns = _namespace(state, self.new_namespace or self.namespace)
         existing = state.table_by_name(target_ns.namespace_id, self.new_name)
         if existing is not None and existing.table_id != table.table_id:
-            raise AlreadyExistsError(
-                f"table {target_ns.name!r}.{self.new_name!r} already exists"
-            )
+            raise AlreadyExistsError(f"table {target_ns.name!r}.{self.new_name!r} already exists")
         row = replace(
             table,
             namespace_id=target_ns.namespace_id,

@@ -91,9 +91,7 @@ class CatalogReader:
     ) -> Page[Namespace]:
         rows = list(self.state().namespaces.values())
         page, token = paginate(rows, lambda r: name_key(r.name), page_token, limit)
-        return Page[Namespace](
-            items=[Namespace.from_row(r) for r in page], next_page_token=token
-        )
+        return Page[Namespace](items=[Namespace.from_row(r) for r in page], next_page_token=token)
 
     def get_table(self, namespace: str, name: str) -> Table:
         namespace = validate_name("namespace", namespace)

@@ -101,7 +101,9 @@ class SnapshotLoader:
         checkpoint: Delta = {}
         deltas: dict[int, Delta] = {}
         for entry, rows in zip(needed, contents, strict=True):
-            target = checkpoint if entry.kind == "checkpoint" else deltas.setdefault(entry.version, {})
+            target = (
+                checkpoint if entry.kind == "checkpoint" else deltas.setdefault(entry.version, {})
+            )
             target.setdefault(entry.table, []).extend(rows)
         state.apply(checkpoint, PRIMARY_KEYS)
         for version in sorted(deltas):

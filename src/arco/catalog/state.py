@@ -129,7 +129,9 @@ class CatalogState:
         else:  # pragma: no cover - programming error
             raise KeyError(table)
 
-    def apply(self, delta: Mapping[str, Sequence[tuple[Any, bool]]], primary_keys: Mapping[str, str]) -> None:
+    def apply(
+        self, delta: Mapping[str, Sequence[tuple[Any, bool]]], primary_keys: Mapping[str, str]
+    ) -> None:
         """Apply delta rows in place (call on a copy). Tables are applied parent-first."""
         for table in ("namespaces", "tables", "columns", "idempotency"):
             pk = primary_keys[table]

@@ -212,7 +212,11 @@ class CatalogWriter:
                     f"lock {DOMAIN}: fencing token {lease.fencing_token} is older than the "
                     f"manifest's {head.manifest.fencing_token}"
                 )
-            if head is not None and head.manifest.fencing_token < lease.fencing_token and lease.took_over:
+            if (
+                head is not None
+                and head.manifest.fencing_token < lease.fencing_token
+                and lease.took_over
+            ):
                 head, state = self._publish_fence(head, state, lease)
             now = self._clock.now_ms()
             version = state.version + 1
@@ -245,7 +249,7 @@ class CatalogWriter:
                             "different request"
                         )
                     return result_from_json(canonical_json.loads(seen.result))
-            result = p.request.apply(changes, ctx)
+            result: Result = p.request.apply(changes, ctx)
         except ArcoError as exc:
             return exc
         if p.idempotency_key is not None:
@@ -258,7 +262,9 @@ class CatalogWriter:
                 version=ctx.version,
             )
             changes.upsert("idempotency", row.idempotency_key, row)
-        target = result.name if isinstance(result, Namespace) else f"{result.namespace}.{result.name}"
+        target = (
+            result.name if isinstance(result, Namespace) else f"{result.namespace}.{result.name}"
+        )
         applied.append(
             {
                 "op": p.request.op,
@@ -289,14 +295,21 @@ class CatalogWriter:
             "source": self.holder,
             "payload": {"operations": applied, "snapshot_version": version},
         }
-        self._store.put(ledger_key(DOMAIN, commit_id), canonical_json.canonical_dumps(event), "create")
+        self._store.put(
+            ledger_key(DOMAIN, commit_id), canonical_json.canonical_dumps(event), "create"
+        )
         self._step("delta")
         new_files = write_files(
             self._store, commit_dir(DOMAIN, version, commit_id), "delta", changes.delta(), version
         )
         manifest = self._manifest(
-            head, version, changes.state.checkpoint_version, (*base_files, *new_files),
-            commit_id, lease, now,
+            head,
+            version,
+            changes.state.checkpoint_version,
+            (*base_files, *new_files),
+            commit_id,
+            lease,
+            now,
         )
         lease = self._publish(head, manifest, lease, "ddl", applied, ledger_event=commit_id)
         new_state = changes.state
@@ -404,8 +417,13 @@ class CatalogWriter:
         """Carry a new fencing token into the manifest right after a takeover."""
         m = head.manifest
         fence = self._manifest(
-            head, m.snapshot_version + 1, m.checkpoint_version, m.files,
-            next_ulid_after(m.commit_id), lease, self._clock.now_ms(),
+            head,
+            m.snapshot_version + 1,
+            m.checkpoint_version,
+            m.files,
+            next_ulid_after(m.commit_id),
+            lease,
+            self._clock.now_ms(),
         )
         self._publish(head, fence, lease, "fence", [])
         published = read_manifest(self._store, DOMAIN)
@@ -475,11 +493,18 @@ class CatalogWriter:
                 cur = current.manifest
                 if cur.fencing_token > lease.fencing_token:
                     raise FencedError(f"lock {DOMAIN}: fenced during checkpoint")
-                later = tuple(f for f in cur.files if f.kind == "delta" and f.version > state.version)
+                later = tuple(
+                    f for f in cur.files if f.kind == "delta" and f.version > state.version
+                )
                 now = self._clock.now_ms()
                 manifest = self._manifest(
-                    current, cur.snapshot_version + 1, state.version, (*files, *later),
-                    next_ulid_after(cur.commit_id), lease, now,
+                    current,
+                    cur.snapshot_version + 1,
+                    state.version,
+                    (*files, *later),
+                    next_ulid_after(cur.commit_id),
+                    lease,
+                    now,
                 )
                 current_state = self._loader.load(current)
                 self._publish(current, manifest, lease, "checkpoint", [])

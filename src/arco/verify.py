@@ -1,0 +1,288 @@
+"""``arco verify``: check a workspace's metadata end to end.
+
+Checks, per tier-1 domain: the manifest parses; every listed file exists with the listed
+sha256, size and Parquet row count; the checkpoint/delta layout is consistent; the commit
+chain is unbroken back to version 1 (each record embeds its manifest, whose hash the next
+manifest names as ``parent_hash``), versions are contiguous, commit ids increase and
+fencing tokens never go down; the lock's token is not behind the manifest's; and the
+decoded state obeys the catalog's invariants (parents exist, names unique).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from arco.catalog.snapshot import SPECS, SnapshotLoader
+from arco.commit_log import read_commit
+from arco.errors import ArcoError, ObjectNotFoundError
+from arco.layout import ledger_key, snapshots_prefix
+from arco.lock import LeaseLock
+from arco.manifest import StoredManifest, read_manifest, sha256_hex
+from arco.names import name_key
+from arco.parquet import parquet_row_count
+from arco.storage.port import ObjectStore
+
+TIER1_DOMAINS = ("catalog",)
+
+
+@dataclass(frozen=True)
+class Finding:
+    domain: str
+    code: str
+    message: str
+    key: str | None = None
+
+
+@dataclass
+class VerifyReport:
+    findings: list[Finding] = field(default_factory=list)
+    checked: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.findings
+
+    def add(self, domain: str, code: str, message: str, key: str | None = None) -> None:
+        self.findings.append(Finding(domain, code, message, key))
+
+    def count(self, what: str, n: int = 1) -> None:
+        self.checked[what] = self.checked.get(what, 0) + n
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "checked": dict(sorted(self.checked.items())),
+            "findings": [f.__dict__ for f in self.findings],
+        }
+
+
+Progress = Callable[[str], None]
+
+
+def verify_scope(
+    store: ObjectStore,
+    *,
+    domains: tuple[str, ...] = TIER1_DOMAINS,
+    progress: Progress | None = None,
+) -> VerifyReport:
+    """Verify every domain of one scoped store; storage failures become findings too."""
+    report = VerifyReport()
+    for domain in domains:
+        try:
+            _verify_domain(store, domain, report, progress or (lambda _: None))
+        except ArcoError as exc:
+            report.add(domain, "unreadable", f"verification stopped: {exc}")
+    return report
+
+
+def _verify_domain(
+    store: ObjectStore, domain: str, report: VerifyReport, progress: Progress
+) -> None:
+    progress(f"{domain}: manifest")
+    head = read_manifest(store, domain)
+    if head is None:
+        return
+    report.count("manifests")
+    _check_files(store, domain, head, report, progress)
+    _check_chain(store, domain, head, report, progress)
+    _check_lock(store, domain, head, report)
+    if domain == "catalog" and not any(f.domain == domain for f in report.findings):
+        _check_state(store, head, report)
+
+
+def _check_files(
+    store: ObjectStore, domain: str, head: StoredManifest, report: VerifyReport, progress: Progress
+) -> None:
+    m = head.manifest
+    checkpoints: dict[str, int] = {}
+    for entry in m.files:
+        progress(f"{domain}: {entry.path}")
+        report.count("files")
+        if not entry.path.startswith(snapshots_prefix(domain)):
+            report.add(
+                domain,
+                "foreign_path",
+                f"{entry.path}: outside {snapshots_prefix(domain)}",
+                entry.path,
+            )
+        if entry.table not in SPECS:
+            report.add(
+                domain, "unknown_table", f"{entry.path}: unknown table {entry.table!r}", entry.path
+            )
+        if entry.kind == "checkpoint":
+            checkpoints[entry.table] = checkpoints.get(entry.table, 0) + 1
+            if entry.version != m.checkpoint_version:
+                report.add(
+                    domain,
+                    "layout",
+                    f"{entry.path}: checkpoint of version {entry.version}, manifest says {m.checkpoint_version}",
+                    entry.path,
+                )
+        elif not m.checkpoint_version < entry.version <= m.snapshot_version:
+            report.add(
+                domain,
+                "layout",
+                f"{entry.path}: delta version {entry.version} outside ({m.checkpoint_version}, {m.snapshot_version}]",
+                entry.path,
+            )
+        try:
+            data = store.get(entry.path).data
+        except ObjectNotFoundError:
+            report.add(
+                domain,
+                "missing_file",
+                f"{entry.path}: listed in the manifest but missing",
+                entry.path,
+            )
+            continue
+        if len(data) != entry.bytes:
+            report.add(
+                domain,
+                "size_mismatch",
+                f"{entry.path}: {len(data)} bytes, manifest says {entry.bytes}",
+                entry.path,
+            )
+        if sha256_hex(data) != entry.sha256:
+            report.add(
+                domain,
+                "checksum_mismatch",
+                f"{entry.path}: sha256 differs from the manifest",
+                entry.path,
+            )
+            continue
+        try:
+            rows = parquet_row_count(data)
+        except Exception as exc:
+            report.add(domain, "unreadable_file", f"{entry.path}: {exc}", entry.path)
+            continue
+        if rows != entry.rows:
+            report.add(
+                domain,
+                "row_count_mismatch",
+                f"{entry.path}: {rows} rows, manifest says {entry.rows}",
+                entry.path,
+            )
+    if m.checkpoint_version > 0:
+        for table in SPECS:
+            if checkpoints.get(table, 0) != 1:
+                report.add(domain, "layout", f"checkpoint must have exactly one file for {table!r}")
+
+
+def _check_chain(
+    store: ObjectStore, domain: str, head: StoredManifest, report: VerifyReport, progress: Progress
+) -> None:
+    expected_raw = head.raw
+    commit_id: str | None = head.manifest.commit_id
+    child = head.manifest
+    first = True
+    while commit_id is not None:
+        progress(f"{domain}: commit {commit_id}")
+        try:
+            record = read_commit(store, domain, commit_id)
+        except ObjectNotFoundError:
+            report.add(domain, "broken_chain", f"commit record {commit_id} is missing")
+            return
+        report.count("commits")
+        m = record.manifest
+        raw = m.to_bytes()
+        if first and raw != expected_raw:
+            report.add(
+                domain,
+                "manifest_mismatch",
+                f"current manifest differs from commit record {commit_id}",
+            )
+        if not first:
+            if sha256_hex(raw) != child.parent_hash:
+                report.add(
+                    domain,
+                    "broken_chain",
+                    f"version {child.snapshot_version}: parent_hash does not match commit {commit_id}",
+                )
+            if m.snapshot_version != child.snapshot_version - 1:
+                report.add(
+                    domain,
+                    "version_gap",
+                    f"version {m.snapshot_version} precedes {child.snapshot_version}",
+                )
+            if m.fencing_token > child.fencing_token:
+                report.add(
+                    domain,
+                    "fencing_regression",
+                    f"fencing token went from {m.fencing_token} down to {child.fencing_token} at version {child.snapshot_version}",
+                )
+            if m.commit_id >= child.commit_id:
+                report.add(
+                    domain,
+                    "commit_order",
+                    f"commit id {child.commit_id} does not increase over {m.commit_id}",
+                )
+        if record.commit_id != m.commit_id or record.snapshot_version != m.snapshot_version:
+            report.add(
+                domain, "record_mismatch", f"commit record {commit_id} disagrees with its manifest"
+            )
+        if record.ledger_event is not None:
+            try:
+                store.head(ledger_key(domain, record.ledger_event))
+            except ObjectNotFoundError:
+                report.add(
+                    domain,
+                    "missing_ledger_event",
+                    f"commit {commit_id}: ledger event {record.ledger_event} is missing",
+                )
+        if record.parent_commit_id is None and (
+            m.snapshot_version != 1 or m.parent_hash is not None
+        ):
+            report.add(
+                domain,
+                "broken_chain",
+                f"commit {commit_id} has no parent but is version {m.snapshot_version}",
+            )
+        child = m
+        first = False
+        commit_id = record.parent_commit_id
+
+
+def _check_lock(
+    store: ObjectStore, domain: str, head: StoredManifest, report: VerifyReport
+) -> None:
+    state = LeaseLock(store, domain).read()
+    if state is None:
+        report.add(domain, "missing_lock", "a manifest exists but the lock object does not")
+    elif state.fencing_token < head.manifest.fencing_token:
+        report.add(
+            domain,
+            "fencing_regression",
+            f"lock token {state.fencing_token} is behind the manifest's {head.manifest.fencing_token}",
+        )
+
+
+def _check_state(store: ObjectStore, head: StoredManifest, report: VerifyReport) -> None:
+    state = SnapshotLoader(store).load(head)
+    report.count("namespaces", len(state.namespaces))
+    report.count("tables", len(state.tables))
+    report.count("columns", len(state.columns))
+    seen_ns: set[str] = set()
+    for ns in state.namespaces.values():
+        if name_key(ns.name) in seen_ns:
+            report.add("catalog", "duplicate_name", f"namespace {ns.name!r} appears twice")
+        seen_ns.add(name_key(ns.name))
+    seen_tables: set[tuple[str, str]] = set()
+    for t in state.tables.values():
+        if t.namespace_id not in state.namespaces:
+            report.add("catalog", "orphan_row", f"table {t.table_id} refers to a missing namespace")
+        key = (t.namespace_id, name_key(t.name))
+        if key in seen_tables:
+            report.add(
+                "catalog", "duplicate_name", f"table {t.name!r} appears twice in one namespace"
+            )
+        seen_tables.add(key)
+    seen_cols: set[tuple[str, str]] = set()
+    for c in state.columns.values():
+        if c.table_id not in state.tables:
+            report.add("catalog", "orphan_row", f"column {c.column_id} refers to a missing table")
+        key = (c.table_id, name_key(c.name))
+        if key in seen_cols:
+            report.add("catalog", "duplicate_name", f"column {c.name!r} appears twice in one table")
+        seen_cols.add(key)
