@@ -1,0 +1,121 @@
+"""Key validation and the scoped store that confines every key to one prefix."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from arco.errors import InvalidKeyError, StorageError
+from arco.storage.port import ObjectData, ObjectMeta, ObjectStore, PutMode
+
+#: S3's limit; checking it here gives the same rule on every backend.
+MAX_KEY_BYTES = 1024
+
+
+def validate_key(key: str) -> str:
+    """Return ``key`` unchanged if it is a safe relative object key, else raise InvalidKeyError.
+
+    A key is ``/``-separated segments. Rejected: empty keys, a leading ``/``, ``\\``, ``%``
+    (no percent-encoding tricks), control characters, empty segments (``a//b``, trailing
+    ``/``), ``.``/``..`` segments, and segments starting with ``.`` (reserved for backend
+    internals such as temp and lock files).
+    """
+    if not isinstance(key, str):
+        raise InvalidKeyError(f"key: must be a string, got {type(key).__name__}")
+    if not key:
+        raise InvalidKeyError("key: must not be empty")
+    if len(key.encode("utf-8", errors="surrogatepass")) > MAX_KEY_BYTES:
+        raise InvalidKeyError(f"key: must be at most {MAX_KEY_BYTES} bytes of UTF-8")
+    if key.startswith("/"):
+        raise InvalidKeyError(f"key {key!r}: must be relative (no leading '/')")
+    for ch in key:
+        if ch == "\\":
+            raise InvalidKeyError(f"key {key!r}: must not contain '\\'")
+        if ch == "%":
+            raise InvalidKeyError(f"key {key!r}: must not contain '%'")
+        if ord(ch) < 0x20 or ord(ch) == 0x7F:
+            raise InvalidKeyError(f"key {key!r}: must not contain control characters")
+        if 0xD800 <= ord(ch) <= 0xDFFF:
+            raise InvalidKeyError(f"key {key!r}: must be valid Unicode (lone surrogate)")
+    for segment in key.split("/"):
+        if not segment:
+            raise InvalidKeyError(f"key {key!r}: must not contain an empty segment")
+        if segment in (".", ".."):
+            raise InvalidKeyError(f"key {key!r}: must not contain a '.' or '..' segment")
+        if segment.startswith("."):
+            raise InvalidKeyError(
+                f"key {key!r}: segments must not start with '.' (reserved for internals)"
+            )
+    return key
+
+
+def validate_prefix(prefix: str) -> str:
+    """Validate a ``list`` prefix: empty, or a valid key optionally followed by one ``/``.
+
+    The last segment may be partial (``ledger/cat`` matches ``ledger/catalog/...``).
+    """
+    if prefix == "":
+        return prefix
+    validate_key(prefix[:-1] if prefix.endswith("/") else prefix)
+    return prefix
+
+
+class ScopedStore:
+    """An :class:`ObjectStore` that confines every key under ``prefix``.
+
+    Relative keys are validated before the prefix is prepended, so no key can name an
+    object outside the prefix; keys returned by ``list`` have the prefix removed.
+    """
+
+    def __init__(self, inner: ObjectStore, prefix: str) -> None:
+        if not prefix.endswith("/"):
+            raise InvalidKeyError(f"scope prefix {prefix!r}: must end with '/'")
+        validate_key(prefix[:-1])
+        self._inner = inner
+        self._prefix = prefix
+
+    @property
+    def inner(self) -> ObjectStore:
+        """The wrapped store."""
+        return self._inner
+
+    @property
+    def prefix(self) -> str:
+        """The scope prefix, ending with ``/``."""
+        return self._prefix
+
+    @property
+    def url(self) -> str:
+        return f"{self._inner.url.rstrip('/')}/{self._prefix.rstrip('/')}"
+
+    def _full(self, key: str) -> str:
+        return self._prefix + validate_key(key)
+
+    def get(self, key: str) -> ObjectData:
+        return self._inner.get(self._full(key))
+
+    def get_range(self, key: str, start: int, end: int) -> bytes:
+        return self._inner.get_range(self._full(key), start, end)
+
+    def head(self, key: str) -> ObjectMeta:
+        meta = self._inner.head(self._full(key))
+        return ObjectMeta(key, meta.size, meta.version, meta.last_modified)
+
+    def put(self, key: str, data: bytes, mode: PutMode = "overwrite") -> str:
+        return self._inner.put(self._full(key), data, mode)
+
+    def delete(self, key: str) -> None:
+        self._inner.delete(self._full(key))
+
+    def list(self, prefix: str = "") -> Iterator[ObjectMeta]:
+        full = self._prefix + validate_prefix(prefix)
+        return self._strip(self._inner.list(full))
+
+    def _strip(self, metas: Iterator[ObjectMeta]) -> Iterator[ObjectMeta]:
+        n = len(self._prefix)
+        for meta in metas:
+            if not meta.key.startswith(self._prefix):
+                raise StorageError(f"list returned key outside scope {self._prefix!r}")
+            yield ObjectMeta(meta.key[n:], meta.size, meta.version, meta.last_modified)
+
+    def sign(self, key: str, ttl_seconds: int) -> str:
+        return self._inner.sign(self._full(key), ttl_seconds)

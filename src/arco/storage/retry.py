@@ -1,0 +1,150 @@
+"""Retries transient storage errors; resolves writes of unknown outcome by reading back."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Iterator
+from typing import TypeVar
+
+from arco.errors import (
+    ObjectExistsError,
+    ObjectNotFoundError,
+    OutcomeUnknownError,
+    TransientStorageError,
+    VersionMismatchError,
+)
+from arco.storage.port import ObjectData, ObjectMeta, ObjectStore, PutMode
+
+T = TypeVar("T")
+
+
+class RetryingStore:
+    """Wraps a store; retries :class:`TransientStorageError` with full-jitter backoff.
+
+    A conditional put (``create`` or ``IfVersion``) retried after a transient failure may
+    find its own earlier attempt applied: the retry then fails its precondition. Such a
+    failure is resolved by reading the object back: if it holds exactly the bytes we tried
+    to write, the write was ours and its version is returned; otherwise the precondition
+    error stands. Nothing is ever assumed without reading. Non-transient errors are never
+    retried.
+    """
+
+    def __init__(
+        self,
+        inner: ObjectStore,
+        attempts: int = 5,
+        base_delay: float = 0.02,
+        max_delay: float = 1.0,
+        rng: random.Random | None = None,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if attempts < 1:
+            raise ValueError("attempts must be >= 1")
+        self._inner = inner
+        self._attempts = attempts
+        self._base = base_delay
+        self._max = max_delay
+        self._rng = rng or random.Random()
+        self._sleep = sleep
+
+    @property
+    def inner(self) -> ObjectStore:
+        return self._inner
+
+    @property
+    def url(self) -> str:
+        return self._inner.url
+
+    def _backoff(self, attempt: int) -> None:
+        cap = min(self._max, self._base * (2**attempt))
+        self._sleep(self._rng.uniform(0.0, cap))
+
+    def _call(self, fn: Callable[[], T]) -> T:
+        for attempt in range(self._attempts):
+            try:
+                return fn()
+            except TransientStorageError:
+                if attempt + 1 == self._attempts:
+                    raise
+                self._backoff(attempt)
+        raise AssertionError("unreachable")
+
+    def get(self, key: str) -> ObjectData:
+        return self._call(lambda: self._inner.get(key))
+
+    def get_range(self, key: str, start: int, end: int) -> bytes:
+        return self._call(lambda: self._inner.get_range(key, start, end))
+
+    def head(self, key: str) -> ObjectMeta:
+        return self._call(lambda: self._inner.head(key))
+
+    def delete(self, key: str) -> None:
+        self._call(lambda: self._inner.delete(key))
+
+    def sign(self, key: str, ttl_seconds: int) -> str:
+        return self._call(lambda: self._inner.sign(key, ttl_seconds))
+
+    def list(self, prefix: str = "") -> Iterator[ObjectMeta]:
+        first = self._call(lambda: self._inner.list(prefix))
+        return self._list(prefix, first)
+
+    def _list(self, prefix: str, it: Iterator[ObjectMeta]) -> Iterator[ObjectMeta]:
+        # A failed listing restarts; keys already yielded are skipped (no order assumed).
+        seen: set[str] = set()
+        failures = 0
+        while True:
+            try:
+                for meta in it:
+                    if meta.key in seen:
+                        continue
+                    seen.add(meta.key)
+                    yield meta
+                return
+            except TransientStorageError:
+                failures += 1
+                if failures >= self._attempts:
+                    raise
+                self._backoff(failures - 1)
+                it = self._call(lambda: self._inner.list(prefix))
+
+    def put(self, key: str, data: bytes, mode: PutMode = "overwrite") -> str:
+        if mode == "overwrite":
+            return self._call(lambda: self._inner.put(key, data, mode))
+        data = bytes(data)
+        last: TransientStorageError | None = None
+        outcome_unknown = False
+        for attempt in range(self._attempts):
+            try:
+                return self._inner.put(key, data, mode)
+            except (ObjectExistsError, VersionMismatchError) as exc:
+                if last is None:
+                    raise
+                return self._resolve(key, data, exc)
+            except TransientStorageError as exc:
+                # Any transient failure of a conditional write may hide an applied write.
+                last = exc
+                outcome_unknown = outcome_unknown or isinstance(exc, OutcomeUnknownError)
+                if attempt + 1 < self._attempts:
+                    self._backoff(attempt)
+        assert last is not None
+        if outcome_unknown:
+            raise OutcomeUnknownError(
+                f"put of {key!r}: outcome unknown after {self._attempts} attempts: {last}"
+            ) from last
+        raise last
+
+    def _resolve(self, key: str, data: bytes, exc: ObjectExistsError | VersionMismatchError) -> str:
+        """An earlier attempt may have been applied: it was iff the object holds our bytes."""
+        try:
+            current = self.get(key)
+        except ObjectNotFoundError:
+            raise exc from None
+        except TransientStorageError as read_exc:
+            raise OutcomeUnknownError(
+                f"put of {key!r}: could not read back to resolve the outcome: {read_exc}"
+            ) from read_exc
+        if current.data == data:
+            return current.version
+        raise exc
