@@ -23,7 +23,7 @@ from arco.catalog.snapshot import SnapshotLoader
 from arco.catalog.writer import CatalogWriter, WriterOptions
 from arco.clock import SYSTEM_CLOCK, Clock
 from arco.scope import DEFAULT_SCOPE, Scope
-from arco.storage import RetryingStore, ScopedStore, open_store
+from arco.storage import ScopedStore, open_store
 from arco.storage.port import ObjectStore
 
 ColumnsArg = Sequence[ColumnSpec | dict[str, Any]]
@@ -68,7 +68,7 @@ class Catalog:
         **store_options: Any,
     ) -> Catalog:
         """Open a catalog on a store URL (``file://``, ``memory://``, ``s3://`` ...)."""
-        return cls(RetryingStore(open_store(url, **store_options)), scope, options=options)
+        return cls(open_store(url, **store_options), scope, options=options)
 
     def close(self) -> None:
         """Wait for background work (checkpoints) to finish."""

@@ -349,6 +349,8 @@ class CatalogWriter:
         kind: CommitKind,
         operations: list[dict[str, Any]],
         ledger_event: str | None = None,
+        *,
+        resolve_unknown: bool = True,
     ) -> Lease:
         """Write the commit record, then CAS the manifest. Returns the (renewed) lease."""
         self._step("commit")
@@ -371,6 +373,8 @@ class CatalogWriter:
         try:
             publish_manifest(self._store, head, manifest)
         except TransientStorageError as exc:
+            if not resolve_unknown:
+                raise
             self._resolve_unknown(head, manifest, lease, exc)
         return lease
 
@@ -386,18 +390,18 @@ class CatalogWriter:
             current = read_manifest(self._store, DOMAIN)
             if current is not None and current.raw == manifest.to_bytes():
                 return
-            if head is None or current is None or current.raw != head.raw:
+            if (current.raw if current else None) != (head.raw if head else None):
                 raise CommitConflictError(f"manifest {DOMAIN}: this commit was not published")
             fence = self._manifest(
                 head,
-                head.manifest.snapshot_version + 1,
-                head.manifest.checkpoint_version,
-                head.manifest.files,
+                head.manifest.snapshot_version + 1 if head else 1,
+                head.manifest.checkpoint_version if head else 0,
+                head.manifest.files if head else (),
                 next_ulid_after(manifest.commit_id),
                 lease,
                 self._clock.now_ms(),
             )
-            self._publish(head, fence, lease, "fence", [])
+            self._publish(head, fence, lease, "fence", [], resolve_unknown=False)
         except TransientStorageError as exc:
             raise CommitStateUnknownError(
                 f"manifest {DOMAIN}: the commit outcome is unknown (storage unavailable)"
