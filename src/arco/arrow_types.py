@@ -24,7 +24,7 @@ from typing import NoReturn
 
 import pyarrow as pa
 
-from arco.errors import ValidationError
+from arco.errors import ValidationError, preview
 
 _EXAMPLES = "int64, string, timestamp[us, tz=UTC], decimal128(10, 2)"
 _MAX_DEPTH = 32
@@ -74,17 +74,17 @@ class _Parser:
         result = self.type(0)
         self.skip_ws()
         if self.pos != len(self.text):
-            self.fail(f"unexpected {self.text[self.pos :]!r} after the type")
+            self.fail(f"unexpected {preview(self.text[self.pos :])} after the type")
         return result
 
     # -- errors ------------------------------------------------------------------------
 
     def fail(self, problem: str) -> NoReturn:
-        raise ValidationError(f"column type: {problem} (got {self.text!r})")
+        raise ValidationError(f"column type: {problem} (got {preview(self.text)})")
 
     def unknown(self, name: str) -> NoReturn:
         raise ValidationError(
-            f"column type: unknown Arrow type {name!r} (expected e.g. {_EXAMPLES})"
+            f"column type: unknown Arrow type {preview(name)} (expected e.g. {_EXAMPLES})"
         )
 
     # -- lexing ------------------------------------------------------------------------
@@ -100,7 +100,7 @@ class _Parser:
     def expect(self, char: str) -> None:
         if self.peek() != char:
             found = repr(self.text[self.pos]) if self.pos < len(self.text) else "end of text"
-            self.fail(f"expected {char!r} at position {self.pos} but found {found}")
+            self.fail(f"expected {preview(char)} at position {self.pos} but found {found}")
         self.pos += 1
 
     def match(self, pattern: re.Pattern[str], what: str) -> str:
@@ -127,7 +127,7 @@ class _Parser:
         opener = self.peek()
         if opener in _OPENERS and name not in _OPENERS[opener]:
             if name in _NEEDS_PARAMETERS or self.is_alias(name):
-                self.fail(f"{name} does not take {opener!r} parameters")
+                self.fail(f"{name} does not take {preview(opener)} parameters")
             self.unknown(raw)
         if opener == "[":
             return self.bracketed(raw, name)
@@ -154,7 +154,9 @@ class _Parser:
         if name in _UNITS:
             unit = self.match(_IDENT_RE, "a time unit").lower()
             if unit not in _UNITS[name]:
-                self.fail(f"{name} unit must be one of {', '.join(_UNITS[name])} (got {unit!r})")
+                self.fail(
+                    f"{name} unit must be one of {', '.join(_UNITS[name])} (got {preview(unit)})"
+                )
             tz = None
             if name == "timestamp" and self.peek() == ",":
                 self.pos += 1
@@ -172,7 +174,7 @@ class _Parser:
             unit = self.match(_IDENT_RE, "a date unit").lower()
             expected = "day" if name == "date32" else "ms"
             if unit != expected:
-                self.fail(f"{name} unit must be {expected} (got {unit!r})")
+                self.fail(f"{name} unit must be {expected} (got {preview(unit)})")
             self.expect("]")
             return pa.date32() if name == "date32" else pa.date64()
         if name == "fixed_size_binary":
@@ -190,7 +192,7 @@ class _Parser:
         try:
             zoneinfo.ZoneInfo(tz)
         except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
-            self.fail(f"unknown time zone {tz!r} (use UTC, +HH:MM or an IANA name)")
+            self.fail(f"unknown time zone {preview(tz)} (use UTC, +HH:MM or an IANA name)")
         return tz
 
     def decimal(self, raw: str, name: str) -> pa.DataType:
@@ -223,7 +225,7 @@ class _Parser:
                 while True:
                     field_name = self.field_name()
                     if field_name in seen:
-                        self.fail(f"duplicate struct field {field_name!r}")
+                        self.fail(f"duplicate struct field {preview(field_name)}")
                     seen.add(field_name)
                     fields.append(pa.field(field_name, self.type(depth + 1)))
                     if self.peek() != ",":

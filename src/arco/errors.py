@@ -24,6 +24,12 @@ class ArcoError(Exception):
         return self.message
 
 
+def preview(value: object, limit: int = 40) -> str:
+    """``repr(value)`` cut to ``limit`` characters, for one-line error messages."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 # --- user-facing request outcomes -------------------------------------------------------
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from arco.errors import ValidationError
+from arco.errors import ValidationError, preview
 
 _SCOPE_PART_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
 
@@ -15,7 +15,7 @@ def validate_scope_part(field: str, value: str) -> str:
     if not isinstance(value, str) or _SCOPE_PART_RE.fullmatch(value) is None:
         raise ValidationError(
             f"{field}: must be 1-63 characters of [a-z0-9_-] starting with a letter or digit "
-            f"(got {value!r})"
+            f"(got {preview(value)})"
         )
     return value
 

@@ -24,16 +24,21 @@ def memory_root() -> ObjectStore:
     return open_store("memory://")
 
 
+# Local stores skip fsync here: durability against power loss is not what these tests check
+# (a killed process loses nothing that reached the page cache), and fsync makes each local
+# commit ~100 ms on this disk. The storage contract tests keep fsync on.
+
+
 @pytest.fixture
 def local_root(tmp_path: Path) -> ObjectStore:
-    return LocalFileStore(tmp_path / "store")
+    return LocalFileStore(tmp_path / "store", fsync=False)
 
 
 @pytest.fixture(params=["memory", "local"])
 def root_store(request: pytest.FixtureRequest, tmp_path: Path) -> ObjectStore:
     if request.param == "memory":
         return open_store("memory://")
-    return LocalFileStore(tmp_path / "store")
+    return LocalFileStore(tmp_path / "store", fsync=False)
 
 
 @pytest.fixture

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import pydantic
+
 from arco.catalog.model import Column, Namespace, Page, Table
 from arco.catalog.operations import (
     ColumnSpec,
@@ -17,11 +19,14 @@ from arco.catalog.operations import (
     Result,
     UpdateNamespace,
     UpdateTable,
+    build_request,
+    shape_error,
 )
 from arco.catalog.reader import DEFAULT_PAGE, CatalogReader
 from arco.catalog.snapshot import SnapshotLoader
 from arco.catalog.writer import CatalogWriter, WriterOptions
 from arco.clock import SYSTEM_CLOCK, Clock
+from arco.errors import ValidationError
 from arco.scope import DEFAULT_SCOPE, Scope
 from arco.storage import ScopedStore, open_store
 from arco.storage.port import ObjectStore
@@ -29,8 +34,18 @@ from arco.storage.port import ObjectStore
 ColumnsArg = Sequence[ColumnSpec | dict[str, Any]]
 
 
-def _columns(columns: ColumnsArg | None) -> list[ColumnSpec]:
-    return [c if isinstance(c, ColumnSpec) else ColumnSpec.model_validate(c) for c in columns or ()]
+def _columns(columns: ColumnsArg | None, field: str = "columns") -> list[ColumnSpec]:
+    specs = []
+    for i, c in enumerate(columns or ()):
+        if isinstance(c, ColumnSpec):
+            specs.append(c)
+            continue
+        try:
+            specs.append(ColumnSpec.model_validate(c))
+        except pydantic.ValidationError as exc:
+            error = shape_error(exc)
+            raise ValidationError(f"{field}[{i}].{error.message}") from None
+    return specs
 
 
 class Catalog:
@@ -95,8 +110,12 @@ class Catalog:
         if_match: int | None = None,
         idempotency_key: str | None = None,
     ) -> Namespace:
-        req = CreateNamespace(
-            name=name, description=description, properties=properties or {}, if_match=if_match
+        req = build_request(
+            CreateNamespace,
+            name=name,
+            description=description,
+            properties=properties or {},
+            if_match=if_match,
         )
         return self._namespace(req, idempotency_key)
 
@@ -109,13 +128,15 @@ class Catalog:
         **changes: Any,
     ) -> Namespace:
         """Changes: ``description``, ``set_properties``, ``remove_properties``."""
-        req = UpdateNamespace(name=name, if_match=if_match, **changes)
+        req = build_request(UpdateNamespace, name=name, if_match=if_match, **changes)
         return self._namespace(req, idempotency_key)
 
     def drop_namespace(
         self, name: str, *, if_match: int | None = None, idempotency_key: str | None = None
     ) -> Namespace:
-        return self._namespace(DropNamespace(name=name, if_match=if_match), idempotency_key)
+        return self._namespace(
+            build_request(DropNamespace, name=name, if_match=if_match), idempotency_key
+        )
 
     def register_table(
         self,
@@ -130,7 +151,8 @@ class Catalog:
         if_match: int | None = None,
         idempotency_key: str | None = None,
     ) -> Table:
-        req = RegisterTable(
+        req = build_request(
+            RegisterTable,
             namespace=namespace,
             name=name,
             columns=_columns(columns),
@@ -154,8 +176,10 @@ class Catalog:
         """Changes: description, location, format, set_properties, remove_properties,
         add_columns, drop_columns, rename_columns."""
         if "add_columns" in changes:
-            changes["add_columns"] = _columns(changes["add_columns"])
-        req = UpdateTable(namespace=namespace, name=name, if_match=if_match, **changes)
+            changes["add_columns"] = _columns(changes["add_columns"], "add_columns")
+        req = build_request(
+            UpdateTable, namespace=namespace, name=name, if_match=if_match, **changes
+        )
         return self._table(req, idempotency_key)
 
     def rename_table(
@@ -168,7 +192,8 @@ class Catalog:
         if_match: int | None = None,
         idempotency_key: str | None = None,
     ) -> Table:
-        req = RenameTable(
+        req = build_request(
+            RenameTable,
             namespace=namespace,
             name=name,
             new_name=new_name,
@@ -185,7 +210,7 @@ class Catalog:
         if_match: int | None = None,
         idempotency_key: str | None = None,
     ) -> Table:
-        req = DropTable(namespace=namespace, name=name, if_match=if_match)
+        req = build_request(DropTable, namespace=namespace, name=name, if_match=if_match)
         return self._table(req, idempotency_key)
 
     def _namespace(self, req: Operation, key: str | None) -> Namespace:

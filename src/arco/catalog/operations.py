@@ -10,10 +10,12 @@ commit leaves no trace.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
+import pydantic
 from pydantic import BaseModel, ConfigDict, Field
 
+from arco import canonical_json
 from arco.arrow_types import canonical_type
 from arco.catalog.model import Namespace, Table
 from arco.catalog.schema import ColumnRow, NamespaceRow, Properties, TableRow
@@ -24,6 +26,7 @@ from arco.errors import (
     NotFoundError,
     PreconditionFailedError,
     ValidationError,
+    preview,
 )
 from arco.ids import new_entity_id
 from arco.names import name_key, validate_name
@@ -58,9 +61,9 @@ def _check_properties(field: str, props: dict[str, str]) -> dict[str, str]:
     for key, value in props.items():
         if not key or len(key) > 255 or any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in key):
             raise ValidationError(
-                f"{field}: key {key!r} must be 1-255 characters without control characters"
+                f"{field}: key {preview(key)} must be 1-255 characters without control characters"
             )
-        _check_text(f"{field}[{key!r}]", value)
+        _check_text(f"{field}[{preview(key)}]", value)
     return dict(sorted(props.items()))
 
 
@@ -68,7 +71,7 @@ def _check_format(value: str) -> str:
     ok = 0 < len(value) <= 32 and value[0].isascii() and value[0].isalpha()
     if not ok or not all(ch.isascii() and (ch.isalnum() or ch == "_") for ch in value):
         raise ValidationError(
-            f"format: must be 1-32 characters of [a-z0-9_] starting with a letter (got {value!r})"
+            f"format: must be 1-32 characters of [a-z0-9_] starting with a letter (got {preview(value)})"
         )
     return value.lower()
 
@@ -90,6 +93,17 @@ def _check_if_match(what: str, expected: int | None, actual: int) -> None:
 
 class _Request(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+    #: optional fields where "not given" differs from ``None`` (None clears the value)
+    presence_fields: ClassVar[tuple[str, ...]] = ()
+
+    def request_hash(self) -> str:
+        """Hash of the normalised request: equal for every spelling of the same request."""
+        body = self.model_dump(mode="json")
+        for name in self.presence_fields:
+            if name not in self.model_fields_set:
+                body[name] = {"not_given": True}
+        return canonical_json.canonical_hash(body)
 
     #: ETag expectation: the entity's ``version`` (updates, drops, renames) or the catalog's
     #: snapshot version (creates).
@@ -189,6 +203,7 @@ class CreateNamespace(_Request):
 
 
 class UpdateNamespace(_Request):
+    presence_fields = ("description",)
     op: Literal["update_namespace"] = "update_namespace"
     name: str
     #: only applied when given (``None`` clears the description)
@@ -302,6 +317,7 @@ class RegisterTable(_Request):
 
 
 class UpdateTable(_Request):
+    presence_fields = ("description", "location")
     op: Literal["update_table"] = "update_table"
     namespace: str
     name: str
@@ -476,6 +492,24 @@ Operation = Annotated[
 ]
 
 Result = Namespace | Table
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def build_request(model: type[M], **fields: Any) -> M:
+    """Construct a request model; shape errors become one-line ValidationErrors."""
+    try:
+        return model(**fields)
+    except pydantic.ValidationError as exc:
+        raise shape_error(exc) from None
+
+
+def shape_error(exc: pydantic.ValidationError) -> ValidationError:
+    """The first problem of a pydantic error as ``field.path: message``."""
+    first = exc.errors()[0]
+    where = ".".join(str(part) for part in first["loc"]) or "request"
+    return ValidationError(f"{where}: {first['msg'].lower()}")
 
 
 def result_to_json(result: Result) -> dict[str, Any]:

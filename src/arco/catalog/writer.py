@@ -144,9 +144,7 @@ class CatalogWriter:
         """Apply one request; concurrent callers are grouped into one commit."""
         op = request.validated()
         key = validate_idempotency_key(idempotency_key)
-        body = op.model_dump(mode="json", exclude_unset=True)
-        body["op"] = op.op
-        pending = _Pending(op, key, canonical_json.canonical_hash(body))
+        pending = _Pending(op, key, op.request_hash())
         with self._queue_lock:
             self._queue.append(pending)
         while not pending.future.done():
