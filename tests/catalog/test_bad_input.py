@@ -8,7 +8,6 @@ before and after the bad call.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,16 +15,7 @@ import pytest
 from arco.catalog import Catalog
 from arco.errors import ArcoError, InvalidKeyError, ValidationError
 from arco.scope import Scope
-from arco.storage import LocalFileStore, ObjectStore, ScopedStore, open_store
-
-
-@pytest.fixture(params=["memory", "local"])
-def root_store(request: pytest.FixtureRequest, tmp_path: Path) -> ObjectStore:
-    """The conftest backends, but the local one without fsync (durability is not tested
-    here, and fsync makes every commit ~100 ms)."""
-    if request.param == "memory":
-        return open_store("memory://")
-    return LocalFileStore(tmp_path / "store", fsync=False)
+from arco.storage import ObjectStore, ScopedStore
 
 
 @pytest.fixture

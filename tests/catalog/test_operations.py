@@ -10,7 +10,6 @@ from __future__ import annotations
 import unicodedata
 import uuid
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,7 +24,7 @@ from arco.errors import (
     PreconditionFailedError,
 )
 from arco.scope import Scope
-from arco.storage import LocalFileStore, ObjectStore, open_store
+from arco.storage import ObjectStore
 
 COLUMNS = [
     {"name": "id", "type": "Int64", "nullable": False, "description": "primary key"},
@@ -36,15 +35,6 @@ COLUMNS = [
 ]
 # what pyarrow calls each of the types above
 CANONICAL = ["int64", "decimal128(10, 2)", "timestamp[us, tz=UTC]", "string", "double"]
-
-
-@pytest.fixture(params=["memory", "local"])
-def root_store(request: pytest.FixtureRequest, tmp_path: Path) -> ObjectStore:
-    """The conftest backends, but the local one without fsync (durability is not tested
-    here, and fsync makes every commit ~100 ms)."""
-    if request.param == "memory":
-        return open_store("memory://")
-    return LocalFileStore(tmp_path / "store", fsync=False)
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ from __future__ import annotations
 import base64
 import math
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,18 +21,9 @@ from arco.errors import (
     ValidationError,
 )
 from arco.layout import manifest_key
-from arco.storage import CountingStore, FaultyStore, LocalFileStore, ObjectStore, open_store
+from arco.storage import CountingStore, FaultyStore, ObjectStore
 
 MANIFEST = manifest_key("catalog")
-
-
-@pytest.fixture(params=["memory", "local"])
-def root_store(request: pytest.FixtureRequest, tmp_path: Path) -> ObjectStore:
-    """The conftest backends, but the local one without fsync (durability is not tested
-    here, and fsync makes every commit ~100 ms)."""
-    if request.param == "memory":
-        return open_store("memory://")
-    return LocalFileStore(tmp_path / "store", fsync=False)
 
 
 @pytest.fixture
