@@ -56,7 +56,7 @@ def test_catalog_views_are_merged(cat: Catalog) -> None:
     ],
 )
 def test_non_read_statements_are_refused(cat: Catalog, sql: str) -> None:
-    with pytest.raises(ValidationError, match="^sql: "):
+    with pytest.raises(ValidationError, match=r"^sql: "):
         run_query(cat, sql)
 
 

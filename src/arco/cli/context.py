@@ -1,0 +1,234 @@
+"""What every command shares: global options, the lazily opened catalog, errors and output."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Callable, Iterable
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Annotated, Any, NoReturn, TypeVar
+
+import typer
+from pydantic import BaseModel
+from rich.console import Console
+from rich.table import Table as RichTable
+from rich.text import Text
+from typer.core import TyperGroup
+
+from arco.catalog import Catalog, ColumnSpec, Page, WriterOptions
+from arco.errors import ArcoError
+from arco.scope import Scope
+
+T = TypeVar("T")
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON on stdout instead of text.")]
+IfMatch = Annotated[
+    int | None,
+    typer.Option("--if-match", metavar="VERSION", help="Fail unless the current version is this."),
+]
+IdempotencyKey = Annotated[
+    str | None,
+    typer.Option("--idempotency-key", metavar="KEY", help="Replaying the same key is a no-op."),
+]
+
+_NULLABILITY = {":nullable": True, ":null": True, ":not-null": False, ":required": False}
+
+
+class CliContext:
+    """The global options of one invocation; opens the catalog on first use."""
+
+    def __init__(self, store_url: str, tenant: str, workspace: str) -> None:
+        self.store_url = store_url
+        self.tenant = tenant
+        self.workspace = workspace
+        self.console = Console(highlight=False)
+        self.err_console = Console(stderr=True, highlight=False)
+        self._catalog: Catalog | None = None
+
+    @property
+    def catalog(self) -> Catalog:
+        """The catalog of ``--store`` / ``--tenant`` / ``--workspace``, opened once."""
+        if self._catalog is None:
+            scope = Scope(self.tenant, self.workspace)
+            # Inline checkpoints: a CLI process must not exit with one half-written.
+            options = WriterOptions(background_checkpoints=False)
+            self._catalog = Catalog.open(self.store_url, scope, options=options)
+        return self._catalog
+
+    def say(self, message: str) -> None:
+        """Print a plain line on stdout (never interpreted as markup)."""
+        self.console.print(Text(message), soft_wrap=True)
+
+    def show(self, *renderables: Any) -> None:
+        """Print Rich renderables on stdout."""
+        self.console.print(*renderables)
+
+    def close(self) -> None:
+        """Close the catalog if it was opened (waits for its checkpoints)."""
+        catalog, self._catalog = self._catalog, None
+        if catalog is not None:
+            catalog.close()
+
+
+def current(ctx: typer.Context) -> CliContext:
+    """The :class:`CliContext` the root callback attached to ``ctx``."""
+    obj = ctx.find_object(CliContext)
+    if obj is None:  # pragma: no cover - the root callback always sets it
+        raise RuntimeError("arco: command invoked without the root callback")
+    return obj
+
+
+def _one_line(text: str) -> str:
+    return " ".join(line.strip() for line in text.splitlines() if line.strip()) or "(no message)"
+
+
+def fail(message: str) -> NoReturn:
+    """Print ``error: message`` as one line on stderr and exit with status 1."""
+    typer.echo(f"error: {_one_line(message)}", err=True)
+    raise typer.Exit(1)
+
+
+class ArcoGroup(TyperGroup):
+    """Root command group: turns errors into one stderr line and exit status 1.
+
+    Usage errors stay Typer's (exit status 2). ``ARCO_DEBUG=1`` re-raises unexpected
+    exceptions with their traceback.
+    """
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            try:
+                return super().invoke(ctx)
+            finally:
+                obj = ctx.obj
+                if isinstance(obj, CliContext):
+                    obj.close()
+        except (typer.TyperException, typer.Exit, typer.Abort, BrokenPipeError):
+            # usage errors (exit 2), explicit exits, and a closed pipe are Typer's business
+            raise
+        except ArcoError as exc:
+            fail(exc.message)
+        except Exception as exc:
+            if os.environ.get("ARCO_DEBUG", "") not in ("", "0"):
+                raise
+            fail(f"internal error: {type(exc).__name__}: {exc}")
+
+
+# --- option parsing ---------------------------------------------------------------------
+
+
+def parse_column_spec(text: str, option: str = "--column") -> ColumnSpec:
+    """Parse ``name:type[:nullable|:not-null|:required|:null]``.
+
+    The name ends at the first ``:``; a nullability flag is only recognised as the suffix,
+    so the type may itself contain ``:`` and ``,`` (``ts:timestamp[us, tz=UTC]:not-null``).
+    """
+    name, sep, rest = text.partition(":")
+    nullable = True
+    lowered = rest.lower()
+    for suffix, flag in _NULLABILITY.items():
+        if lowered.endswith(suffix):
+            rest, nullable = rest[: -len(suffix)], flag
+            break
+    rest = rest.strip()
+    # 'id:not-null' is a flag without a type ('n:null' is the Arrow type null)
+    if not sep or not rest or rest.lower() in ("nullable", "not-null", "required"):
+        raise typer.BadParameter(
+            f"expected NAME:TYPE[:nullable|:not-null], the type is missing (got {text!r})",
+            param_hint=f"'{option}'",
+        )
+    if not name:
+        raise typer.BadParameter(
+            f"expected NAME:TYPE[:nullable|:not-null], the name is missing (got {text!r})",
+            param_hint=f"'{option}'",
+        )
+    return ColumnSpec(name=name, type=rest, nullable=nullable)
+
+
+def parse_pairs(values: Iterable[str] | None, option: str) -> dict[str, str]:
+    """Parse repeated ``key=value`` options (split at the first ``=``; keys unique)."""
+    out: dict[str, str] = {}
+    for item in values or ():
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise typer.BadParameter(f"expected KEY=VALUE (got {item!r})", param_hint=f"'{option}'")
+        if key in out:
+            raise typer.BadParameter(f"key {key!r} is given twice", param_hint=f"'{option}'")
+        out[key] = value
+    return out
+
+
+def all_pages(fetch: Callable[[str | None], Page[T]]) -> list[T]:
+    """Follow ``next_page_token`` until the last page."""
+    items: list[T] = []
+    token: str | None = None
+    while True:
+        page = fetch(token)
+        items.extend(page.items)
+        token = page.next_page_token
+        if not token:
+            return items
+
+
+# --- output -----------------------------------------------------------------------------
+
+
+def jsonable(value: Any) -> Any:
+    """Turn query/bench values (datetimes, decimals, bytes, ...) into JSON values."""
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, datetime | date | time):
+        return value.isoformat()
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    return str(value)
+
+
+def print_json(data: Any) -> None:
+    """Write ``data`` as JSON on stdout (models are dumped with ``mode="json"``)."""
+    typer.echo(json.dumps(jsonable(data), indent=2, sort_keys=False))
+
+
+def text(value: object) -> Text:
+    """A cell/line that is never interpreted as Rich markup."""
+    if value is None:
+        return Text("-", style="dim")
+    if isinstance(value, datetime):
+        return Text(value.isoformat(timespec="seconds"))
+    if isinstance(value, dict):
+        return Text(", ".join(f"{k}={v}" for k, v in value.items()) or "-")
+    return Text(str(value))
+
+
+def table(title: str | None, columns: list[str], rows: Iterable[Iterable[object]]) -> RichTable:
+    """A Rich table with plain-text cells."""
+    out = RichTable(title=title, title_justify="left", show_lines=False)
+    for name in columns:
+        out.add_column(name, overflow="fold")
+    for row in rows:
+        out.add_row(*(text(v) for v in row))
+    return out
+
+
+def fields(title: str | None, pairs: Iterable[tuple[str, object]]) -> RichTable:
+    """A two-column key/value table."""
+    out = RichTable(title=title, title_justify="left", show_header=False, box=None)
+    out.add_column("field", style="bold")
+    out.add_column("value", overflow="fold")
+    for key, value in pairs:
+        out.add_row(key, text(value))
+    return out

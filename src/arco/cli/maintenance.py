@@ -1,0 +1,106 @@
+"""``arco verify``, ``arco query`` and ``arco bench ...``."""
+
+import csv
+import io
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from arco.cli.context import JsonFlag, current, fail, jsonable, print_json, table
+
+bench_app = typer.Typer(name="bench", help="Benchmarks.", no_args_is_help=True)
+
+
+def verify(ctx: typer.Context, as_json: JsonFlag = False) -> None:
+    """Check the scope's stored metadata for consistency; exit 1 on any finding."""
+    from arco.verify import verify_scope
+
+    cli = current(ctx)
+    store = cli.catalog.store
+    with cli.err_console.status("verifying ...") as status:
+        report = verify_scope(store, progress=lambda what: status.update(f"verifying {what}"))
+    findings = list(report.findings)
+    if as_json:
+        print_json(report.to_json())
+    else:
+        checked = ", ".join(f"{k}={v}" for k, v in report.checked.items()) or "nothing"
+        cli.say(f"checked: {checked}")
+        if findings:
+            rows = [(f.domain, f.code, f.key, f.message) for f in findings]
+            cli.show(table("findings", ["domain", "code", "key", "message"], rows))
+        else:
+            cli.say("ok: no findings")
+    if findings or not report.ok:
+        fail(f"verify: {len(findings)} finding(s)")
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, dict | list):
+        return json.dumps(jsonable(value))
+    converted = jsonable(value)
+    return converted if isinstance(converted, str) else str(value)
+
+
+def query(
+    ctx: typer.Context,
+    sql: Annotated[str, typer.Argument(metavar="SQL", help="A read-only SQL statement.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print rows as a JSON array.")] = False,
+    as_csv: Annotated[bool, typer.Option("--csv", help="Print rows as CSV.")] = False,
+) -> None:
+    """Run SQL (DuckDB) over the catalog's Parquet, e.g. SELECT * FROM system.tables."""
+    if as_json and as_csv:
+        raise typer.BadParameter("--json and --csv are mutually exclusive")
+    from arco.query import run_query
+
+    cli = current(ctx)
+    result = run_query(cli.catalog, sql)
+    names = [str(n) for n in result.column_names]
+    rows: list[dict[str, Any]] = result.to_pylist()
+    if as_json:
+        print_json(rows)
+    elif as_csv:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(names)
+        for row in rows:
+            writer.writerow([_cell(row[n]) for n in names])
+        typer.echo(buffer.getvalue(), nl=False)
+    else:
+        cli.show(table(None, names, ([_cell(row[n]) or None for n in names] for row in rows)))
+        cli.say(f"{len(rows)} row(s)")
+
+
+def _flatten(prefix: str, value: Any, out: list[tuple[str, object]]) -> None:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _flatten(f"{prefix}.{key}" if prefix else str(key), item, out)
+    else:
+        out.append((prefix, json.dumps(jsonable(value)) if isinstance(value, list) else value))
+
+
+@bench_app.command("catalog")
+def bench_catalog(
+    ctx: typer.Context,
+    json_path: Annotated[
+        Path | None,
+        typer.Option("--json", metavar="FILE", help="Also write the results to FILE as JSON."),
+    ] = None,
+    quick: Annotated[bool, typer.Option("--quick", help="Small sizes, a few seconds.")] = False,
+    s3: Annotated[
+        bool, typer.Option("--s3/--no-s3", help="Include the loopback S3 (moto) runs.")
+    ] = True,
+) -> None:
+    """Benchmark catalog reads and writes and print the figures."""
+    from arco.bench.catalog import run_catalog_bench  # type: ignore[import-not-found,unused-ignore]
+
+    cli = current(ctx)
+    results = run_catalog_bench(json_path, quick=quick, s3=s3, console=cli.console)
+    figures: list[tuple[str, object]] = []
+    _flatten("", results, figures)
+    cli.show(table("catalog benchmark", ["figure", "value"], figures))
+    if json_path is not None:
+        cli.say(f"results written to {json_path}")
