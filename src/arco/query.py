@@ -12,12 +12,11 @@ from typing import TYPE_CHECKING
 
 import duckdb
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from arco.catalog.snapshot import SPECS
 from arco.errors import ValidationError
 from arco.manifest import StoredManifest
-from arco.parquet import DELETED
+from arco.parquet import DELETED, read_table
 from arco.storage.port import ObjectStore
 
 if TYPE_CHECKING:
@@ -59,7 +58,7 @@ def load_tables(store: ObjectStore, head: StoredManifest | None) -> dict[str, pa
         if head is not None:
             for entry in head.manifest.files_of(table):
                 data = store.get(entry.path).data
-                parts.append(pq.read_table(pa.BufferReader(data)).select(SPECS[table].schema.names))
+                parts.append(read_table(data).select(SPECS[table].schema.names))
         out[table] = pa.concat_tables(parts) if parts else _empty(table)
     return out
 
