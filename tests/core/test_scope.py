@@ -2,7 +2,7 @@ import dataclasses
 
 import pytest
 
-from arco.errors import ValidationError
+from arco.errors import ValidationError, preview
 from arco.scope import DEFAULT_SCOPE, Scope, validate_scope_part
 
 
@@ -20,7 +20,7 @@ def test_validate_scope_part_rejects(value: str) -> None:
         validate_scope_part("workspace", value)
     assert str(info.value) == (
         "workspace: must be 1-63 characters of [a-z0-9_-] starting with a letter or digit "
-        f"(got {value!r})"
+        f"(got {preview(value)})"
     )
 
 

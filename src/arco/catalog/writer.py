@@ -123,8 +123,9 @@ class CatalogWriter:
             clock=clock,
         )
         self._queue: list[_Pending] = []
-        self._queue_lock = threading.Lock()
-        self._commit_mutex = threading.Lock()
+        # guards the queue and leadership: one thread at a time commits for this writer
+        self._cv = threading.Condition()
+        self._leading = False
         self._checkpoint_thread: threading.Thread | None = None
         self._checkpoint_lock = threading.Lock()
         #: commits published by this writer (benchmarks divide request counts by it)
@@ -145,17 +146,38 @@ class CatalogWriter:
         op = request.validated()
         key = validate_idempotency_key(idempotency_key)
         pending = _Pending(op, key, op.request_hash())
-        with self._queue_lock:
+        with self._cv:
             self._queue.append(pending)
-        while not pending.future.done():
-            with self._commit_mutex:
-                if pending.future.done():
-                    break
-                batch = self._drain()
-                if batch:
+            while self._leading and not pending.future.done():
+                self._cv.wait()
+            if not pending.future.done():
+                self._leading = True
+        if not pending.future.done():
+            # leader: commit what has queued up (including our request), batch after batch
+            try:
+                while not pending.future.done():
+                    batch = self._drain()
+                    if not batch:  # pragma: no cover - our request is always queued or done
+                        break
                     self._commit_batch(batch)
+                    with self._cv:
+                        self._cv.notify_all()
+            finally:
+                self._resign()
         self._maybe_checkpoint()
         return pending.future.result()
+
+    def _lead(self) -> None:
+        """Become the committing thread of this writer (wait for the current one)."""
+        with self._cv:
+            while self._leading:
+                self._cv.wait()
+            self._leading = True
+
+    def _resign(self) -> None:
+        with self._cv:
+            self._leading = False
+            self._cv.notify_all()
 
     def close(self) -> None:
         """Wait for a running background checkpoint."""
@@ -164,7 +186,7 @@ class CatalogWriter:
             thread.join()
 
     def _drain(self) -> list[_Pending]:
-        with self._queue_lock:
+        with self._cv:
             batch = self._queue[: self.options.max_batch]
             del self._queue[: self.options.max_batch]
         return batch
@@ -486,7 +508,8 @@ class CatalogWriter:
             state.version,
         )
         kept_keys = {row.idempotency_key for row, _ in tables["idempotency"]}
-        with self._commit_mutex:
+        self._lead()
+        try:
             lease = self._lock.acquire()
             try:
                 current = read_manifest(self._store, DOMAIN)
@@ -523,3 +546,5 @@ class CatalogWriter:
                 return True
             finally:
                 self._release(lease)
+        finally:
+            self._resign()
