@@ -21,8 +21,47 @@ from arco.errors import ValidationError
 _IDENT_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
+# For values made only of the exact built-in types, the standard library's C encoder with
+# these settings produces exactly the canonical form; anything else takes the checking path.
+_FAST = json.JSONEncoder(
+    ensure_ascii=False,
+    allow_nan=False,
+    sort_keys=True,
+    separators=(",", ":"),
+    check_circular=False,
+)
+_MAX_FAST_DEPTH = 200
+
+
+def _plain(value: object) -> bool:
+    """True if ``value`` holds only exact str/int/bool/None/list/tuple/str-keyed dict."""
+    stack: list[tuple[object, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        kind = type(item)
+        if kind is str or kind is int or kind is bool or item is None:
+            continue
+        if depth >= _MAX_FAST_DEPTH:
+            return False
+        if kind is dict:
+            for key, child in item.items():  # type: ignore[attr-defined]
+                if type(key) is not str:
+                    return False
+                stack.append((child, depth + 1))
+        elif kind is list or kind is tuple:
+            stack.extend((child, depth + 1) for child in item)  # type: ignore[attr-defined]
+        else:
+            return False
+    return True
+
+
 def canonical_dumps(value: object) -> bytes:
     """Serialize ``value`` to canonical JSON bytes; reject unsupported values by JSON path."""
+    if _plain(value):
+        try:
+            return _FAST.encode(value).encode("utf-8")
+        except (UnicodeEncodeError, ValueError):
+            pass  # lone surrogates or oversized ints: the checking path names the problem
     parts: list[str] = []
     try:
         _emit(value, "$", parts)

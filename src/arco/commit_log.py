@@ -20,7 +20,7 @@ from arco.layout import commit_key
 from arco.manifest import Manifest
 from arco.storage.port import ObjectStore
 
-CommitKind = Literal["ddl", "fence", "checkpoint"]
+CommitKind = Literal["ddl", "fence", "checkpoint", "merge"]
 
 
 class CommitRecord(BaseModel):

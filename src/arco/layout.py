@@ -10,6 +10,7 @@ Keys here are *relative to a scope*: a :class:`~arco.storage.ScopedStore` adds t
     ledger/{domain}/{ulid}.json             one event per object, create-only
     snapshots/{domain}/v{N}-{commit_id}/    immutable Parquet written by one commit attempt
     snapshots/{domain}/ckpt-{N}-{ulid}/     a checkpoint of version N, adopted by a later commit
+    snapshots/{domain}/merged-{A}-{B}-{ulid}/  deltas of versions A..B merged, adopted likewise
     commits/{domain}/{commit_id}.json       hash-chained audit trail
     quarantine/{domain}/{ulid}.json         events that could not be applied
 """
@@ -52,6 +53,11 @@ def commit_dir(domain: str, version: int, commit_id: str) -> str:
 def checkpoint_dir(domain: str, version: int, attempt_id: str) -> str:
     """Directory of a checkpoint of ``version``, written before the commit that adopts it."""
     return f"{snapshots_prefix(domain)}ckpt-{version:012d}-{attempt_id}/"
+
+
+def merged_dir(domain: str, first: int, last: int, attempt_id: str) -> str:
+    """Directory of a delta merged from versions ``first..last``, adopted by a later commit."""
+    return f"{snapshots_prefix(domain)}merged-{first:012d}-{last:012d}-{attempt_id}/"
 
 
 def data_file(directory: str, kind: str, table: str) -> str:

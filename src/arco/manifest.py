@@ -46,7 +46,11 @@ class FileEntry(BaseModel):
     path: str
     table: str
     kind: FileKind
-    version: int = Field(description="snapshot version that wrote the file")
+    version: int = Field(description="newest snapshot version whose changes the file holds")
+    from_version: int = Field(
+        description="oldest version whose changes the file holds (0 for a checkpoint); a "
+        "delta written by one commit has from_version == version, a merged delta spans several"
+    )
     sha256: str
     bytes: int
     rows: int
@@ -75,6 +79,10 @@ class Manifest(BaseModel):
         """Files of one table in merge order: checkpoint first, then deltas by version."""
         entries = [f for f in self.files if f.table == table]
         return sorted(entries, key=lambda f: (f.kind != "checkpoint", f.version))
+
+    def delta_ranges(self) -> set[tuple[int, int]]:
+        """The distinct (from_version, version) ranges of the delta files."""
+        return {(f.from_version, f.version) for f in self.files if f.kind == "delta"}
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,7 @@ decoded state obeys the catalog's invariants (parents exist, names unique).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -120,11 +121,12 @@ def _check_files(
                     f"{entry.path}: checkpoint of version {entry.version}, manifest says {m.checkpoint_version}",
                     entry.path,
                 )
-        elif not m.checkpoint_version < entry.version <= m.snapshot_version:
+        elif not m.checkpoint_version < entry.from_version <= entry.version <= m.snapshot_version:
             report.add(
                 domain,
                 "layout",
-                f"{entry.path}: delta version {entry.version} outside ({m.checkpoint_version}, {m.snapshot_version}]",
+                f"{entry.path}: delta versions {entry.from_version}..{entry.version} outside "
+                f"({m.checkpoint_version}, {m.snapshot_version}]",
                 entry.path,
             )
         try:
@@ -164,6 +166,13 @@ def _check_files(
                 f"{entry.path}: {rows} rows, manifest says {entry.rows}",
                 entry.path,
             )
+    for table in SPECS:
+        ranges = sorted((f.from_version, f.version) for f in m.files_of(table) if f.kind == "delta")
+        for (_, prev_end), (start, _) in itertools.pairwise(ranges):
+            if start <= prev_end:
+                report.add(
+                    domain, "layout", f"overlapping delta files for {table!r} at version {start}"
+                )
     if m.checkpoint_version > 0:
         for table in SPECS:
             if checkpoints.get(table, 0) != 1:

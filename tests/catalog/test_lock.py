@@ -314,6 +314,7 @@ def manifest(
                 table="namespaces",
                 kind="delta",
                 version=version,
+                from_version=version,
                 sha256=sha256_hex(data),
                 bytes=len(data),
                 rows=1,

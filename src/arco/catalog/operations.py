@@ -248,9 +248,9 @@ class DropNamespace(_Request):
     def apply(self, changes: Changes, ctx: ApplyContext) -> Namespace:
         ns = _namespace(changes.state, self.name)
         _check_if_match(f"namespace {self.name!r}", self.if_match, ns.version)
-        tables = changes.state.tables_in(ns.namespace_id)
-        if tables:
-            raise ConflictError(f"namespace {self.name!r} is not empty ({len(tables)} tables)")
+        count = changes.state.table_count(ns.namespace_id)
+        if count:
+            raise ConflictError(f"namespace {self.name!r} is not empty ({count} tables)")
         changes.remove("namespaces", ns.namespace_id, replace(ns, version=ctx.version))
         return Namespace.from_row(ns)
 

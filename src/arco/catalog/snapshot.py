@@ -32,6 +32,7 @@ def write_files(
     kind: FileKind,
     tables: Mapping[str, Iterable[tuple[Any, bool]]],
     version: int,
+    from_version: int,
 ) -> list[FileEntry]:
     """Write one Parquet file per table (create-only) and describe them for the manifest."""
     entries: list[FileEntry] = []
@@ -45,6 +46,7 @@ def write_files(
                 table=name,
                 kind=kind,
                 version=version,
+                from_version=from_version,
                 sha256=sha256_hex(data),
                 bytes=len(data),
                 rows=rows,
@@ -56,6 +58,19 @@ def write_files(
 def checkpoint_tables(state: CatalogState) -> dict[str, list[tuple[Any, bool]]]:
     """Every live row of a state, per table, for a checkpoint."""
     return {name: [(row, False) for row in state.rows(name)] for name in SPECS}
+
+
+def merge_rows(parts: Iterable[Iterable[tuple[Any, bool]]], table: str) -> list[tuple[Any, bool]]:
+    """The newest row (or tombstone) per primary key across several delta files."""
+    pk = PRIMARY_KEYS[table]
+    newest: dict[str, tuple[Any, bool]] = {}
+    for rows in parts:
+        for row, deleted in rows:
+            key = getattr(row, pk)
+            seen = newest.get(key)
+            if seen is None or seen[0].version <= row.version:
+                newest[key] = (row, deleted)
+    return list(newest.values())
 
 
 class SnapshotLoader:
@@ -127,6 +142,10 @@ class SnapshotLoader:
             return [self._read(e) for e in entries]
         with ThreadPoolExecutor(max_workers=min(self._io_threads, len(entries))) as pool:
             return list(pool.map(self._read, entries))
+
+    def read_files(self, entries: Sequence[FileEntry]) -> list[list[tuple[Any, bool]]]:
+        """Decoded rows of each file (checksums verified)."""
+        return self._read_all(entries)
 
     def _read(self, entry: FileEntry) -> list[tuple[Any, bool]]:
         data = self._store.get(entry.path).data

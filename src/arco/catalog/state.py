@@ -1,16 +1,17 @@
 """In-memory catalog state at one snapshot version, with the indexes lookups need.
 
-A state is treated as immutable once published to a cache; a commit works on
-:meth:`CatalogState.copy` (shallow, O(entities) dict copies, no row copies) through a
-:class:`Changes` recorder that yields the delta rows of the commit.
+A state is immutable once it is shared (cached or published). A commit works on
+:meth:`CatalogState.copy`, which derives every map with a private change layer
+(:class:`~arco.catalog.layered.LayeredMap`), so its cost does not depend on catalog size;
+:class:`Changes` records the delta rows of the commit as it applies them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
+from arco.catalog.layered import LayeredMap
 from arco.catalog.schema import ColumnRow, IdempotencyRow, NamespaceRow, TableRow
 from arco.names import name_key
 
@@ -18,116 +19,139 @@ from arco.names import name_key
 Delta = dict[str, list[tuple[Any, bool]]]
 
 
-@dataclass
 class CatalogState:
     """All live catalog rows at ``version`` plus lookup indexes."""
 
-    version: int = 0
-    checkpoint_version: int = 0
-    namespaces: dict[str, NamespaceRow] = field(default_factory=dict)
-    tables: dict[str, TableRow] = field(default_factory=dict)
-    columns: dict[str, ColumnRow] = field(default_factory=dict)
-    idempotency: dict[str, IdempotencyRow] = field(default_factory=dict)
-    # name_key -> namespace_id
-    ns_index: dict[str, str] = field(default_factory=dict)
-    # namespace_id -> {name_key -> table_id}; inner dicts are copied on write
-    table_index: dict[str, dict[str, str]] = field(default_factory=dict)
-    # table_id -> {column_id -> row}; inner dicts are copied on write
-    column_index: dict[str, dict[str, ColumnRow]] = field(default_factory=dict)
-    _owned: set[int] = field(default_factory=set, repr=False)
+    def __init__(self) -> None:
+        self.version = 0
+        self.checkpoint_version = 0
+        self.namespaces: LayeredMap[str, NamespaceRow] = LayeredMap()
+        self.tables: LayeredMap[str, TableRow] = LayeredMap()
+        self.columns: LayeredMap[str, ColumnRow] = LayeredMap()
+        self.idempotency: LayeredMap[str, IdempotencyRow] = LayeredMap()
+        # name_key -> namespace_id
+        self._ns_index: LayeredMap[str, str] = LayeredMap()
+        # (namespace_id, name_key) -> table_id
+        self._table_index: LayeredMap[tuple[str, str], str] = LayeredMap()
+        # namespace_id -> number of tables
+        self._table_count: LayeredMap[str, int] = LayeredMap()
+        # table_id -> column ids
+        self._column_index: LayeredMap[str, tuple[str, ...]] = LayeredMap()
+        self._by_namespace: dict[str, list[TableRow]] | None = None
 
     def copy(self) -> CatalogState:
-        """A copy whose mutations never affect this state."""
-        return CatalogState(
-            self.version,
-            self.checkpoint_version,
-            dict(self.namespaces),
-            dict(self.tables),
-            dict(self.columns),
-            dict(self.idempotency),
-            dict(self.ns_index),
-            dict(self.table_index),
-            dict(self.column_index),
-        )
+        """A copy whose mutations never affect this state (O(1) in catalog size)."""
+        new = CatalogState.__new__(CatalogState)
+        new.version = self.version
+        new.checkpoint_version = self.checkpoint_version
+        new.namespaces = self.namespaces.derive()
+        new.tables = self.tables.derive()
+        new.columns = self.columns.derive()
+        new.idempotency = self.idempotency.derive()
+        new._ns_index = self._ns_index.derive()
+        new._table_index = self._table_index.derive()
+        new._table_count = self._table_count.derive()
+        new._column_index = self._column_index.derive()
+        new._by_namespace = None
+        return new
 
     # --- lookups ------------------------------------------------------------------------
 
     def namespace_by_name(self, name: str) -> NamespaceRow | None:
-        ns_id = self.ns_index.get(name_key(name))
+        ns_id = self._ns_index.get(name_key(name))
         return self.namespaces.get(ns_id) if ns_id else None
 
     def table_by_name(self, namespace_id: str, name: str) -> TableRow | None:
-        table_id = self.table_index.get(namespace_id, {}).get(name_key(name))
+        table_id = self._table_index.get((namespace_id, name_key(name)))
         return self.tables.get(table_id) if table_id else None
 
+    def table_count(self, namespace_id: str) -> int:
+        count: int = self._table_count.get(namespace_id, 0)
+        return count
+
     def tables_in(self, namespace_id: str) -> list[TableRow]:
-        return [self.tables[t] for t in self.table_index.get(namespace_id, {}).values()]
+        """Tables of one namespace (grouped once per state, then served from memory)."""
+        if self._by_namespace is None:
+            grouped: dict[str, list[TableRow]] = {}
+            for row in self.tables.values():
+                grouped.setdefault(row.namespace_id, []).append(row)
+            self._by_namespace = grouped
+        return list(self._by_namespace.get(namespace_id, ()))
 
     def columns_of(self, table_id: str) -> list[ColumnRow]:
-        return sorted(self.column_index.get(table_id, {}).values(), key=lambda c: c.position)
+        rows = [self.columns[c] for c in self._column_index.get(table_id, ())]
+        return sorted(rows, key=lambda c: c.position)
+
+    def rows(self, table: str) -> Iterable[Any]:
+        source: LayeredMap[str, Any] = getattr(self, table)
+        return list(source.values())
 
     # --- mutation (only on a private copy) -------------------------------------------------
-
-    def _inner(self, index: dict[str, Any], key: str) -> dict[str, Any]:
-        inner = index.get(key)
-        if inner is None:
-            inner = {}
-            index[key] = inner
-            self._owned.add(id(inner))
-        elif id(inner) not in self._owned:
-            inner = dict(inner)
-            index[key] = inner
-            self._owned.add(id(inner))
-        return inner
 
     def upsert(self, table: str, row: Any) -> None:
         if table == "namespaces":
             old_ns = self.namespaces.get(row.namespace_id)
             if old_ns is not None:
-                self.ns_index.pop(name_key(old_ns.name), None)
-            self.namespaces[row.namespace_id] = row
-            self.ns_index[name_key(row.name)] = row.namespace_id
+                self._ns_index.delete(name_key(old_ns.name))
+            self.namespaces.set(row.namespace_id, row)
+            self._ns_index.set(name_key(row.name), row.namespace_id)
         elif table == "tables":
             old_t = self.tables.get(row.table_id)
             if old_t is not None:
-                self._inner(self.table_index, old_t.namespace_id).pop(name_key(old_t.name), None)
-            self.tables[row.table_id] = row
-            self._inner(self.table_index, row.namespace_id)[name_key(row.name)] = row.table_id
+                self._unindex_table(old_t)
+            self.tables.set(row.table_id, row)
+            self._table_index.set((row.namespace_id, name_key(row.name)), row.table_id)
+            self._table_count.set(row.namespace_id, self.table_count(row.namespace_id) + 1)
+            self._by_namespace = None
         elif table == "columns":
             old_c = self.columns.get(row.column_id)
             if old_c is not None and old_c.table_id != row.table_id:
-                self._inner(self.column_index, old_c.table_id).pop(row.column_id, None)
-            self.columns[row.column_id] = row
-            self._inner(self.column_index, row.table_id)[row.column_id] = row
+                self._unindex_column(old_c)
+            self.columns.set(row.column_id, row)
+            ids = self._column_index.get(row.table_id, ())
+            if row.column_id not in ids:
+                self._column_index.set(row.table_id, (*ids, row.column_id))
         elif table == "idempotency":
-            self.idempotency[row.idempotency_key] = row
+            self.idempotency.set(row.idempotency_key, row)
         else:  # pragma: no cover - programming error
             raise KeyError(table)
 
     def remove(self, table: str, key: str) -> None:
         if table == "namespaces":
-            ns = self.namespaces.pop(key, None)
+            ns = self.namespaces.get(key)
             if ns is not None:
-                self.ns_index.pop(name_key(ns.name), None)
-                if not self.table_index.get(key):
-                    self.table_index.pop(key, None)
+                self.namespaces.delete(key)
+                self._ns_index.delete(name_key(ns.name))
         elif table == "tables":
-            t = self.tables.pop(key, None)
+            t = self.tables.get(key)
             if t is not None:
-                self._inner(self.table_index, t.namespace_id).pop(name_key(t.name), None)
-                if not self.column_index.get(key):
-                    self.column_index.pop(key, None)
+                self.tables.delete(key)
+                self._unindex_table(t)
+                self._by_namespace = None
         elif table == "columns":
-            c = self.columns.pop(key, None)
+            c = self.columns.get(key)
             if c is not None:
-                inner = self._inner(self.column_index, c.table_id)
-                inner.pop(key, None)
-                if not inner:
-                    self.column_index.pop(c.table_id, None)
+                self.columns.delete(key)
+                self._unindex_column(c)
         elif table == "idempotency":
-            self.idempotency.pop(key, None)
+            self.idempotency.delete(key)
         else:  # pragma: no cover - programming error
             raise KeyError(table)
+
+    def _unindex_table(self, row: TableRow) -> None:
+        self._table_index.delete((row.namespace_id, name_key(row.name)))
+        remaining = self.table_count(row.namespace_id) - 1
+        if remaining > 0:
+            self._table_count.set(row.namespace_id, remaining)
+        else:
+            self._table_count.delete(row.namespace_id)
+
+    def _unindex_column(self, row: ColumnRow) -> None:
+        ids = tuple(c for c in self._column_index.get(row.table_id, ()) if c != row.column_id)
+        if ids:
+            self._column_index.set(row.table_id, ids)
+        else:
+            self._column_index.delete(row.table_id)
 
     def apply(
         self, delta: Mapping[str, Sequence[tuple[Any, bool]]], primary_keys: Mapping[str, str]
@@ -135,15 +159,16 @@ class CatalogState:
         """Apply delta rows in place (call on a copy). Tables are applied parent-first."""
         for table in ("namespaces", "tables", "columns", "idempotency"):
             pk = primary_keys[table]
+            current: LayeredMap[str, Any] = getattr(self, table)
             for row, deleted in delta.get(table, ()):
+                key = getattr(row, pk)
+                existing = current.get(key)
+                if existing is not None and existing.version > row.version:
+                    continue  # a merged delta may repeat older rows: the newest always wins
                 if deleted:
-                    self.remove(table, getattr(row, pk))
+                    self.remove(table, key)
                 else:
                     self.upsert(table, row)
-
-    def rows(self, table: str) -> Iterable[Any]:
-        source: dict[str, Any] = getattr(self, table)
-        return source.values()
 
 
 class Changes:

@@ -37,7 +37,7 @@ from arco.catalog.operations import (
     result_to_json,
 )
 from arco.catalog.schema import IdempotencyRow
-from arco.catalog.snapshot import SnapshotLoader, checkpoint_tables, write_files
+from arco.catalog.snapshot import SnapshotLoader, checkpoint_tables, merge_rows, write_files
 from arco.catalog.state import CatalogState, Changes
 from arco.clock import SYSTEM_CLOCK, Clock, rfc3339_ms
 from arco.commit_log import CommitKind, CommitRecord, write_commit
@@ -51,7 +51,7 @@ from arco.errors import (
     ValidationError,
 )
 from arco.ids import new_ulid, next_ulid_after
-from arco.layout import checkpoint_dir, commit_dir, ledger_key
+from arco.layout import checkpoint_dir, commit_dir, ledger_key, merged_dir
 from arco.lock import Lease, LeaseLock
 from arco.manifest import FileEntry, Manifest, StoredManifest, publish_manifest, read_manifest
 from arco.storage.port import ObjectStore
@@ -130,8 +130,8 @@ class CatalogWriter:
         self._checkpoint_lock = threading.Lock()
         #: commits published by this writer (benchmarks divide request counts by it)
         self.commits = 0
-        #: (snapshot version, checkpoint version) of the last manifest this writer published
-        self._last_published: tuple[int, int] | None = None
+        #: the last manifest this writer published (decides when to compact)
+        self._last_published: Manifest | None = None
         #: hook for tests: called with a step name before each storage step of a commit
         self.on_step: Callable[[str], None] | None = None
 
@@ -320,7 +320,12 @@ class CatalogWriter:
         )
         self._step("delta")
         new_files = write_files(
-            self._store, commit_dir(DOMAIN, version, commit_id), "delta", changes.delta(), version
+            self._store,
+            commit_dir(DOMAIN, version, commit_id),
+            "delta",
+            changes.delta(),
+            version,
+            from_version=version,
         )
         manifest = self._manifest(
             head,
@@ -335,7 +340,7 @@ class CatalogWriter:
         new_state = changes.state
         new_state.version = version
         self._loader.remember(new_state)
-        self._last_published = (version, new_state.checkpoint_version)
+        self._last_published = manifest
         self.commits += 1
         return lease
 
@@ -464,11 +469,11 @@ class CatalogWriter:
         except ArcoError as exc:  # the lease will expire; the commit outcome is unaffected
             log.warning("could not release lock %s: %s", DOMAIN, exc)
 
-    # --- checkpoints --------------------------------------------------------------------
+    # --- compaction: merged deltas and checkpoints -------------------------------------
 
     def _maybe_checkpoint(self) -> None:
         last = self._last_published
-        if last is None or last[0] - last[1] < self.options.checkpoint_every:
+        if last is None or len(last.delta_ranges()) < self.options.checkpoint_every:
             return
         with self._checkpoint_lock:
             running = self._checkpoint_thread
@@ -487,61 +492,109 @@ class CatalogWriter:
         try:
             self.checkpoint()
         except ArcoError as exc:
-            log.warning("checkpoint of %s failed: %s", DOMAIN, exc)
+            log.warning("compaction of %s failed: %s", DOMAIN, exc)
 
     def checkpoint(self) -> bool:
-        """Write a checkpoint of the head version and adopt it; False if that was not needed."""
+        """Compact the head version's delta files; False if there was nothing to do.
+
+        While the deltas are small next to the checkpoint (under 1/8 of its rows) they are
+        merged into one delta file per table, which costs O(changes); once they are bigger,
+        a full checkpoint is written. Either way the new files are written outside the lock
+        and adopted by a cheap commit, if the files they replace are still current.
+        """
         head = read_manifest(self._store, DOMAIN)
-        if head is None or head.manifest.snapshot_version == head.manifest.checkpoint_version:
+        if head is None:
             return False
+        m = head.manifest
+        deltas = [f for f in m.files if f.kind == "delta"]
+        if not deltas:
+            return False
+        delta_rows = sum(f.rows for f in deltas)
+        checkpoint_rows = sum(f.rows for f in m.files if f.kind == "checkpoint")
+        if delta_rows * 8 >= checkpoint_rows:
+            return self._full_checkpoint(head)
+        return self._merge_deltas(head, deltas)
+
+    def _merge_deltas(self, head: StoredManifest, deltas: list[FileEntry]) -> bool:
+        if len({(f.from_version, f.version) for f in deltas}) < 2:
+            return False
+        contents = self._loader.read_files(deltas)
+        per_table: dict[str, list[list[tuple[Any, bool]]]] = {}
+        for entry, rows in zip(deltas, contents, strict=True):
+            per_table.setdefault(entry.table, []).append(rows)
+        first = min(f.from_version for f in deltas)
+        last = max(f.version for f in deltas)
+        files = write_files(
+            self._store,
+            merged_dir(DOMAIN, first, last, new_ulid()),
+            "delta",
+            {table: merge_rows(parts, table) for table, parts in per_table.items()},
+            last,
+            from_version=first,
+        )
+        return self._adopt(deltas, files, checkpoint_version=None, pruned_keys=None)
+
+    def _full_checkpoint(self, head: StoredManifest) -> bool:
         state = self._loader.load(head)
         cutoff = self._clock.now_ms() - self.options.idempotency_retention_ms
         tables = checkpoint_tables(state)
-        tables["idempotency"] = [
-            (row, False) for row, _ in tables["idempotency"] if row.created_at >= cutoff
-        ]
+        kept = [(row, False) for row, _ in tables["idempotency"] if row.created_at >= cutoff]
+        pruned = {row.idempotency_key for row, _ in tables["idempotency"]} - {
+            row.idempotency_key for row, _ in kept
+        }
+        tables["idempotency"] = kept
         files = write_files(
             self._store,
             checkpoint_dir(DOMAIN, state.version, new_ulid()),
             "checkpoint",
             tables,
             state.version,
+            from_version=0,
         )
-        kept_keys = {row.idempotency_key for row, _ in tables["idempotency"]}
+        replaced = [f for f in head.manifest.files if f.version <= state.version]
+        return self._adopt(replaced, files, checkpoint_version=state.version, pruned_keys=pruned)
+
+    def _adopt(
+        self,
+        replaced: list[FileEntry],
+        files: list[FileEntry],
+        *,
+        checkpoint_version: int | None,
+        pruned_keys: set[str] | None,
+    ) -> bool:
+        """Commit ``files`` in place of ``replaced`` if those are all still current."""
         self._lead()
         try:
             lease = self._lock.acquire()
             try:
                 current = read_manifest(self._store, DOMAIN)
-                if current is None or current.manifest.checkpoint_version >= state.version:
-                    return False
+                if current is None or not set(replaced) <= set(current.manifest.files):
+                    return False  # someone else compacted first; our files are orphans
                 cur = current.manifest
                 if cur.fencing_token > lease.fencing_token:
-                    raise FencedError(f"lock {DOMAIN}: fenced during checkpoint")
-                later = tuple(
-                    f for f in cur.files if f.kind == "delta" and f.version > state.version
-                )
-                now = self._clock.now_ms()
+                    raise FencedError(f"lock {DOMAIN}: fenced during compaction")
+                gone = set(replaced)
                 manifest = self._manifest(
                     current,
                     cur.snapshot_version + 1,
-                    state.version,
-                    (*files, *later),
+                    cur.checkpoint_version if checkpoint_version is None else checkpoint_version,
+                    (*files, *(f for f in cur.files if f not in gone)),
                     next_ulid_after(cur.commit_id),
                     lease,
-                    now,
+                    self._clock.now_ms(),
                 )
                 current_state = self._loader.load(current)
-                self._publish(current, manifest, lease, "checkpoint", [])
+                kind: CommitKind = "checkpoint" if checkpoint_version is not None else "merge"
+                self._publish(current, manifest, lease, kind, [])
                 adopted = current_state.copy()
-                for key in list(adopted.idempotency):
-                    row = adopted.idempotency[key]
-                    if row.version <= state.version and key not in kept_keys:
+                for key in pruned_keys or ():
+                    row = adopted.idempotency.get(key)
+                    if row is not None and row.version <= manifest.checkpoint_version:
                         adopted.remove("idempotency", key)
                 adopted.version = manifest.snapshot_version
-                adopted.checkpoint_version = state.version
+                adopted.checkpoint_version = manifest.checkpoint_version
                 self._loader.remember(adopted)
-                self._last_published = (adopted.version, adopted.checkpoint_version)
+                self._last_published = manifest
                 self.commits += 1
                 return True
             finally:
