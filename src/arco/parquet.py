@@ -93,7 +93,12 @@ class TableSpec(Generic[R]):
 
 def encode(spec: TableSpec[Any], rows: Iterable[tuple[Any, bool]]) -> tuple[bytes, int]:
     """Parquet bytes for ``rows`` and the row count; identical input gives identical bytes."""
-    table = spec.to_arrow(rows)
+    return encode_table(spec, spec.to_arrow(rows))
+
+
+def encode_table(spec: TableSpec[Any], table: pa.Table) -> tuple[bytes, int]:
+    """Parquet bytes for an Arrow table already in the spec's schema and primary-key order."""
+    table = table.cast(spec.schema).combine_chunks()
     table = table.replace_schema_metadata(
         {"arco.table": spec.name, "arco.schema_version": str(spec.schema_version)}
     )
@@ -109,6 +114,27 @@ def encode(spec: TableSpec[Any], rows: Iterable[tuple[Any, bool]]) -> tuple[byte
         data_page_version="2.0",
     )
     return sink.getvalue(), table.num_rows
+
+
+def merge_tables(spec: TableSpec[Any], tables: Sequence[pa.Table], *, live_only: bool) -> pa.Table:
+    """Newest row per primary key (highest ``version``) across files, in key order.
+
+    Runs in Arrow kernels, off the GIL: compactions of large catalogs must not stall
+    the commits running beside them. ``live_only`` drops tombstones (for checkpoints).
+    """
+    combined = pa.concat_tables([t.select(spec.schema.names).cast(spec.schema) for t in tables])
+    order = pc.sort_indices(
+        combined, sort_keys=[(spec.primary_key, "ascending"), ("version", "descending")]
+    )
+    combined = combined.take(order)
+    if combined.num_rows > 1:
+        keys = combined.column(spec.primary_key).combine_chunks()
+        changed = pc.not_equal(keys.slice(1), keys.slice(0, len(keys) - 1))
+        first = pa.concat_arrays([pa.array([True]), changed])
+        combined = combined.filter(first)
+    if live_only:
+        combined = combined.filter(pc.invert(combined.column(DELETED)))
+    return combined
 
 
 def decode(spec: TableSpec[R], data: bytes, where: str) -> list[tuple[R, bool]]:

@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
+
+import pyarrow as pa
 
 from arco.catalog.schema import CATALOG_TABLES
 from arco.catalog.state import CatalogState, Delta
 from arco.errors import CorruptStateError
 from arco.layout import data_file
 from arco.manifest import FileEntry, FileKind, StoredManifest, sha256_hex
-from arco.parquet import TableSpec, decode, encode
+from arco.parquet import TableSpec, decode, encode, encode_table, merge_tables, read_table
 from arco.storage.port import ObjectStore
 
 SPECS: dict[str, TableSpec[Any]] = {spec.name: spec for spec in CATALOG_TABLES}
@@ -55,22 +57,48 @@ def write_files(
     return entries
 
 
-def checkpoint_tables(state: CatalogState) -> dict[str, list[tuple[Any, bool]]]:
-    """Every live row of a state, per table, for a checkpoint."""
-    return {name: [(row, False) for row in state.rows(name)] for name in SPECS}
+def write_merged(
+    store: ObjectStore,
+    loader: SnapshotLoader,
+    directory: str,
+    kind: FileKind,
+    entries: Sequence[FileEntry],
+    version: int,
+    from_version: int,
+    keep: Callable[[str, pa.Table], pa.Table] | None = None,
+) -> list[FileEntry]:
+    """Merge the files ``entries`` per table (newest row per key) into new files.
 
-
-def merge_rows(parts: Iterable[Iterable[tuple[Any, bool]]], table: str) -> list[tuple[Any, bool]]:
-    """The newest row (or tombstone) per primary key across several delta files."""
-    pk = PRIMARY_KEYS[table]
-    newest: dict[str, tuple[Any, bool]] = {}
-    for rows in parts:
-        for row, deleted in rows:
-            key = getattr(row, pk)
-            seen = newest.get(key)
-            if seen is None or seen[0].version <= row.version:
-                newest[key] = (row, deleted)
-    return list(newest.values())
+    A checkpoint drops tombstones; ``keep`` may filter a merged table further.
+    """
+    tables = loader.read_arrow(entries)
+    per_table: dict[str, list[pa.Table]] = {}
+    for entry, table in zip(entries, tables, strict=True):
+        per_table.setdefault(entry.table, []).append(table)
+    out: list[FileEntry] = []
+    # a checkpoint has a file for every table, even an empty one
+    names = sorted(SPECS) if kind == "checkpoint" else sorted(per_table)
+    for name in names:
+        parts = per_table.get(name) or [SPECS[name].schema.empty_table()]
+        merged = merge_tables(SPECS[name], parts, live_only=kind == "checkpoint")
+        if keep is not None:
+            merged = keep(name, merged)
+        data, rows = encode_table(SPECS[name], merged)
+        path = data_file(directory, kind, name)
+        store.put(path, data, "create")
+        out.append(
+            FileEntry(
+                path=path,
+                table=name,
+                kind=kind,
+                version=version,
+                from_version=from_version,
+                sha256=sha256_hex(data),
+                bytes=len(data),
+                rows=rows,
+            )
+        )
+    return out
 
 
 class SnapshotLoader:
@@ -143,15 +171,20 @@ class SnapshotLoader:
         with ThreadPoolExecutor(max_workers=min(self._io_threads, len(entries))) as pool:
             return list(pool.map(self._read, entries))
 
-    def read_files(self, entries: Sequence[FileEntry]) -> list[list[tuple[Any, bool]]]:
-        """Decoded rows of each file (checksums verified)."""
-        return self._read_all(entries)
+    def read_arrow(self, entries: Sequence[FileEntry]) -> list[pa.Table]:
+        """Each file as an Arrow table (checksums verified), for compaction."""
+        with ThreadPoolExecutor(max_workers=max(1, min(self._io_threads, len(entries)))) as pool:
+            return list(pool.map(lambda e: read_table(self._fetch(e)), entries))
 
-    def _read(self, entry: FileEntry) -> list[tuple[Any, bool]]:
+    def _fetch(self, entry: FileEntry) -> bytes:
         data = self._store.get(entry.path).data
         self.files_read += 1
         if sha256_hex(data) != entry.sha256:
             raise CorruptStateError(f"{entry.path}: checksum does not match the manifest")
+        return data
+
+    def _read(self, entry: FileEntry) -> list[tuple[Any, bool]]:
+        data = self._fetch(entry)
         spec = SPECS.get(entry.table)
         if spec is None:
             raise CorruptStateError(f"{entry.path}: unknown catalog table {entry.table!r}")

@@ -27,6 +27,9 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from arco import canonical_json
 from arco.catalog.model import Namespace
 from arco.catalog.operations import (
@@ -37,7 +40,7 @@ from arco.catalog.operations import (
     result_to_json,
 )
 from arco.catalog.schema import IdempotencyRow
-from arco.catalog.snapshot import SnapshotLoader, checkpoint_tables, merge_rows, write_files
+from arco.catalog.snapshot import SnapshotLoader, write_files, write_merged
 from arco.catalog.state import CatalogState, Changes
 from arco.clock import SYSTEM_CLOCK, Clock, rfc3339_ms
 from arco.commit_log import CommitKind, CommitRecord, write_commit
@@ -70,6 +73,24 @@ def validate_idempotency_key(key: str | None) -> str | None:
             f"idempotency_key: must be 1-{MAX_IDEMPOTENCY_KEY} printable characters"
         )
     return key
+
+
+def newest_run(deltas: list[FileEntry]) -> list[FileEntry]:
+    """The delta files worth merging now: the newest versions, plus older merged files
+    that are not much bigger than what is being merged (so sizes grow geometrically and
+    each row is rewritten O(log n) times before a checkpoint absorbs it)."""
+    ranges: dict[tuple[int, int], int] = {}
+    for f in deltas:
+        ranges[(f.from_version, f.version)] = ranges.get((f.from_version, f.version), 0) + f.rows
+    ordered = sorted(ranges, key=lambda r: r[1], reverse=True)
+    chosen: set[tuple[int, int]] = set()
+    total = 0
+    for rng in ordered:
+        if total and ranges[rng] > 2 * total:
+            break
+        chosen.add(rng)
+        total += ranges[rng]
+    return [f for f in deltas if (f.from_version, f.version) in chosen]
 
 
 @dataclass
@@ -126,6 +147,7 @@ class CatalogWriter:
         # guards the queue and leadership: one thread at a time commits for this writer
         self._cv = threading.Condition()
         self._leading = False
+        self._compaction_waiting = 0
         self._checkpoint_thread: threading.Thread | None = None
         self._checkpoint_lock = threading.Lock()
         #: commits published by this writer (benchmarks divide request counts by it)
@@ -148,7 +170,7 @@ class CatalogWriter:
         pending = _Pending(op, key, op.request_hash())
         with self._cv:
             self._queue.append(pending)
-            while self._leading and not pending.future.done():
+            while (self._leading or self._compaction_waiting) and not pending.future.done():
                 self._cv.wait()
             if not pending.future.done():
                 self._leading = True
@@ -168,10 +190,18 @@ class CatalogWriter:
         return pending.future.result()
 
     def _lead(self) -> None:
-        """Become the committing thread of this writer (wait for the current one)."""
+        """Become the committing thread for a compaction: next in line after the current one.
+
+        Callers of :meth:`submit` do not take over while a compaction waits, so a busy
+        writer cannot starve its own compactions.
+        """
         with self._cv:
-            while self._leading:
-                self._cv.wait()
+            self._compaction_waiting += 1
+            try:
+                while self._leading:
+                    self._cv.wait()
+            finally:
+                self._compaction_waiting -= 1
             self._leading = True
 
     def _resign(self) -> None:
@@ -513,46 +543,51 @@ class CatalogWriter:
         checkpoint_rows = sum(f.rows for f in m.files if f.kind == "checkpoint")
         if delta_rows * 8 >= checkpoint_rows:
             return self._full_checkpoint(head)
-        return self._merge_deltas(head, deltas)
-
-    def _merge_deltas(self, head: StoredManifest, deltas: list[FileEntry]) -> bool:
-        if len({(f.from_version, f.version) for f in deltas}) < 2:
+        run = newest_run(deltas)
+        if len({(f.from_version, f.version) for f in run}) < 2:
             return False
-        contents = self._loader.read_files(deltas)
-        per_table: dict[str, list[list[tuple[Any, bool]]]] = {}
-        for entry, rows in zip(deltas, contents, strict=True):
-            per_table.setdefault(entry.table, []).append(rows)
+        return self._merge_deltas(run)
+
+    def _merge_deltas(self, deltas: list[FileEntry]) -> bool:
         first = min(f.from_version for f in deltas)
         last = max(f.version for f in deltas)
-        files = write_files(
+        files = write_merged(
             self._store,
+            self._loader,
             merged_dir(DOMAIN, first, last, new_ulid()),
             "delta",
-            {table: merge_rows(parts, table) for table, parts in per_table.items()},
+            deltas,
             last,
             from_version=first,
         )
         return self._adopt(deltas, files, checkpoint_version=None, pruned_keys=None)
 
     def _full_checkpoint(self, head: StoredManifest) -> bool:
-        state = self._loader.load(head)
+        version = head.manifest.snapshot_version
         cutoff = self._clock.now_ms() - self.options.idempotency_retention_ms
-        tables = checkpoint_tables(state)
-        kept = [(row, False) for row, _ in tables["idempotency"] if row.created_at >= cutoff]
-        pruned = {row.idempotency_key for row, _ in tables["idempotency"]} - {
-            row.idempotency_key for row, _ in kept
-        }
-        tables["idempotency"] = kept
-        files = write_files(
+        state = self._loader.load(head)
+        pruned = {key for key, row in state.idempotency.items() if row.created_at < cutoff}
+
+        def keep(table: str, merged: pa.Table) -> pa.Table:
+            if table != "idempotency" or not pruned:
+                return merged
+            return merged.filter(
+                pc.invert(pc.is_in(merged.column("idempotency_key"), pa.array(sorted(pruned))))
+            )
+
+        files = write_merged(
             self._store,
-            checkpoint_dir(DOMAIN, state.version, new_ulid()),
+            self._loader,
+            checkpoint_dir(DOMAIN, version, new_ulid()),
             "checkpoint",
-            tables,
-            state.version,
+            list(head.manifest.files),
+            version,
             from_version=0,
+            keep=keep,
         )
-        replaced = [f for f in head.manifest.files if f.version <= state.version]
-        return self._adopt(replaced, files, checkpoint_version=state.version, pruned_keys=pruned)
+        return self._adopt(
+            list(head.manifest.files), files, checkpoint_version=version, pruned_keys=pruned
+        )
 
     def _adopt(
         self,
