@@ -125,7 +125,7 @@ class LeaseLock:
             with self._rng_lock:
                 pause = self._rng.uniform(0, delay)
             self._clock.sleep(pause)
-            delay = min(delay * 2, 0.05)
+            delay = min(delay * 2, 0.02)
 
     def break_lock(self) -> Lease:
         """Forcibly take the lease even if it is held; the fencing token still increments."""
