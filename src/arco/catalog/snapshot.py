@@ -28,6 +28,31 @@ SPECS: dict[str, TableSpec[Any]] = {spec.name: spec for spec in CATALOG_TABLES}
 PRIMARY_KEYS = {name: spec.primary_key for name, spec in SPECS.items()}
 
 
+def _put(
+    store: ObjectStore,
+    directory: str,
+    kind: FileKind,
+    table: str,
+    data: bytes,
+    rows: int,
+    version: int,
+    from_version: int,
+) -> FileEntry:
+    """Write one data file create-only and describe it for the manifest."""
+    path = data_file(directory, kind, table)
+    store.put(path, data, "create")
+    return FileEntry(
+        path=path,
+        table=table,
+        kind=kind,
+        version=version,
+        from_version=from_version,
+        sha256=sha256_hex(data),
+        bytes=len(data),
+        rows=rows,
+    )
+
+
 def write_files(
     store: ObjectStore,
     directory: str,
@@ -40,20 +65,7 @@ def write_files(
     entries: list[FileEntry] = []
     for name in sorted(tables):
         data, rows = encode(SPECS[name], tables[name])
-        path = data_file(directory, kind, name)
-        store.put(path, data, "create")
-        entries.append(
-            FileEntry(
-                path=path,
-                table=name,
-                kind=kind,
-                version=version,
-                from_version=from_version,
-                sha256=sha256_hex(data),
-                bytes=len(data),
-                rows=rows,
-            )
-        )
+        entries.append(_put(store, directory, kind, name, data, rows, version, from_version))
     return entries
 
 
@@ -84,20 +96,7 @@ def write_merged(
         if keep is not None:
             merged = keep(name, merged)
         data, rows = encode_table(SPECS[name], merged)
-        path = data_file(directory, kind, name)
-        store.put(path, data, "create")
-        out.append(
-            FileEntry(
-                path=path,
-                table=name,
-                kind=kind,
-                version=version,
-                from_version=from_version,
-                sha256=sha256_hex(data),
-                bytes=len(data),
-                rows=rows,
-            )
-        )
+        out.append(_put(store, directory, kind, name, data, rows, version, from_version))
     return out
 
 

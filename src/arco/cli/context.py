@@ -18,6 +18,7 @@ from rich.text import Text
 from typer.core import TyperGroup
 
 from arco.catalog import Catalog, ColumnSpec, Page, WriterOptions
+from arco.catalog.reader import MAX_PAGE
 from arco.errors import ArcoError
 from arco.scope import Scope
 
@@ -170,6 +171,42 @@ def all_pages(fetch: Callable[[str | None], Page[T]]) -> list[T]:
         token = page.next_page_token
         if not token:
             return items
+
+
+LimitOpt = Annotated[int, typer.Option(min=1, max=MAX_PAGE, help="Page size.")]
+PageTokenOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="Print only the page after this token ('' for the first page); "
+        "without it, every page is listed."
+    ),
+]
+
+
+def print_listing(
+    cli: CliContext,
+    fetch: Callable[[str | None], Page[T]],
+    page_token: str | None,
+    as_json: bool,
+    columns: list[str],
+    row: Callable[[T], tuple[Any, ...]],
+) -> None:
+    """A list command's output: every page, or only the one after ``page_token``."""
+    next_token: str | None = None
+    if page_token is None:
+        items = all_pages(fetch)
+    else:
+        page = fetch(page_token or None)
+        items, next_token = page.items, page.next_page_token
+    if as_json:
+        if page_token is None:
+            print_json(items)
+        else:
+            print_json({"items": items, "next_page_token": next_token})
+        return
+    cli.show(table(None, columns, [row(item) for item in items]))
+    if next_token:
+        cli.say(f"next page token: {next_token}")
 
 
 # --- output -----------------------------------------------------------------------------

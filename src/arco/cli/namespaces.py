@@ -5,18 +5,19 @@ from typing import Annotated, Any
 import typer
 
 from arco.catalog import Namespace
-from arco.catalog.reader import DEFAULT_PAGE, MAX_PAGE
+from arco.catalog.reader import DEFAULT_PAGE
 from arco.cli.context import (
     CliContext,
     IdempotencyKey,
     IfMatch,
     JsonFlag,
-    all_pages,
+    LimitOpt,
+    PageTokenOpt,
     current,
     fields,
     parse_pairs,
     print_json,
-    table,
+    print_listing,
 )
 
 app = typer.Typer(
@@ -76,35 +77,21 @@ def create(
 @app.command("list")
 def list_(
     ctx: typer.Context,
-    limit: Annotated[int, typer.Option(min=1, max=MAX_PAGE, help="Page size.")] = DEFAULT_PAGE,
-    page_token: Annotated[
-        str | None,
-        typer.Option(
-            help="Print only the page after this token ('' for the first page); "
-            "without it, every page is listed."
-        ),
-    ] = None,
+    limit: LimitOpt = DEFAULT_PAGE,
+    page_token: PageTokenOpt = None,
     as_json: JsonFlag = False,
 ) -> None:
     """List namespaces (all pages unless --page-token is given)."""
     cli = current(ctx)
     catalog = cli.catalog
-    next_token: str | None = None
-    if page_token is None:
-        items = all_pages(lambda t: catalog.list_namespaces(page_token=t, limit=limit))
-    else:
-        page = catalog.list_namespaces(page_token=page_token or None, limit=limit)
-        items, next_token = page.items, page.next_page_token
-    if as_json:
-        if page_token is None:
-            print_json(items)
-        else:
-            print_json({"items": items, "next_page_token": next_token})
-        return
-    rows = [(ns.name, ns.description, ns.properties, ns.version, ns.updated_at) for ns in items]
-    cli.show(table(None, ["name", "description", "properties", "version", "updated_at"], rows))
-    if next_token:
-        cli.say(f"next page token: {next_token}")
+    print_listing(
+        cli,
+        lambda tok: catalog.list_namespaces(page_token=tok, limit=limit),
+        page_token,
+        as_json,
+        ["name", "description", "properties", "version", "updated_at"],
+        lambda ns: (ns.name, ns.description, ns.properties, ns.version, ns.updated_at),
+    )
 
 
 @app.command("show")

@@ -5,18 +5,20 @@ from typing import Annotated, Any
 import typer
 
 from arco.catalog import ColumnSpec, Table
-from arco.catalog.reader import DEFAULT_PAGE, MAX_PAGE
+from arco.catalog.reader import DEFAULT_PAGE
 from arco.cli.context import (
     CliContext,
     IdempotencyKey,
     IfMatch,
     JsonFlag,
-    all_pages,
+    LimitOpt,
+    PageTokenOpt,
     current,
     fields,
     parse_column_spec,
     parse_pairs,
     print_json,
+    print_listing,
     table,
 )
 
@@ -123,35 +125,21 @@ def register(
 def list_(
     ctx: typer.Context,
     namespace: Namespace,
-    limit: Annotated[int, typer.Option(min=1, max=MAX_PAGE, help="Page size.")] = DEFAULT_PAGE,
-    page_token: Annotated[
-        str | None,
-        typer.Option(
-            help="Print only the page after this token ('' for the first page); "
-            "without it, every page is listed."
-        ),
-    ] = None,
+    limit: LimitOpt = DEFAULT_PAGE,
+    page_token: PageTokenOpt = None,
     as_json: JsonFlag = False,
 ) -> None:
     """List the tables of a namespace (all pages unless --page-token is given)."""
     cli = current(ctx)
     catalog = cli.catalog
-    next_token: str | None = None
-    if page_token is None:
-        items = all_pages(lambda tok: catalog.list_tables(namespace, page_token=tok, limit=limit))
-    else:
-        page = catalog.list_tables(namespace, page_token=page_token or None, limit=limit)
-        items, next_token = page.items, page.next_page_token
-    if as_json:
-        if page_token is None:
-            print_json(items)
-        else:
-            print_json({"items": items, "next_page_token": next_token})
-        return
-    rows = [(t.name, t.format, len(t.columns), t.location, t.description, t.version) for t in items]
-    cli.show(table(None, ["name", "format", "columns", "location", "description", "version"], rows))
-    if next_token:
-        cli.say(f"next page token: {next_token}")
+    print_listing(
+        cli,
+        lambda tok: catalog.list_tables(namespace, page_token=tok, limit=limit),
+        page_token,
+        as_json,
+        ["name", "format", "columns", "location", "description", "version"],
+        lambda t: (t.name, t.format, len(t.columns), t.location, t.description, t.version),
+    )
 
 
 @app.command("show")
