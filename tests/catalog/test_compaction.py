@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from catalog_support import inline_options
 
-from arco.catalog import Catalog
+from arco.catalog import Catalog, compaction
 from arco.commit_log import read_commit
-from arco.manifest import read_manifest
+from arco.manifest import FileEntry, Manifest, read_manifest
 from arco.query import run_query
 from arco.storage import ObjectStore
 from arco.verify import verify_scope
@@ -82,3 +82,51 @@ def test_big_changes_fold_into_a_new_checkpoint(root_store: ObjectStore) -> None
     head = read_manifest(cat.store, "catalog")
     assert head is not None and head.manifest.checkpoint_version > 0
     assert snapshot(Catalog(root_store)) == snapshot(cat)
+
+
+def _entry(table: str, lo: int, hi: int, rows: int, kind: str = "delta") -> FileEntry:
+    return FileEntry(
+        path=f"snapshots/catalog/x-{lo}-{hi}/{kind}-{table}.parquet",
+        table=table,
+        kind=kind,  # type: ignore[arg-type]
+        version=hi,
+        from_version=lo,
+        sha256="0" * 64,
+        bytes=1,
+        rows=rows,
+    )
+
+
+def test_newest_run_takes_small_recent_ranges_and_stops_at_a_much_bigger_one() -> None:
+    big = _entry("tables", 1, 40, 500)
+    medium = _entry("tables", 41, 60, 30)
+    recent = [_entry("tables", v, v, 2) for v in range(61, 71)]
+    run = compaction.newest_run([big, medium, *recent])
+    # 10 recent ranges hold 20 rows; the 30-row range is at most twice that, the 500 is not
+    assert set(run) == {medium, *recent}
+
+
+def test_plan_merges_small_deltas_and_checkpoints_big_ones() -> None:
+    checkpoint = [_entry(t, 0, 10, 800, "checkpoint") for t in ("namespaces", "tables")]
+    small = [_entry("tables", v, v, 3) for v in range(11, 15)]
+    manifest_small = Manifest(
+        domain="catalog",
+        snapshot_version=14,
+        checkpoint_version=10,
+        files=(*checkpoint, *small),
+        watermark=None,
+        fencing_token=1,
+        commit_id="01ARZ3NDEKTSV4RRFFQ69G5FAV",
+        parent_hash=None,
+        updated_at="2026-01-01T00:00:00.000Z",
+    )
+    todo = compaction.plan(manifest_small)
+    assert todo is not None and todo.kind == "merge"
+    assert (todo.first, todo.last) == (11, 14) and set(todo.replaced) == set(small)
+    big = [_entry("tables", v, v, 60) for v in range(11, 15)]  # 240 * 8 >= 1600
+    manifest_big = manifest_small.model_copy(update={"files": (*checkpoint, *big)})
+    todo = compaction.plan(manifest_big)
+    assert todo is not None and todo.kind == "checkpoint"
+    assert set(todo.replaced) == set(manifest_big.files) and todo.last == 14
+    only_checkpoint = manifest_small.model_copy(update={"files": tuple(checkpoint)})
+    assert compaction.plan(only_checkpoint) is None

@@ -14,8 +14,8 @@ One commit, for a batch of requests that arrived together:
 
 Everything before step 6 is invisible: a failed or crashed attempt leaves only unreferenced
 objects, which nothing ever applies later. Commit cost depends on the size of the change,
-not of the catalog; every ``checkpoint_every`` versions a checkpoint is written off the
-critical path and adopted by a cheap commit of its own.
+not of the catalog; delta files are compacted off the critical path
+(:mod:`arco.catalog.compaction`) and adopted by a small commit of their own.
 """
 
 from __future__ import annotations
@@ -27,10 +27,8 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
-import pyarrow as pa
-import pyarrow.compute as pc
-
 from arco import canonical_json
+from arco.catalog import compaction
 from arco.catalog.model import Namespace
 from arco.catalog.operations import (
     ApplyContext,
@@ -40,7 +38,7 @@ from arco.catalog.operations import (
     result_to_json,
 )
 from arco.catalog.schema import IdempotencyRow
-from arco.catalog.snapshot import SnapshotLoader, write_files, write_merged
+from arco.catalog.snapshot import SnapshotLoader, write_files
 from arco.catalog.state import CatalogState, Changes
 from arco.clock import SYSTEM_CLOCK, Clock, rfc3339_ms
 from arco.commit_log import CommitKind, CommitRecord, write_commit
@@ -53,8 +51,8 @@ from arco.errors import (
     TransientStorageError,
     ValidationError,
 )
-from arco.ids import new_ulid, next_ulid_after
-from arco.layout import checkpoint_dir, commit_dir, ledger_key, merged_dir
+from arco.ids import next_ulid_after
+from arco.layout import commit_dir, ledger_key
 from arco.lock import Lease, LeaseLock
 from arco.manifest import FileEntry, Manifest, StoredManifest, publish_manifest, read_manifest
 from arco.storage.port import ObjectStore
@@ -73,24 +71,6 @@ def validate_idempotency_key(key: str | None) -> str | None:
             f"idempotency_key: must be 1-{MAX_IDEMPOTENCY_KEY} printable characters"
         )
     return key
-
-
-def newest_run(deltas: list[FileEntry]) -> list[FileEntry]:
-    """The delta files worth merging now: the newest versions, plus older merged files
-    that are not much bigger than what is being merged (so sizes grow geometrically and
-    each row is rewritten O(log n) times before a checkpoint absorbs it)."""
-    ranges: dict[tuple[int, int], int] = {}
-    for f in deltas:
-        ranges[(f.from_version, f.version)] = ranges.get((f.from_version, f.version), 0) + f.rows
-    ordered = sorted(ranges, key=lambda r: r[1], reverse=True)
-    chosen: set[tuple[int, int]] = set()
-    total = 0
-    for rng in ordered:
-        if total and ranges[rng] > 2 * total:
-            break
-        chosen.add(rng)
-        total += ranges[rng]
-    return [f for f in deltas if (f.from_version, f.version) in chosen]
 
 
 @dataclass
@@ -503,7 +483,7 @@ class CatalogWriter:
 
     def _maybe_checkpoint(self) -> None:
         last = self._last_published
-        if last is None or len(last.delta_ranges()) < self.options.checkpoint_every:
+        if last is None or not compaction.is_due(last, self.options.checkpoint_every):
             return
         with self._checkpoint_lock:
             running = self._checkpoint_thread
@@ -511,7 +491,7 @@ class CatalogWriter:
                 return
             if self.options.background_checkpoints:
                 thread = threading.Thread(
-                    target=self._checkpoint_quietly, name="arco-checkpoint", daemon=True
+                    target=self._checkpoint_quietly, name="arco-compaction", daemon=True
                 )
                 self._checkpoint_thread = thread
                 thread.start()
@@ -525,68 +505,27 @@ class CatalogWriter:
             log.warning("compaction of %s failed: %s", DOMAIN, exc)
 
     def checkpoint(self) -> bool:
-        """Compact the head version's delta files; False if there was nothing to do.
+        """Compact the head version's delta files now; False if there was nothing to do.
 
-        While the deltas are small next to the checkpoint (under 1/8 of its rows) they are
-        merged into one delta file per table, which costs O(changes); once they are bigger,
-        a full checkpoint is written. Either way the new files are written outside the lock
-        and adopted by a cheap commit, if the files they replace are still current.
+        See :mod:`arco.catalog.compaction` for when deltas are merged and when a full
+        checkpoint is written. The new files are written outside the lock and adopted by a
+        small commit if the files they replace are still current.
         """
         head = read_manifest(self._store, DOMAIN)
-        if head is None:
+        todo = compaction.plan(head.manifest) if head is not None else None
+        if head is None or todo is None:
             return False
-        m = head.manifest
-        deltas = [f for f in m.files if f.kind == "delta"]
-        if not deltas:
-            return False
-        delta_rows = sum(f.rows for f in deltas)
-        checkpoint_rows = sum(f.rows for f in m.files if f.kind == "checkpoint")
-        if delta_rows * 8 >= checkpoint_rows:
-            return self._full_checkpoint(head)
-        run = newest_run(deltas)
-        if len({(f.from_version, f.version) for f in run}) < 2:
-            return False
-        return self._merge_deltas(run)
-
-    def _merge_deltas(self, deltas: list[FileEntry]) -> bool:
-        first = min(f.from_version for f in deltas)
-        last = max(f.version for f in deltas)
-        files = write_merged(
-            self._store,
-            self._loader,
-            merged_dir(DOMAIN, first, last, new_ulid()),
-            "delta",
-            deltas,
-            last,
-            from_version=first,
-        )
-        return self._adopt(deltas, files, checkpoint_version=None, pruned_keys=None)
-
-    def _full_checkpoint(self, head: StoredManifest) -> bool:
-        version = head.manifest.snapshot_version
-        cutoff = self._clock.now_ms() - self.options.idempotency_retention_ms
-        state = self._loader.load(head)
-        pruned = {key for key, row in state.idempotency.items() if row.created_at < cutoff}
-
-        def keep(table: str, merged: pa.Table) -> pa.Table:
-            if table != "idempotency" or not pruned:
-                return merged
-            return merged.filter(
-                pc.invert(pc.is_in(merged.column("idempotency_key"), pa.array(sorted(pruned))))
-            )
-
-        files = write_merged(
-            self._store,
-            self._loader,
-            checkpoint_dir(DOMAIN, version, new_ulid()),
-            "checkpoint",
-            list(head.manifest.files),
-            version,
-            from_version=0,
-            keep=keep,
-        )
+        pruned: set[str] = set()
+        if todo.kind == "checkpoint":
+            cutoff = self._clock.now_ms() - self.options.idempotency_retention_ms
+            state = self._loader.load(head)
+            pruned = {key for key, row in state.idempotency.items() if row.created_at < cutoff}
+        files = compaction.write(self._store, self._loader, DOMAIN, todo, pruned)
         return self._adopt(
-            list(head.manifest.files), files, checkpoint_version=version, pruned_keys=pruned
+            list(todo.replaced),
+            files,
+            checkpoint_version=todo.last if todo.kind == "checkpoint" else None,
+            pruned_keys=pruned,
         )
 
     def _adopt(
