@@ -39,6 +39,11 @@ class TableSpec(Generic[R]):
     schema: pa.Schema
     schema_version: int = 1
 
+    def __post_init__(self) -> None:
+        fields = [f.name for f in dataclasses.fields(self.row_type)]  # type: ignore[arg-type]
+        if fields != self.field_names():
+            raise TypeError(f"{self.name}: row fields {fields} differ from the schema")
+
     def key_of(self, row: R) -> str:
         return str(getattr(row, self.primary_key))
 
@@ -83,12 +88,9 @@ class TableSpec(Generic[R]):
             deleted = table.column(DELETED).to_pylist()
         except (KeyError, pa.ArrowException) as exc:
             raise CorruptStateError(f"{where}: does not match table {self.name}: {exc}") from exc
-        names = list(columns)
-        out: list[tuple[R, bool]] = []
-        for i in range(table.num_rows):
-            row = self.row_type(**{n: columns[n][i] for n in names})
-            out.append((row, bool(deleted[i])))
-        return out
+        # positional construction: the row type's fields are the schema's, in order
+        rows = map(self.row_type, *columns.values())
+        return list(zip(rows, map(bool, deleted), strict=True))
 
 
 def encode(spec: TableSpec[Any], rows: Iterable[tuple[Any, bool]]) -> tuple[bytes, int]:
