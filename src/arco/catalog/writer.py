@@ -301,6 +301,7 @@ class CatalogWriter:
                 "target": target,
                 "idempotency_key": p.idempotency_key,
                 "request_hash": p.request_hash,
+                "request": p.request.model_dump(mode="json"),
             }
         )
         return result
@@ -321,8 +322,10 @@ class CatalogWriter:
             "event_id": commit_id,
             "event_type": "catalog.ddl",
             "event_version": 1,
+            "idempotency_key": None,  # keys are per request, inside the payload
             "occurred_at": rfc3339_ms(now),
             "source": self.holder,
+            "trace_id": None,
             "payload": {"operations": applied, "snapshot_version": version},
         }
         self._store.put(
