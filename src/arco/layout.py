@@ -7,7 +7,8 @@ Keys here are *relative to a scope*: a :class:`~arco.storage.ScopedStore` adds t
 
     manifests/{domain}.manifest.json        current pointer per domain (CAS only)
     locks/{domain}.lock.json                fenced lease per tier-1 domain
-    ledger/{domain}/{ulid}.json             one event per object, create-only
+    ledger/{domain}/{ulid}.json             one event per object, create-only (tier 1)
+    ledger/{domain}/{ulid}-{entropy}.json   same, tier 2: entropy = 8 hex chars per writer
     snapshots/{domain}/v{N}-{commit_id}/    immutable Parquet written by one commit attempt
     snapshots/{domain}/ckpt-{N}-{ulid}/     a checkpoint of version N, adopted by a later commit
     snapshots/{domain}/merged-{A}-{B}-{ulid}/  deltas of versions A..B merged, adopted likewise
@@ -17,6 +18,7 @@ Keys here are *relative to a scope*: a :class:`~arco.storage.ScopedStore` adds t
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 Domain = Literal["catalog", "lineage", "search", "executions"]
@@ -39,6 +41,29 @@ def ledger_prefix(domain: str) -> str:
 
 def ledger_key(domain: str, event_id: str) -> str:
     return f"{ledger_prefix(domain)}{event_id}.json"
+
+
+_LEDGER_NAME_RE = re.compile(r"([0-7][0-9A-HJKMNP-TV-Z]{25})(?:-([0-9a-f]{8}))?")
+
+
+def ledger_name(event_id: str, entropy: str) -> str:
+    """The name of a tier-2 ledger object: event id plus writer entropy, so writers never collide."""
+    return f"{event_id}-{entropy}"
+
+
+def parse_ledger_name(name: str) -> tuple[str, str | None] | None:
+    """``(event_id, entropy)`` of a ledger object name (``entropy`` is None for a tier-1
+    name, which is the commit id alone); None if ``name`` is not a ledger object name."""
+    m = _LEDGER_NAME_RE.fullmatch(name)
+    return None if m is None else (m.group(1), m.group(2))
+
+
+def parse_ledger_key(domain: str, key: str) -> tuple[str, str | None] | None:
+    """``(event_id, entropy)`` of a key made by :func:`ledger_key`; None for any other key."""
+    prefix = ledger_prefix(domain)
+    if not key.startswith(prefix) or not key.endswith(".json"):
+        return None
+    return parse_ledger_name(key[len(prefix) : -len(".json")])
 
 
 def snapshots_prefix(domain: str) -> str:

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from arco.cli import maintenance, namespaces, tables
+from arco.cli import events, maintenance, namespaces, tables
 from arco.cli.context import ArcoGroup, CliContext
 
 __all__ = ["app", "main"]
@@ -28,6 +28,7 @@ app.add_typer(tables.app, name="table")
 app.command("query")(maintenance.query)
 app.command("verify")(maintenance.verify)
 app.add_typer(maintenance.bench_app, name="bench")
+app.add_typer(events.app, name="events")
 
 
 def _version() -> str:

@@ -1,0 +1,114 @@
+"""``arco events ...``: append JSONL events to the tier-2 ledger and list ledger entries."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from arco.cli.context import CliContext, JsonFlag, current, fail, print_json, table
+from arco.clock import SYSTEM_CLOCK
+from arco.errors import ValidationError
+from arco.events import EventEnvelope, parse_event
+from arco.ids import next_ulid_after
+from arco.ledger import EventLedger
+from arco.scope import Scope
+from arco.storage import ScopedStore, open_store
+
+app = typer.Typer(
+    name="events", help="Append events to the tier-2 ledger and list them.", no_args_is_help=True
+)
+
+DomainOpt = Annotated[str, typer.Option("--domain", help="Ledger domain.")]
+
+
+def _ledger(cli: CliContext, domain: str) -> EventLedger:
+    scope = Scope(cli.tenant, cli.workspace)
+    return EventLedger(ScopedStore(open_store(cli.store_url), scope.prefix), domain)
+
+
+def _read_input(file: str) -> bytes:
+    if file == "-":
+        return typer.get_binary_stream("stdin").read()
+    try:
+        return Path(file).read_bytes()
+    except OSError as exc:
+        fail(f"{file}: cannot read ({exc.strerror or exc})")
+
+
+def _parse_lines(data: bytes, source: str) -> list[EventEnvelope]:
+    """Every non-blank line as an event; the first invalid one fails the whole input."""
+    now_ms = SYSTEM_CLOCK.now_ms()
+    last: str | None = None
+
+    def new_id() -> str:
+        # generated ids increase with line order
+        nonlocal last
+        last = next_ulid_after(last)
+        return last
+
+    events: list[EventEnvelope] = []
+    for n, line in enumerate(data.split(b"\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            events.append(parse_event(line, source=source, now_ms=now_ms, new_id=new_id))
+        except ValidationError as exc:
+            fail(f"line {n}: {exc.message}")
+    return events
+
+
+@app.command("append")
+def append(
+    ctx: typer.Context,
+    file: Annotated[
+        str, typer.Argument(metavar="FILE.jsonl", help="One event per line; '-' reads stdin.")
+    ],
+    domain: DomainOpt = "executions",
+    source: Annotated[
+        str, typer.Option(help="Source recorded on events that do not name one.")
+    ] = "arco-cli",
+    as_json: JsonFlag = False,
+) -> None:
+    """Append events: full envelopes or bare payloads with an event_type.
+
+    Every line is validated before anything is written; one invalid line writes nothing.
+    """
+    cli = current(ctx)
+    ledger = _ledger(cli, domain)
+    events = _parse_lines(_read_input(file), source)
+    ledger.append(events)
+    ids = [e.event_id for e in events]
+    if as_json:
+        print_json(ids)
+    elif not ids:
+        cli.say("appended 0 events")
+    else:
+        noun = "event" if len(ids) == 1 else "events"
+        cli.say(f"appended {len(ids)} {noun} to {domain} (first {ids[0]}, last {ids[-1]})")
+
+
+@app.command("list")
+def list_(
+    ctx: typer.Context,
+    domain: DomainOpt = "executions",
+    limit: Annotated[
+        int, typer.Option(min=1, help="Show at most this many entries (oldest first).")
+    ] = 100,
+    as_json: JsonFlag = False,
+) -> None:
+    """List ledger entries in event order (a storage listing: for inspection and repair)."""
+    cli = current(ctx)
+    ledger = _ledger(cli, domain)
+    events = ledger.read_many(ledger.list_keys()[:limit])
+    if as_json:
+        print_json([e.model_dump() for e in events])
+        return
+    cli.show(
+        table(
+            None,
+            ["event_id", "event_type", "version", "occurred_at", "source"],
+            [(e.event_id, e.event_type, e.event_version, e.occurred_at, e.source) for e in events],
+        )
+    )
