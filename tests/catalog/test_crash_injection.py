@@ -90,7 +90,7 @@ def listing(cat: Catalog) -> dict[str, Any]:
     for ns in sorted(state.namespaces.values(), key=lambda n: n.name):
         ns_view = cat.get_namespace(ns.name).model_dump(mode="json")
         tables = {}
-        for t in sorted(state.tables_in(ns.namespace_id), key=lambda t: t.name):
+        for t in sorted(state.tables_in(ns.namespace_id).rows, key=lambda t: t.name):
             tables[t.name] = cat.get_table(ns.name, t.name).model_dump(mode="json")
         ns_view["tables"] = tables
         out[ns.name] = ns_view

@@ -8,17 +8,17 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Callable, Sequence
+import bisect
 from typing import TypeVar
 
 from arco import canonical_json
 from arco.catalog.model import Column, Namespace, Page, Table
 from arco.catalog.operations import table_view
 from arco.catalog.snapshot import SnapshotLoader
-from arco.catalog.state import CatalogState
+from arco.catalog.state import CatalogState, Sorted
 from arco.errors import ArcoError, NotFoundError, ValidationError
 from arco.manifest import StoredManifest, read_manifest
-from arco.names import name_key, validate_name
+from arco.names import validate_name
 from arco.storage.port import ObjectStore
 
 DOMAIN = "catalog"
@@ -47,18 +47,16 @@ def _decode_token(token: str) -> str:
 
 
 def paginate(
-    items: Sequence[R], key: Callable[[R], str], page_token: str | None, limit: int
+    sorted_rows: Sorted[R], page_token: str | None, limit: int
 ) -> tuple[list[R], str | None]:
-    """Items sorted by ``key`` after the token's position, at most ``limit`` of them."""
+    """At most ``limit`` rows after the token's position (rows are in name-key order)."""
     if not 1 <= limit <= MAX_PAGE:
         raise ValidationError(f"limit: must be between 1 and {MAX_PAGE} (got {limit})")
-    ordered = sorted(items, key=key)
-    if page_token is not None:
-        after = _decode_token(page_token)
-        ordered = [item for item in ordered if key(item) > after]
-    page = ordered[:limit]
-    token = _encode_token(key(page[-1])) if len(ordered) > limit else None
-    return page, token
+    keys = sorted_rows.keys
+    start = bisect.bisect_right(keys, _decode_token(page_token)) if page_token is not None else 0
+    end = start + limit
+    token = _encode_token(keys[end - 1]) if end < len(keys) else None
+    return sorted_rows.rows[start:end], token
 
 
 class CatalogReader:
@@ -89,8 +87,7 @@ class CatalogReader:
     def list_namespaces(
         self, *, page_token: str | None = None, limit: int = DEFAULT_PAGE
     ) -> Page[Namespace]:
-        rows = list(self.state().namespaces.values())
-        page, token = paginate(rows, lambda r: name_key(r.name), page_token, limit)
+        page, token = paginate(self.state().namespaces_sorted(), page_token, limit)
         return Page[Namespace](items=[Namespace.from_row(r) for r in page], next_page_token=token)
 
     def get_table(self, namespace: str, name: str) -> Table:
@@ -113,8 +110,7 @@ class CatalogReader:
         ns = state.namespace_by_name(namespace)
         if ns is None:
             raise NotFoundError(f"namespace {namespace!r} does not exist")
-        rows = state.tables_in(ns.namespace_id)
-        page, token = paginate(rows, lambda r: name_key(r.name), page_token, limit)
+        page, token = paginate(state.tables_in(ns.namespace_id), page_token, limit)
         return Page[Table](items=[table_view(state, r) for r in page], next_page_token=token)
 
     def list_columns(self, namespace: str, name: str) -> list[Column]:

@@ -9,7 +9,8 @@ A state is immutable once it is shared (cached or published). A commit works on
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 from arco.catalog.layered import LayeredMap
 from arco.catalog.schema import ColumnRow, IdempotencyRow, NamespaceRow, TableRow
@@ -17,6 +18,25 @@ from arco.names import name_key
 
 #: delta rows per table name: (row, deleted)
 Delta = dict[str, list[tuple[Any, bool]]]
+
+T = TypeVar("T")
+R = TypeVar("R", NamespaceRow, TableRow)
+
+
+@dataclass(frozen=True)
+class Sorted(Generic[T]):
+    """Rows in name order with their sort keys (``name_key``), for bisecting page tokens."""
+
+    keys: list[str]
+    rows: list[T]
+
+
+def _sorted_by_name(rows: list[R]) -> Sorted[R]:
+    keyed = sorted(((name_key(r.name), r) for r in rows), key=lambda kr: kr[0])
+    return Sorted([k for k, _ in keyed], [r for _, r in keyed])
+
+
+_EMPTY: Sorted[Any] = Sorted([], [])
 
 
 class CatalogState:
@@ -37,7 +57,8 @@ class CatalogState:
         self._table_count: LayeredMap[str, int] = LayeredMap()
         # table_id -> column ids
         self._column_index: LayeredMap[str, tuple[str, ...]] = LayeredMap()
-        self._by_namespace: dict[str, list[TableRow]] | None = None
+        self._by_namespace: dict[str, Sorted[TableRow]] | None = None
+        self._ns_sorted: Sorted[NamespaceRow] | None = None
 
     def copy(self) -> CatalogState:
         """A copy whose mutations never affect this state (O(1) in catalog size)."""
@@ -53,6 +74,7 @@ class CatalogState:
         new._table_count = self._table_count.derive()
         new._column_index = self._column_index.derive()
         new._by_namespace = None
+        new._ns_sorted = None
         return new
 
     # --- lookups ------------------------------------------------------------------------
@@ -69,14 +91,20 @@ class CatalogState:
         count: int = self._table_count.get(namespace_id, 0)
         return count
 
-    def tables_in(self, namespace_id: str) -> list[TableRow]:
-        """Tables of one namespace (grouped once per state, then served from memory)."""
+    def tables_in(self, namespace_id: str) -> Sorted[TableRow]:
+        """Tables of one namespace in name order (sorted once per state, then cached)."""
         if self._by_namespace is None:
             grouped: dict[str, list[TableRow]] = {}
             for row in self.tables.values():
                 grouped.setdefault(row.namespace_id, []).append(row)
-            self._by_namespace = grouped
-        return list(self._by_namespace.get(namespace_id, ()))
+            self._by_namespace = {ns: _sorted_by_name(rows) for ns, rows in grouped.items()}
+        return self._by_namespace.get(namespace_id, _EMPTY)
+
+    def namespaces_sorted(self) -> Sorted[NamespaceRow]:
+        """All namespaces in name order (sorted once per state, then cached)."""
+        if self._ns_sorted is None:
+            self._ns_sorted = _sorted_by_name(list(self.namespaces.values()))
+        return self._ns_sorted
 
     def columns_of(self, table_id: str) -> list[ColumnRow]:
         rows = [self.columns[c] for c in self._column_index.get(table_id, ())]
@@ -95,6 +123,7 @@ class CatalogState:
                 self._ns_index.delete(name_key(old_ns.name))
             self.namespaces.set(row.namespace_id, row)
             self._ns_index.set(name_key(row.name), row.namespace_id)
+            self._ns_sorted = None
         elif table == "tables":
             old_t = self.tables.get(row.table_id)
             if old_t is not None:
@@ -122,6 +151,7 @@ class CatalogState:
             if ns is not None:
                 self.namespaces.delete(key)
                 self._ns_index.delete(name_key(ns.name))
+                self._ns_sorted = None
         elif table == "tables":
             t = self.tables.get(key)
             if t is not None:
