@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import duckdb
 import pyarrow as pa
 
-from arco.catalog.snapshot import SPECS
+from arco.catalog.domain import CATALOG
 from arco.errors import ValidationError
 from arco.manifest import StoredManifest
 from arco.parquet import DELETED, read_table
@@ -38,7 +38,7 @@ GROUP BY ALL
 
 def merged_view_sql(table: str, source: str) -> str:
     """SELECT that merges checkpoint + delta rows of ``table`` read from ``source``."""
-    key = SPECS[table].primary_key
+    key = CATALOG.specs[table].primary_key
     return (
         f"SELECT * EXCLUDE ({DELETED}) FROM {source} "
         f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY version DESC) = 1 "
@@ -47,7 +47,7 @@ def merged_view_sql(table: str, source: str) -> str:
 
 
 def _empty(table: str) -> pa.Table:
-    return SPECS[table].schema.empty_table()
+    return CATALOG.specs[table].schema.empty_table()
 
 
 def load_tables(store: ObjectStore, head: StoredManifest | None) -> dict[str, pa.Table]:
@@ -58,7 +58,7 @@ def load_tables(store: ObjectStore, head: StoredManifest | None) -> dict[str, pa
         if head is not None:
             for entry in head.manifest.files_of(table):
                 data = store.get(entry.path).data
-                parts.append(read_table(data).select(SPECS[table].schema.names))
+                parts.append(read_table(data).select(CATALOG.specs[table].schema.names))
         out[table] = pa.concat_tables(parts) if parts else _empty(table)
     return out
 

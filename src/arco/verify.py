@@ -15,17 +15,20 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from arco.catalog.snapshot import SPECS, SnapshotLoader
+from arco.catalog.domain import CATALOG
 from arco.commit_log import read_commit
+from arco.domain import DomainSpec
 from arco.errors import ArcoError, ObjectNotFoundError
 from arco.layout import ledger_key, snapshots_prefix
 from arco.lock import LeaseLock
 from arco.manifest import StoredManifest, read_manifest, sha256_hex
 from arco.names import name_key
 from arco.parquet import parquet_row_count
+from arco.snapshot import SnapshotLoader
 from arco.storage.port import ObjectStore
 
-TIER1_DOMAINS = ("catalog",)
+TIER1: dict[str, DomainSpec[Any]] = {CATALOG.name: CATALOG}
+TIER1_DOMAINS = tuple(TIER1)
 
 
 @dataclass(frozen=True)
@@ -108,7 +111,7 @@ def _check_files(
                 f"{entry.path}: outside {snapshots_prefix(domain)}",
                 entry.path,
             )
-        if entry.table not in SPECS:
+        if entry.table not in TIER1[domain].specs:
             report.add(
                 domain, "unknown_table", f"{entry.path}: unknown table {entry.table!r}", entry.path
             )
@@ -166,7 +169,7 @@ def _check_files(
                 f"{entry.path}: {rows} rows, manifest says {entry.rows}",
                 entry.path,
             )
-    for table in SPECS:
+    for table in TIER1[domain].specs:
         ranges = sorted((f.from_version, f.version) for f in m.files_of(table) if f.kind == "delta")
         for (_, prev_end), (start, _) in itertools.pairwise(ranges):
             if start <= prev_end:
@@ -174,7 +177,7 @@ def _check_files(
                     domain, "layout", f"overlapping delta files for {table!r} at version {start}"
                 )
     if m.checkpoint_version > 0:
-        for table in SPECS:
+        for table in TIER1[domain].specs:
             if checkpoints.get(table, 0) != 1:
                 report.add(domain, "layout", f"checkpoint must have exactly one file for {table!r}")
 
@@ -268,7 +271,7 @@ def _check_lock(
 
 
 def _check_state(store: ObjectStore, head: StoredManifest, report: VerifyReport) -> None:
-    state = SnapshotLoader(store).load(head)
+    state = SnapshotLoader(store, CATALOG).load(head)
     report.count("namespaces", len(state.namespaces))
     report.count("tables", len(state.tables))
     report.count("columns", len(state.columns))

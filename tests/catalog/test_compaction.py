@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from catalog_support import inline_options
 
-from arco.catalog import Catalog, compaction
+from arco import compaction
+from arco.catalog import Catalog
 from arco.commit_log import read_commit
 from arco.manifest import FileEntry, Manifest, read_manifest
 from arco.query import run_query

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from arco.catalog.layered import MAX_LAYERS, LayeredMap
+from arco.layered import MAX_LAYERS, LayeredMap
 
 keys = st.integers(0, 40)
 ops = st.lists(st.tuples(st.booleans(), keys, st.integers()), max_size=12)

@@ -14,7 +14,7 @@ import pytest
 from catalog_support import FakeClock, inline_options
 
 from arco.catalog import Catalog
-from arco.catalog.snapshot import SPECS
+from arco.catalog.domain import CATALOG
 from arco.manifest import read_manifest
 from arco.parquet import decode, encode
 from arco.query import PUBLIC_TABLES, merged_view_sql
@@ -59,18 +59,20 @@ def evolution_violations(old: list[dict[str, Any]], new: list[dict[str, Any]]) -
     return problems
 
 
-@pytest.mark.parametrize("table", sorted(SPECS))
+@pytest.mark.parametrize("table", sorted(CATALOG.specs))
 def test_writer_schema_equals_golden(table: str) -> None:
-    spec = SPECS[table]
+    spec = CATALOG.specs[table]
     doc = golden(table)
     assert doc["primary_key"] == spec.primary_key
     assert doc["schema_version"] == spec.schema_version
     assert describe(spec.schema) == doc["fields"]
 
 
-@pytest.mark.parametrize("table", sorted(SPECS))
+@pytest.mark.parametrize("table", sorted(CATALOG.specs))
 def test_writer_schema_obeys_evolution_rule(table: str) -> None:
-    assert evolution_violations(golden(table)["fields"], describe(SPECS[table].schema)) == []
+    assert (
+        evolution_violations(golden(table)["fields"], describe(CATALOG.specs[table].schema)) == []
+    )
 
 
 def test_evolution_rule_catches_violations() -> None:
@@ -139,10 +141,10 @@ def test_published_files_match_golden_schema_and_are_deterministic(
         schema = pq.read_schema(pa.BufferReader(data))
         assert describe(schema) == golden(entry.table)["fields"], entry.path
         assert schema.metadata[b"arco.table"] == entry.table.encode()
-        rows = decode(SPECS[entry.table], data, entry.path)
+        rows = decode(CATALOG.specs[entry.table], data, entry.path)
         # same rows -> same bytes, whatever order they come in
-        assert encode(SPECS[entry.table], rows)[0] == data, entry.path
-        assert encode(SPECS[entry.table], list(reversed(rows)))[0] == data, entry.path
+        assert encode(CATALOG.specs[entry.table], rows)[0] == data, entry.path
+        assert encode(CATALOG.specs[entry.table], list(reversed(rows)))[0] == data, entry.path
 
 
 def test_duckdb_reads_every_published_file_and_sees_the_catalog_rows(

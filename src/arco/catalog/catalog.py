@@ -7,6 +7,7 @@ from typing import Any
 
 import pydantic
 
+from arco.catalog.domain import CATALOG
 from arco.catalog.model import Column, Namespace, Page, Table
 from arco.catalog.operations import (
     ColumnSpec,
@@ -23,11 +24,11 @@ from arco.catalog.operations import (
     shape_error,
 )
 from arco.catalog.reader import DEFAULT_PAGE, CatalogReader
-from arco.catalog.snapshot import SnapshotLoader
 from arco.catalog.writer import CatalogWriter, WriterOptions
 from arco.clock import SYSTEM_CLOCK, Clock
 from arco.errors import ValidationError
 from arco.scope import DEFAULT_SCOPE, Scope
+from arco.snapshot import SnapshotLoader
 from arco.storage import ScopedStore, open_store
 from arco.storage.port import ObjectStore
 
@@ -67,7 +68,7 @@ class Catalog:
         self.scope = scope
         self.root_store = store
         self.store: ObjectStore = ScopedStore(store, scope.prefix)
-        self.loader = SnapshotLoader(self.store)
+        self.loader = SnapshotLoader(self.store, CATALOG)
         self.writer = CatalogWriter(
             self.store, self.loader, options=options, holder=holder, clock=clock
         )

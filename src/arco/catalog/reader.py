@@ -14,11 +14,11 @@ from typing import TypeVar
 from arco import canonical_json
 from arco.catalog.model import Column, Namespace, Page, Table
 from arco.catalog.operations import table_view
-from arco.catalog.snapshot import SnapshotLoader
 from arco.catalog.state import CatalogState, Sorted
 from arco.errors import ArcoError, NotFoundError, ValidationError
 from arco.manifest import StoredManifest, read_manifest
 from arco.names import validate_name
+from arco.snapshot import SnapshotLoader
 from arco.storage.port import ObjectStore
 
 DOMAIN = "catalog"
@@ -62,7 +62,7 @@ def paginate(
 class CatalogReader:
     """Lookups over the current catalog snapshot of one scope."""
 
-    def __init__(self, store: ObjectStore, loader: SnapshotLoader) -> None:
+    def __init__(self, store: ObjectStore, loader: SnapshotLoader[CatalogState]) -> None:
         self._store = store
         self._loader = loader
 

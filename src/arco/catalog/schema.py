@@ -133,5 +133,3 @@ IDEMPOTENCY = TableSpec(
         ]
     ),
 )
-
-CATALOG_TABLES: tuple[TableSpec[object], ...] = (NAMESPACES, TABLES, COLUMNS, IDEMPOTENCY)  # type: ignore[assignment]

@@ -2,7 +2,7 @@
 
 A state is immutable once it is shared (cached or published). A commit works on
 :meth:`CatalogState.copy`, which derives every map with a private change layer
-(:class:`~arco.catalog.layered.LayeredMap`), so its cost does not depend on catalog size;
+(:class:`~arco.layered.LayeredMap`), so its cost does not depend on catalog size;
 :class:`Changes` records the delta rows of the commit as it applies them.
 """
 
@@ -12,12 +12,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from arco.catalog.layered import LayeredMap
 from arco.catalog.schema import ColumnRow, IdempotencyRow, NamespaceRow, TableRow
+from arco.domain import Delta
+from arco.layered import LayeredMap
 from arco.names import name_key
-
-#: delta rows per table name: (row, deleted)
-Delta = dict[str, list[tuple[Any, bool]]]
 
 T = TypeVar("T")
 R = TypeVar("R", NamespaceRow, TableRow)
@@ -187,8 +185,7 @@ class CatalogState:
         self, delta: Mapping[str, Sequence[tuple[Any, bool]]], primary_keys: Mapping[str, str]
     ) -> None:
         """Apply delta rows in place (call on a copy). Tables are applied parent-first."""
-        for table in ("namespaces", "tables", "columns", "idempotency"):
-            pk = primary_keys[table]
+        for table, pk in primary_keys.items():  # the domain lists parents before children
             current: LayeredMap[str, Any] = getattr(self, table)
             for row, deleted in delta.get(table, ()):
                 key = getattr(row, pk)

@@ -15,7 +15,7 @@ One commit, for a batch of requests that arrived together:
 Everything before step 6 is invisible: a failed or crashed attempt leaves only unreferenced
 objects, which nothing ever applies later. Commit cost depends on the size of the change,
 not of the catalog; delta files are compacted off the critical path
-(:mod:`arco.catalog.compaction`) and adopted by a small commit of their own.
+(:mod:`arco.compaction`) and adopted by a small commit of their own.
 """
 
 from __future__ import annotations
@@ -27,18 +27,14 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
-from arco import canonical_json
-from arco.catalog import compaction
+from arco import canonical_json, compaction
 from arco.catalog.model import Namespace
 from arco.catalog.operations import (
     ApplyContext,
     Operation,
     Result,
-    result_from_json,
-    result_to_json,
 )
 from arco.catalog.schema import IdempotencyRow
-from arco.catalog.snapshot import SnapshotLoader, write_files
 from arco.catalog.state import CatalogState, Changes
 from arco.clock import SYSTEM_CLOCK, Clock, rfc3339_ms
 from arco.commit_log import CommitKind, CommitRecord, write_commit
@@ -55,11 +51,11 @@ from arco.ids import next_ulid_after
 from arco.layout import commit_dir, ledger_key
 from arco.lock import Lease, LeaseLock
 from arco.manifest import FileEntry, Manifest, StoredManifest, publish_manifest, read_manifest
+from arco.snapshot import SnapshotLoader, write_files
 from arco.storage.port import ObjectStore
 
 log = logging.getLogger(__name__)
 
-DOMAIN = "catalog"
 MAX_IDEMPOTENCY_KEY = 255
 
 
@@ -105,7 +101,7 @@ class CatalogWriter:
     def __init__(
         self,
         store: ObjectStore,
-        loader: SnapshotLoader,
+        loader: SnapshotLoader[CatalogState],
         *,
         options: WriterOptions | None = None,
         holder: str | None = None,
@@ -113,11 +109,13 @@ class CatalogWriter:
     ) -> None:
         self._store = store
         self._loader = loader
+        self._spec = loader.domain
+        self._domain = loader.domain.name
         self.options = options or WriterOptions()
         self._clock = clock
         self._lock = LeaseLock(
             store,
-            DOMAIN,
+            self._domain,
             holder=holder,
             lease_ms=self.options.lease_ms,
             wait_timeout_s=self.options.lock_wait_s,
@@ -235,11 +233,11 @@ class CatalogWriter:
         lease = self._lock.acquire()
         outcomes: list[tuple[_Pending, Result | ArcoError]] = []
         try:
-            head = read_manifest(self._store, DOMAIN)
+            head = read_manifest(self._store, self._domain)
             state = self._loader.load(head)
             if head is not None and head.manifest.fencing_token > lease.fencing_token:
                 raise FencedError(
-                    f"lock {DOMAIN}: fencing token {lease.fencing_token} is older than the "
+                    f"lock {self._domain}: fencing token {lease.fencing_token} is older than the "
                     f"manifest's {head.manifest.fencing_token}"
                 )
             if (
@@ -278,7 +276,8 @@ class CatalogWriter:
                             f"idempotency_key: {p.idempotency_key!r} was already used with a "
                             "different request"
                         )
-                    return result_from_json(canonical_json.loads(seen.result))
+                    replayed: Result = self._spec.decode_result(canonical_json.loads(seen.result))
+                    return replayed
             result: Result = p.request.apply(changes, ctx)
         except ArcoError as exc:
             return exc
@@ -287,7 +286,7 @@ class CatalogWriter:
                 idempotency_key=p.idempotency_key,
                 request_hash=p.request_hash,
                 operation=p.request.op,
-                result=canonical_json.canonical_dumps(result_to_json(result)).decode(),
+                result=canonical_json.canonical_dumps(self._spec.encode_result(result)).decode(),
                 created_at=ctx.now_ms,
                 version=ctx.version,
             )
@@ -329,12 +328,13 @@ class CatalogWriter:
             "payload": {"operations": applied, "snapshot_version": version},
         }
         self._store.put(
-            ledger_key(DOMAIN, commit_id), canonical_json.canonical_dumps(event), "create"
+            ledger_key(self._domain, commit_id), canonical_json.canonical_dumps(event), "create"
         )
         self._step("delta")
         new_files = write_files(
             self._store,
-            commit_dir(DOMAIN, version, commit_id),
+            self._spec,
+            commit_dir(self._domain, version, commit_id),
             "delta",
             changes.delta(),
             version,
@@ -368,7 +368,7 @@ class CatalogWriter:
         now: int,
     ) -> Manifest:
         return Manifest(
-            domain=DOMAIN,
+            domain=self._domain,
             snapshot_version=version,
             checkpoint_version=checkpoint_version,
             files=files,
@@ -394,7 +394,7 @@ class CatalogWriter:
         self._step("commit")
         record = CommitRecord(
             commit_id=manifest.commit_id,
-            domain=DOMAIN,
+            domain=self._domain,
             kind=kind,
             snapshot_version=manifest.snapshot_version,
             parent_commit_id=head.manifest.commit_id if head is not None else None,
@@ -425,11 +425,11 @@ class CatalogWriter:
         a fence version over it so that a delayed copy of our write can never land later.
         """
         try:
-            current = read_manifest(self._store, DOMAIN)
+            current = read_manifest(self._store, self._domain)
             if current is not None and current.raw == manifest.to_bytes():
                 return
             if (current.raw if current else None) != (head.raw if head else None):
-                raise CommitConflictError(f"manifest {DOMAIN}: this commit was not published")
+                raise CommitConflictError(f"manifest {self._domain}: this commit was not published")
             fence = self._manifest(
                 head,
                 head.manifest.snapshot_version + 1 if head else 1,
@@ -442,15 +442,15 @@ class CatalogWriter:
             self._publish(head, fence, lease, "fence", [], resolve_unknown=False)
         except TransientStorageError as exc:
             raise CommitStateUnknownError(
-                f"manifest {DOMAIN}: the commit outcome is unknown (storage unavailable)"
+                f"manifest {self._domain}: the commit outcome is unknown (storage unavailable)"
             ) from exc
         except CommitConflictError:
-            current = read_manifest(self._store, DOMAIN)
+            current = read_manifest(self._store, self._domain)
             if current is not None and current.raw == manifest.to_bytes():
                 return
             raise
         raise CommitConflictError(
-            f"manifest {DOMAIN}: storage failed during publish; this commit was not published"
+            f"manifest {self._domain}: storage failed during publish; this commit was not published"
         ) from cause
 
     def _publish_fence(
@@ -468,9 +468,9 @@ class CatalogWriter:
             self._clock.now_ms(),
         )
         self._publish(head, fence, lease, "fence", [])
-        published = read_manifest(self._store, DOMAIN)
+        published = read_manifest(self._store, self._domain)
         if published is None or published.manifest != fence:
-            raise CommitConflictError(f"manifest {DOMAIN}: fence version was not published")
+            raise CommitConflictError(f"manifest {self._domain}: fence version was not published")
         fenced_state = state.copy()
         fenced_state.version = fence.snapshot_version
         self._loader.remember(fenced_state)
@@ -480,7 +480,7 @@ class CatalogWriter:
         try:
             self._lock.release(lease)
         except ArcoError as exc:  # the lease will expire; the commit outcome is unaffected
-            log.warning("could not release lock %s: %s", DOMAIN, exc)
+            log.warning("could not release lock %s: %s", self._domain, exc)
 
     # --- compaction: merged deltas and checkpoints -------------------------------------
 
@@ -505,16 +505,16 @@ class CatalogWriter:
         try:
             self.checkpoint()
         except ArcoError as exc:
-            log.warning("compaction of %s failed: %s", DOMAIN, exc)
+            log.warning("compaction of %s failed: %s", self._domain, exc)
 
     def checkpoint(self) -> bool:
         """Compact the head version's delta files now; False if there was nothing to do.
 
-        See :mod:`arco.catalog.compaction` for when deltas are merged and when a full
+        See :mod:`arco.compaction` for when deltas are merged and when a full
         checkpoint is written. The new files are written outside the lock and adopted by a
         small commit if the files they replace are still current.
         """
-        head = read_manifest(self._store, DOMAIN)
+        head = read_manifest(self._store, self._domain)
         todo = compaction.plan(head.manifest) if head is not None else None
         if head is None or todo is None:
             return False
@@ -523,7 +523,7 @@ class CatalogWriter:
             cutoff = self._clock.now_ms() - self.options.idempotency_retention_ms
             state = self._loader.load(head)
             pruned = {key for key, row in state.idempotency.items() if row.created_at < cutoff}
-        files = compaction.write(self._store, self._loader, DOMAIN, todo, pruned)
+        files = compaction.write(self._store, self._loader, todo, pruned)
         return self._adopt(
             list(todo.replaced),
             files,
@@ -544,12 +544,12 @@ class CatalogWriter:
         try:
             lease = self._lock.acquire()
             try:
-                current = read_manifest(self._store, DOMAIN)
+                current = read_manifest(self._store, self._domain)
                 if current is None or not set(replaced) <= set(current.manifest.files):
                     return False  # someone else compacted first; our files are orphans
                 cur = current.manifest
                 if cur.fencing_token > lease.fencing_token:
-                    raise FencedError(f"lock {DOMAIN}: fenced during compaction")
+                    raise FencedError(f"lock {self._domain}: fenced during compaction")
                 gone = set(replaced)
                 manifest = self._manifest(
                     current,

@@ -1,4 +1,4 @@
-"""Compaction policy and execution for catalog snapshots (the LSM side of ADR 004).
+"""Compaction policy and execution for tier-1 snapshots (the LSM side of ADR 004).
 
 Each commit adds one small delta file per table it touched. Compaction keeps the manifest
 short and reads cheap without ever making a commit's cost depend on catalog size:
@@ -16,15 +16,15 @@ module only plans and writes files; the writer adopts them with a small commit.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from arco.catalog.snapshot import SnapshotLoader, write_merged
 from arco.ids import new_ulid
 from arco.layout import checkpoint_dir, merged_dir
 from arco.manifest import FileEntry, Manifest
+from arco.snapshot import SnapshotLoader, write_merged
 from arco.storage.port import ObjectStore
 
 #: a full checkpoint once the deltas hold this fraction of the checkpoint's rows
@@ -80,14 +80,13 @@ def plan(manifest: Manifest) -> CompactionPlan | None:
 
 def write(
     store: ObjectStore,
-    loader: SnapshotLoader,
-    domain: str,
+    loader: SnapshotLoader[Any],
     plan: CompactionPlan,
     pruned_keys: set[str],
 ) -> list[FileEntry]:
     """Write the plan's new files; a checkpoint leaves out the ``pruned_keys`` idempotency rows."""
     if plan.kind == "merge":
-        directory = merged_dir(domain, plan.first, plan.last, new_ulid())
+        directory = merged_dir(loader.domain.name, plan.first, plan.last, new_ulid())
         return write_merged(
             store, loader, directory, "delta", plan.replaced, plan.last, from_version=plan.first
         )
@@ -98,7 +97,7 @@ def write(
             return merged
         return merged.filter(pc.invert(pc.is_in(merged.column("idempotency_key"), pruned)))
 
-    directory = checkpoint_dir(domain, plan.last, new_ulid())
+    directory = checkpoint_dir(loader.domain.name, plan.last, new_ulid())
     return write_merged(
         store, loader, directory, "checkpoint", plan.replaced, plan.last, from_version=0, keep=keep
     )

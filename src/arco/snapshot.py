@@ -1,4 +1,4 @@
-"""Reading and writing catalog snapshots: checkpoint + delta Parquet files.
+"""Reading and writing tier-1 domain snapshots: checkpoint + delta Parquet files.
 
 A snapshot version is the checkpoint named by the manifest plus every delta file after it,
 merged by primary key in version order (tombstones remove rows). Decoded states are cached
@@ -12,20 +12,16 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, Generic
 
 import pyarrow as pa
 
-from arco.catalog.schema import CATALOG_TABLES
-from arco.catalog.state import CatalogState, Delta
+from arco.domain import Delta, DomainSpec, S
 from arco.errors import CorruptStateError
 from arco.layout import data_file
 from arco.manifest import FileEntry, FileKind, StoredManifest, sha256_hex
-from arco.parquet import TableSpec, decode, encode, encode_table, merge_tables, read_table
+from arco.parquet import decode, encode, encode_table, merge_tables, read_table
 from arco.storage.port import ObjectStore
-
-SPECS: dict[str, TableSpec[Any]] = {spec.name: spec for spec in CATALOG_TABLES}
-PRIMARY_KEYS = {name: spec.primary_key for name, spec in SPECS.items()}
 
 
 def _put(
@@ -55,6 +51,7 @@ def _put(
 
 def write_files(
     store: ObjectStore,
+    domain: DomainSpec[Any],
     directory: str,
     kind: FileKind,
     tables: Mapping[str, Iterable[tuple[Any, bool]]],
@@ -64,14 +61,14 @@ def write_files(
     """Write one Parquet file per table (create-only) and describe them for the manifest."""
     entries: list[FileEntry] = []
     for name in sorted(tables):
-        data, rows = encode(SPECS[name], tables[name])
+        data, rows = encode(domain.specs[name], tables[name])
         entries.append(_put(store, directory, kind, name, data, rows, version, from_version))
     return entries
 
 
 def write_merged(
     store: ObjectStore,
-    loader: SnapshotLoader,
+    loader: SnapshotLoader[Any],
     directory: str,
     kind: FileKind,
     entries: Sequence[FileEntry],
@@ -89,30 +86,34 @@ def write_merged(
         per_table.setdefault(entry.table, []).append(table)
     out: list[FileEntry] = []
     # a checkpoint has a file for every table, even an empty one
-    names = sorted(SPECS) if kind == "checkpoint" else sorted(per_table)
+    specs = loader.domain.specs
+    names = sorted(specs) if kind == "checkpoint" else sorted(per_table)
     for name in names:
-        parts = per_table.get(name) or [SPECS[name].schema.empty_table()]
-        merged = merge_tables(SPECS[name], parts, live_only=kind == "checkpoint")
+        parts = per_table.get(name) or [specs[name].schema.empty_table()]
+        merged = merge_tables(specs[name], parts, live_only=kind == "checkpoint")
         if keep is not None:
             merged = keep(name, merged)
-        data, rows = encode_table(SPECS[name], merged)
+        data, rows = encode_table(specs[name], merged)
         out.append(_put(store, directory, kind, name, data, rows, version, from_version))
     return out
 
 
-class SnapshotLoader:
-    """Loads catalog states from manifests, caching decoded states by version."""
+class SnapshotLoader(Generic[S]):
+    """Loads a domain's states from manifests, caching decoded states by version."""
 
-    def __init__(self, store: ObjectStore, *, cache_size: int = 4, io_threads: int = 8) -> None:
+    def __init__(
+        self, store: ObjectStore, domain: DomainSpec[S], *, cache_size: int = 4, io_threads: int = 8
+    ) -> None:
         self._store = store
-        self._cache: OrderedDict[int, CatalogState] = OrderedDict()
+        self.domain = domain
+        self._cache: OrderedDict[int, S] = OrderedDict()
         self._cache_size = cache_size
         self._io_threads = io_threads
         self._mutex = threading.Lock()
         #: files read from storage so far (tests and benchmarks look at this)
         self.files_read = 0
 
-    def remember(self, state: CatalogState) -> None:
+    def remember(self, state: S) -> None:
         """Cache a state the caller built itself (e.g. a writer after its own commit)."""
         with self._mutex:
             self._cache[state.version] = state
@@ -120,14 +121,14 @@ class SnapshotLoader:
             while len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
 
-    def cached(self, version: int) -> CatalogState | None:
+    def cached(self, version: int) -> S | None:
         with self._mutex:
             return self._cache.get(version)
 
-    def load(self, stored: StoredManifest | None) -> CatalogState:
+    def load(self, stored: StoredManifest | None) -> S:
         """The state a manifest describes (empty when there is no manifest yet)."""
         if stored is None:
-            return CatalogState()
+            return self.domain.new_state()
         manifest = stored.manifest
         hit = self.cached(manifest.snapshot_version)
         if hit is not None:
@@ -137,7 +138,7 @@ class SnapshotLoader:
             state = base.copy()
             needed = [f for f in manifest.files if f.kind == "delta" and f.version > base.version]
         else:
-            state = CatalogState()
+            state = self.domain.new_state()
             needed = list(manifest.files)
         contents = self._read_all(needed)
         checkpoint: Delta = {}
@@ -147,15 +148,15 @@ class SnapshotLoader:
                 checkpoint if entry.kind == "checkpoint" else deltas.setdefault(entry.version, {})
             )
             target.setdefault(entry.table, []).extend(rows)
-        state.apply(checkpoint, PRIMARY_KEYS)
+        state.apply(checkpoint, self.domain.primary_keys)
         for version in sorted(deltas):
-            state.apply(deltas[version], PRIMARY_KEYS)
+            state.apply(deltas[version], self.domain.primary_keys)
         state.version = manifest.snapshot_version
         state.checkpoint_version = manifest.checkpoint_version
         self.remember(state)
         return state
 
-    def _best_base(self, checkpoint_version: int, version: int) -> CatalogState | None:
+    def _best_base(self, checkpoint_version: int, version: int) -> S | None:
         with self._mutex:
             candidates = [
                 s
@@ -184,7 +185,9 @@ class SnapshotLoader:
 
     def _read(self, entry: FileEntry) -> list[tuple[Any, bool]]:
         data = self._fetch(entry)
-        spec = SPECS.get(entry.table)
+        spec = self.domain.specs.get(entry.table)
         if spec is None:
-            raise CorruptStateError(f"{entry.path}: unknown catalog table {entry.table!r}")
+            raise CorruptStateError(
+                f"{entry.path}: unknown {self.domain.name} table {entry.table!r}"
+            )
         return decode(spec, data, entry.path)

@@ -1,0 +1,16 @@
+"""The catalog domain: namespaces, tables, columns and idempotency records."""
+
+from __future__ import annotations
+
+from arco.catalog.operations import result_from_json, result_to_json
+from arco.catalog.schema import COLUMNS, IDEMPOTENCY, NAMESPACES, TABLES
+from arco.catalog.state import CatalogState
+from arco.domain import DomainSpec
+
+CATALOG = DomainSpec(
+    name="catalog",
+    tables=(NAMESPACES, TABLES, COLUMNS, IDEMPOTENCY),
+    new_state=CatalogState,
+    encode_result=result_to_json,
+    decode_result=result_from_json,
+)
