@@ -8,14 +8,70 @@ work on any :class:`DomainSpec`.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Generic, Protocol, Self, TypeVar
 
-from arco.parquet import TableSpec
+import pyarrow as pa
+
+from arco.parquet import TIMESTAMP, TableSpec, field, schema_of
 
 #: the rows one commit (or file) writes, per table name: (row, deleted)
 Delta = dict[str, list[tuple[Any, bool]]]
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyContext:
+    """What every operation of one commit shares."""
+
+    version: int
+    now_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class IdempotencyRow:
+    """A request applied under an idempotency key, with its original result."""
+
+    idempotency_key: str
+    request_hash: str
+    operation: str
+    result: str
+    created_at: int
+    version: int
+
+
+#: every tier-1 domain keeps its idempotency keys in a table of this shape
+IDEMPOTENCY = TableSpec(
+    "idempotency",
+    IdempotencyRow,
+    "idempotency_key",
+    schema_of(
+        [
+            field("idempotency_key", pa.string()),
+            field("request_hash", pa.string()),
+            field("operation", pa.string()),
+            field("result", pa.string()),
+            field("created_at", TIMESTAMP),
+            field("version", pa.int64()),
+        ]
+    ),
+)
+
+
+class Request(Protocol):
+    """A tier-1 operation: validated, hashed, then applied under the domain lock."""
+
+    @property
+    def op(self) -> str: ...
+
+    def validated(self) -> Self: ...
+
+    def request_hash(self) -> str: ...
+
+    def apply(self, changes: Any, ctx: ApplyContext) -> Any: ...
+
+    def model_dump(self, *, mode: str) -> dict[str, Any]: ...
 
 
 class DomainState(Protocol):
@@ -52,10 +108,35 @@ class DomainSpec(Generic[S]):
     new_state: Callable[[], S]
     encode_result: Callable[[Any], dict[str, Any]]
     decode_result: Callable[[dict[str, Any]], Any]
-    specs: dict[str, TableSpec[Any]] = field(init=False)
-    primary_keys: dict[str, str] = field(init=False)
+    #: a short text naming what an operation result is about (for commit records)
+    describe_result: Callable[[Any], str]
+    specs: dict[str, TableSpec[Any]] = dataclasses.field(init=False)
+    primary_keys: dict[str, str] = dataclasses.field(init=False)
 
     def __post_init__(self) -> None:
         specs = {t.name: t for t in self.tables}
         object.__setattr__(self, "specs", specs)
         object.__setattr__(self, "primary_keys", {n: t.primary_key for n, t in specs.items()})
+
+
+class Changes(Generic[S]):
+    """Records the rows a commit writes while applying them to a private state copy."""
+
+    def __init__(self, base: S) -> None:
+        self.state: S = base.copy()
+        self._rows: dict[str, dict[str, tuple[Any, bool]]] = {}
+
+    def upsert(self, table: str, key: str, row: Any) -> None:
+        self.state.upsert(table, row)
+        self._rows.setdefault(table, {})[key] = (row, False)
+
+    def remove(self, table: str, key: str, row: Any) -> None:
+        self.state.remove(table, key)
+        self._rows.setdefault(table, {})[key] = (row, True)
+
+    @property
+    def empty(self) -> bool:
+        return not self._rows
+
+    def delta(self) -> Delta:
+        return {table: list(rows.values()) for table, rows in self._rows.items() if rows}

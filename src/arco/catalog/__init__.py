@@ -12,7 +12,7 @@ from arco.catalog.operations import (
     UpdateNamespace,
     UpdateTable,
 )
-from arco.catalog.writer import WriterOptions
+from arco.writer import WriterOptions
 
 __all__ = [
     "Catalog",

@@ -24,13 +24,13 @@ from arco.catalog.operations import (
     shape_error,
 )
 from arco.catalog.reader import DEFAULT_PAGE, CatalogReader
-from arco.catalog.writer import CatalogWriter, WriterOptions
 from arco.clock import SYSTEM_CLOCK, Clock
 from arco.errors import ValidationError
 from arco.scope import DEFAULT_SCOPE, Scope
 from arco.snapshot import SnapshotLoader
 from arco.storage import ScopedStore, open_store
 from arco.storage.port import ObjectStore
+from arco.writer import DomainWriter, WriterOptions
 
 ColumnsArg = Sequence[ColumnSpec | dict[str, Any]]
 
@@ -69,7 +69,7 @@ class Catalog:
         self.root_store = store
         self.store: ObjectStore = ScopedStore(store, scope.prefix)
         self.loader = SnapshotLoader(self.store, CATALOG)
-        self.writer = CatalogWriter(
+        self.writer = DomainWriter(
             self.store, self.loader, options=options, holder=holder, clock=clock
         )
         self.reader = CatalogReader(self.store, self.loader)
@@ -100,7 +100,8 @@ class Catalog:
 
     def submit(self, request: Operation, *, idempotency_key: str | None = None) -> Result:
         """Apply any catalog request (the typed methods below are shortcuts)."""
-        return self.writer.submit(request, idempotency_key)
+        result: Result = self.writer.submit(request, idempotency_key)
+        return result
 
     def create_namespace(
         self,

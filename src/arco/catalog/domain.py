@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from arco.catalog.operations import result_from_json, result_to_json
+from arco.catalog.operations import describe_result, result_from_json, result_to_json
 from arco.catalog.schema import COLUMNS, IDEMPOTENCY, NAMESPACES, TABLES
 from arco.catalog.state import CatalogState
 from arco.domain import DomainSpec
@@ -13,4 +13,5 @@ CATALOG = DomainSpec(
     new_state=CatalogState,
     encode_result=result_to_json,
     decode_result=result_from_json,
+    describe_result=describe_result,
 )

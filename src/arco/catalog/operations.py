@@ -9,7 +9,7 @@ commit leaves no trace.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
 import pydantic
@@ -19,7 +19,9 @@ from arco import canonical_json
 from arco.arrow_types import canonical_type
 from arco.catalog.model import Namespace, Table
 from arco.catalog.schema import ColumnRow, NamespaceRow, Properties, TableRow
-from arco.catalog.state import CatalogState, Changes
+from arco.catalog.state import CatalogState
+from arco.domain import ApplyContext
+from arco.domain import Changes as _Changes
 from arco.errors import (
     AlreadyExistsError,
     ConflictError,
@@ -31,18 +33,12 @@ from arco.errors import (
 from arco.ids import new_entity_id
 from arco.names import name_key, validate_name
 
+Changes = _Changes[CatalogState]
+
 MAX_COLUMNS = 4096
 MAX_TEXT = 4096
 MAX_LOCATION = 2048
 MAX_PROPERTIES = 256
-
-
-@dataclass(frozen=True, slots=True)
-class ApplyContext:
-    """What every operation of one commit shares."""
-
-    version: int
-    now_ms: int
 
 
 def _check_text(field: str, value: str | None, limit: int = MAX_TEXT) -> str | None:
@@ -510,6 +506,13 @@ def shape_error(exc: pydantic.ValidationError) -> ValidationError:
     first = exc.errors()[0]
     where = ".".join(str(part) for part in first["loc"]) or "request"
     return ValidationError(f"{where}: {first['msg'].lower()}")
+
+
+def describe_result(result: Result) -> str:
+    """``namespace`` or ``namespace.table``: what a commit record says an operation touched."""
+    if isinstance(result, Namespace):
+        return result.name
+    return f"{result.namespace}.{result.name}"
 
 
 def result_to_json(result: Result) -> dict[str, Any]:

@@ -11,7 +11,20 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
+from arco.domain import IDEMPOTENCY, IdempotencyRow
 from arco.parquet import PROPERTIES, TIMESTAMP, TableSpec, field, schema_of
+
+__all__ = [
+    "COLUMNS",
+    "IDEMPOTENCY",
+    "NAMESPACES",
+    "TABLES",
+    "ColumnRow",
+    "IdempotencyRow",
+    "NamespaceRow",
+    "Properties",
+    "TableRow",
+]
 
 Properties = tuple[tuple[str, str], ...]
 
@@ -50,16 +63,6 @@ class ColumnRow:
     type: str
     nullable: bool
     description: str | None
-    version: int
-
-
-@dataclass(frozen=True, slots=True)
-class IdempotencyRow:
-    idempotency_key: str
-    request_hash: str
-    operation: str
-    result: str
-    created_at: int
     version: int
 
 
@@ -113,22 +116,6 @@ COLUMNS = TableSpec(
             field("type", pa.string()),
             field("nullable", pa.bool_()),
             field("description", pa.string(), nullable=True),
-            field("version", pa.int64()),
-        ]
-    ),
-)
-
-IDEMPOTENCY = TableSpec(
-    "idempotency",
-    IdempotencyRow,
-    "idempotency_key",
-    schema_of(
-        [
-            field("idempotency_key", pa.string()),
-            field("request_hash", pa.string()),
-            field("operation", pa.string()),
-            field("result", pa.string()),
-            field("created_at", TIMESTAMP),
             field("version", pa.int64()),
         ]
     ),

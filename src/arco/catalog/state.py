@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from arco.catalog.schema import ColumnRow, IdempotencyRow, NamespaceRow, TableRow
-from arco.domain import Delta
 from arco.layered import LayeredMap
 from arco.names import name_key
 
@@ -196,26 +195,3 @@ class CatalogState:
                     self.remove(table, key)
                 else:
                     self.upsert(table, row)
-
-
-class Changes:
-    """Records the rows a commit writes while applying them to a private state copy."""
-
-    def __init__(self, base: CatalogState) -> None:
-        self.state = base.copy()
-        self._rows: dict[str, dict[str, tuple[Any, bool]]] = {}
-
-    def upsert(self, table: str, key: str, row: Any) -> None:
-        self.state.upsert(table, row)
-        self._rows.setdefault(table, {})[key] = (row, False)
-
-    def remove(self, table: str, key: str, row: Any) -> None:
-        self.state.remove(table, key)
-        self._rows.setdefault(table, {})[key] = (row, True)
-
-    @property
-    def empty(self) -> bool:
-        return not self._rows
-
-    def delta(self) -> Delta:
-        return {table: list(rows.values()) for table, rows in self._rows.items() if rows}

@@ -1,4 +1,4 @@
-"""The tier-1 write path of the catalog domain (spec §5), with group commit.
+"""The tier-1 write path of any domain (spec §5), with group commit.
 
 One commit, for a batch of requests that arrived together:
 
@@ -25,19 +25,12 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic
 
 from arco import canonical_json, compaction
-from arco.catalog.model import Namespace
-from arco.catalog.operations import (
-    ApplyContext,
-    Operation,
-    Result,
-)
-from arco.catalog.schema import IdempotencyRow
-from arco.catalog.state import CatalogState, Changes
 from arco.clock import SYSTEM_CLOCK, Clock, rfc3339_ms
 from arco.commit_log import CommitKind, CommitRecord, write_commit
+from arco.domain import ApplyContext, Changes, IdempotencyRow, Request, S
 from arco.errors import (
     ArcoError,
     CommitConflictError,
@@ -74,7 +67,7 @@ class _Pending:
     request: Any  # a validated Operation
     idempotency_key: str | None
     request_hash: str
-    future: Future[Result] = field(default_factory=Future)
+    future: Future[Any] = field(default_factory=Future)
 
 
 @dataclass
@@ -95,13 +88,13 @@ class WriterOptions:
     background_checkpoints: bool = True
 
 
-class CatalogWriter:
-    """Serialises catalog DDL of one scope through the fenced lease and the manifest CAS."""
+class DomainWriter(Generic[S]):
+    """Serialises one domain's DDL in one scope through the fenced lease and the manifest CAS."""
 
     def __init__(
         self,
         store: ObjectStore,
-        loader: SnapshotLoader[CatalogState],
+        loader: SnapshotLoader[S],
         *,
         options: WriterOptions | None = None,
         holder: str | None = None,
@@ -141,7 +134,7 @@ class CatalogWriter:
 
     # --- public entry point -------------------------------------------------------------
 
-    def submit(self, request: Operation, idempotency_key: str | None = None) -> Result:
+    def submit(self, request: Request, idempotency_key: str | None = None) -> Any:
         """Apply one request; concurrent callers are grouped into one commit."""
         op = request.validated()
         key = validate_idempotency_key(idempotency_key)
@@ -231,7 +224,7 @@ class CatalogWriter:
 
     def _commit_once(self, batch: list[_Pending]) -> None:
         lease = self._lock.acquire()
-        outcomes: list[tuple[_Pending, Result | ArcoError]] = []
+        outcomes: list[tuple[_Pending, Any]] = []
         try:
             head = read_manifest(self._store, self._domain)
             state = self._loader.load(head)
@@ -265,8 +258,12 @@ class CatalogWriter:
                 p.future.set_result(outcome)
 
     def _apply_one(
-        self, p: _Pending, changes: Changes, ctx: ApplyContext, applied: list[dict[str, Any]]
-    ) -> Result | ArcoError:
+        self,
+        p: _Pending,
+        changes: Changes[S],
+        ctx: ApplyContext,
+        applied: list[dict[str, Any]],
+    ) -> Any:
         try:
             if p.idempotency_key is not None:
                 seen = changes.state.idempotency.get(p.idempotency_key)
@@ -276,9 +273,9 @@ class CatalogWriter:
                             f"idempotency_key: {p.idempotency_key!r} was already used with a "
                             "different request"
                         )
-                    replayed: Result = self._spec.decode_result(canonical_json.loads(seen.result))
+                    replayed: Any = self._spec.decode_result(canonical_json.loads(seen.result))
                     return replayed
-            result: Result = p.request.apply(changes, ctx)
+            result: Any = p.request.apply(changes, ctx)
         except ArcoError as exc:
             return exc
         if p.idempotency_key is not None:
@@ -291,9 +288,7 @@ class CatalogWriter:
                 version=ctx.version,
             )
             changes.upsert("idempotency", row.idempotency_key, row)
-        target = (
-            result.name if isinstance(result, Namespace) else f"{result.namespace}.{result.name}"
-        )
+        target = self._spec.describe_result(result)
         applied.append(
             {
                 "op": p.request.op,
@@ -308,7 +303,7 @@ class CatalogWriter:
     def _publish_changes(
         self,
         head: StoredManifest | None,
-        changes: Changes,
+        changes: Changes[S],
         applied: list[dict[str, Any]],
         lease: Lease,
         now: int,
@@ -454,8 +449,8 @@ class CatalogWriter:
         ) from cause
 
     def _publish_fence(
-        self, head: StoredManifest, state: CatalogState, lease: Lease
-    ) -> tuple[StoredManifest, CatalogState]:
+        self, head: StoredManifest, state: S, lease: Lease
+    ) -> tuple[StoredManifest, S]:
         """Carry a new fencing token into the manifest right after a takeover."""
         m = head.manifest
         fence = self._manifest(
