@@ -11,10 +11,13 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, Protocol, Self, TypeVar
+from typing import Any, ClassVar, Generic, Protocol, Self, TypeVar
 
 import pyarrow as pa
+from pydantic import BaseModel, ConfigDict
 
+from arco import canonical_json
+from arco.errors import PreconditionFailedError
 from arco.parquet import TIMESTAMP, TableSpec, field, schema_of
 
 #: the rows one commit (or file) writes, per table name: (row, deleted)
@@ -57,6 +60,35 @@ IDEMPOTENCY = TableSpec(
         ]
     ),
 )
+
+
+def check_if_match(what: str, expected: int | None, actual: int) -> None:
+    """PreconditionFailedError unless ``expected`` is None or equals ``actual``."""
+    if expected is not None and expected != actual:
+        raise PreconditionFailedError(
+            f"{what}: if_match expected version {expected}, current version is {actual}"
+        )
+
+
+class RequestModel(BaseModel):
+    """Base of tier-1 request models: frozen, strict about unknown fields, hashable."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    #: optional fields where "not given" differs from ``None`` (None clears the value)
+    presence_fields: ClassVar[tuple[str, ...]] = ()
+
+    #: ETag expectation: the entity's ``version`` (updates, drops, renames) or the domain's
+    #: snapshot version (creates)
+    if_match: int | None = None
+
+    def request_hash(self) -> str:
+        """Hash of the normalised request: equal for every spelling of the same request."""
+        body = self.model_dump(mode="json")
+        for name in self.presence_fields:
+            if name not in self.model_fields_set:
+                body[name] = {"not_given": True}
+        return canonical_json.canonical_hash(body)
 
 
 class Request(Protocol):
@@ -137,6 +169,11 @@ class Changes(Generic[S]):
     @property
     def empty(self) -> bool:
         return not self._rows
+
+    def domain_version(self, ctx: ApplyContext) -> int:
+        """The domain version a create's ``if_match`` is compared with: the head version, or
+        the version being written once an earlier request of the batch changed something."""
+        return ctx.version - 1 if self.empty else ctx.version
 
     def delta(self) -> Delta:
         return {table: list(rows.values()) for table, rows in self._rows.items() if rows}

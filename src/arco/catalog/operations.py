@@ -10,23 +10,21 @@ commit leaves no trace.
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Annotated, Any, ClassVar, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field
 
-from arco import canonical_json
 from arco.arrow_types import canonical_type
 from arco.catalog.model import Namespace, Table
 from arco.catalog.schema import ColumnRow, NamespaceRow, Properties, TableRow
 from arco.catalog.state import CatalogState
-from arco.domain import ApplyContext
+from arco.domain import ApplyContext, RequestModel, check_if_match
 from arco.domain import Changes as _Changes
 from arco.errors import (
     AlreadyExistsError,
     ConflictError,
     NotFoundError,
-    PreconditionFailedError,
     ValidationError,
     preview,
 )
@@ -80,30 +78,7 @@ def _merge_properties(old: Properties, set_: dict[str, str], remove: list[str]) 
     return tuple(sorted(merged.items()))
 
 
-def _check_if_match(what: str, expected: int | None, actual: int) -> None:
-    if expected is not None and expected != actual:
-        raise PreconditionFailedError(
-            f"{what}: if_match expected version {expected}, current version is {actual}"
-        )
-
-
-class _Request(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    #: optional fields where "not given" differs from ``None`` (None clears the value)
-    presence_fields: ClassVar[tuple[str, ...]] = ()
-
-    def request_hash(self) -> str:
-        """Hash of the normalised request: equal for every spelling of the same request."""
-        body = self.model_dump(mode="json")
-        for name in self.presence_fields:
-            if name not in self.model_fields_set:
-                body[name] = {"not_given": True}
-        return canonical_json.canonical_hash(body)
-
-    #: ETag expectation: the entity's ``version`` (updates, drops, renames) or the catalog's
-    #: snapshot version (creates).
-    if_match: int | None = None
+_Request = RequestModel
 
 
 class ColumnSpec(BaseModel):
@@ -156,10 +131,6 @@ def _table(state: CatalogState, namespace: str, name: str) -> tuple[NamespaceRow
     return ns, row
 
 
-def _pending_version(changes: Changes, base_version: int) -> int:
-    return base_version if changes.empty else base_version + 1
-
-
 def table_view(state: CatalogState, row: TableRow) -> Table:
     ns = state.namespaces[row.namespace_id]
     return Table.from_rows(row, ns.name, state.columns_of(row.table_id))
@@ -182,7 +153,7 @@ class CreateNamespace(_Request):
 
     def apply(self, changes: Changes, ctx: ApplyContext) -> Namespace:
         state = changes.state
-        _check_if_match("catalog", self.if_match, _pending_version(changes, ctx.version - 1))
+        check_if_match("catalog", self.if_match, changes.domain_version(ctx))
         if state.namespace_by_name(self.name) is not None:
             raise AlreadyExistsError(f"namespace {self.name!r} already exists")
         row = NamespaceRow(
@@ -218,7 +189,7 @@ class UpdateNamespace(_Request):
 
     def apply(self, changes: Changes, ctx: ApplyContext) -> Namespace:
         ns = _namespace(changes.state, self.name)
-        _check_if_match(f"namespace {self.name!r}", self.if_match, ns.version)
+        check_if_match(f"namespace {self.name!r}", self.if_match, ns.version)
         row = replace(
             ns,
             description=self.description
@@ -243,7 +214,7 @@ class DropNamespace(_Request):
 
     def apply(self, changes: Changes, ctx: ApplyContext) -> Namespace:
         ns = _namespace(changes.state, self.name)
-        _check_if_match(f"namespace {self.name!r}", self.if_match, ns.version)
+        check_if_match(f"namespace {self.name!r}", self.if_match, ns.version)
         count = changes.state.table_count(ns.namespace_id)
         if count:
             raise ConflictError(f"namespace {self.name!r} is not empty ({count} tables)")
@@ -280,7 +251,7 @@ class RegisterTable(_Request):
 
     def apply(self, changes: Changes, ctx: ApplyContext) -> Table:
         state = changes.state
-        _check_if_match("catalog", self.if_match, _pending_version(changes, ctx.version - 1))
+        check_if_match("catalog", self.if_match, changes.domain_version(ctx))
         ns = _namespace(state, self.namespace)
         if state.table_by_name(ns.namespace_id, self.name) is not None:
             raise AlreadyExistsError(f"table {self.namespace!r}.{self.name!r} already exists")
@@ -355,7 +326,7 @@ class UpdateTable(_Request):
     def apply(self, changes: Changes, ctx: ApplyContext) -> Table:
         state = changes.state
         ns, table = _table(state, self.namespace, self.name)
-        _check_if_match(f"table {self.namespace!r}.{self.name!r}", self.if_match, table.version)
+        check_if_match(f"table {self.namespace!r}.{self.name!r}", self.if_match, table.version)
         current = {name_key(c.name): c for c in state.columns_of(table.table_id)}
         dropped: list[ColumnRow] = []
         for name in self.drop_columns:
@@ -436,7 +407,7 @@ class RenameTable(_Request):
     def apply(self, changes: Changes, ctx: ApplyContext) -> Table:
         state = changes.state
         _, table = _table(state, self.namespace, self.name)
-        _check_if_match(f"table {self.namespace!r}.{self.name!r}", self.if_match, table.version)
+        check_if_match(f"table {self.namespace!r}.{self.name!r}", self.if_match, table.version)
         target_ns = _namespace(state, self.new_namespace or self.namespace)
         existing = state.table_by_name(target_ns.namespace_id, self.new_name)
         if existing is not None and existing.table_id != table.table_id:
@@ -468,7 +439,7 @@ class DropTable(_Request):
     def apply(self, changes: Changes, ctx: ApplyContext) -> Table:
         state = changes.state
         _, table = _table(state, self.namespace, self.name)
-        _check_if_match(f"table {self.namespace!r}.{self.name!r}", self.if_match, table.version)
+        check_if_match(f"table {self.namespace!r}.{self.name!r}", self.if_match, table.version)
         view = table_view(state, table)
         for col in state.columns_of(table.table_id):
             changes.remove("columns", col.column_id, replace(col, version=ctx.version))
