@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from arco.cli import events, maintenance, namespaces, tables
+from arco.cli import events, gc, maintenance, namespaces, tables
 from arco.cli.context import ArcoGroup, CliContext
 
 __all__ = ["app", "main"]
@@ -29,6 +29,7 @@ app.command("query")(maintenance.query)
 app.command("verify")(maintenance.verify)
 app.add_typer(maintenance.bench_app, name="bench")
 app.add_typer(events.app, name="events")
+app.command("gc")(gc.gc)
 
 
 def _version() -> str:

@@ -1,0 +1,72 @@
+"""``arco gc``: delete unreferenced snapshots, orphan commits and old tier-1 ledger events."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from arco.cli.context import JsonFlag, current, print_json, table
+from arco.scope import Scope
+from arco.storage import ScopedStore, open_store
+
+
+def _size(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{n} B" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def gc(
+    ctx: typer.Context,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Report what would be deleted; delete nothing.")
+    ] = False,
+    as_json: JsonFlag = False,
+    keep_versions: Annotated[
+        int,
+        typer.Option(
+            "--keep-versions", min=1, metavar="N", help="Never delete what the last N versions use."
+        ),
+    ] = 10,
+    min_age: Annotated[
+        int,
+        typer.Option(
+            "--min-age", min=0, metavar="SECONDS", help="Never delete anything younger than this."
+        ),
+    ] = 3600,
+) -> None:
+    """Delete what no kept catalog version references (crashed attempts, old snapshots)."""
+    from arco.gc import REASONS, collect_garbage
+
+    cli = current(ctx)
+    store = ScopedStore(open_store(cli.store_url), Scope(cli.tenant, cli.workspace).prefix)
+    with cli.err_console.status("gc: planning ...") as status:
+        report = collect_garbage(
+            store,
+            keep_versions=keep_versions,
+            min_age_s=min_age,
+            dry_run=dry_run,
+            progress=lambda what: status.update(f"gc: {what}"),
+        )
+    for warning in report.warnings:
+        typer.echo(f"warning: {warning}", err=True)
+    if as_json:
+        print_json(report.to_json())
+        return
+    summary = report.summary()
+    rows = [
+        (reason, summary[reason]["count"], _size(summary[reason]["bytes"]))
+        for reason in REASONS
+        if reason in summary
+    ]
+    verb = "would delete" if dry_run else "deleted"
+    total = sum(item.bytes for item in report.deleted)
+    if rows:
+        cli.show(table(f"{verb} (by reason)", ["reason", "objects", "bytes"], rows))
+    cli.say(f"{verb} {len(report.deleted)} object(s), {_size(total)}")
+    kept = ", ".join(f"{k}={v}" for k, v in sorted(report.kept.items())) or "nothing"
+    cli.say(f"kept: {kept}")
