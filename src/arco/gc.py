@@ -46,6 +46,11 @@ __all__ = ["GC_DOMAINS", "REASONS", "GcItem", "GcReport", "collect_garbage"]
 GC_DOMAINS: tuple[str, ...] = ("catalog",)
 
 #: Deletion reasons, in the order the report lists them.
+#: objects younger than this are never collected (a writer may be about to publish them)
+DEFAULT_MIN_AGE_S = 3600
+#: ledger events of published commits are kept this long as the audit of intent
+DEFAULT_LEDGER_RETENTION_S = 7 * 86400
+
 REASONS = (
     "orphan_commit",
     "orphan_ledger_event",
@@ -103,8 +108,8 @@ def collect_garbage(
     *,
     domains: tuple[str, ...] = ("catalog",),
     keep_versions: int = 10,
-    min_age_s: int = 3600,
-    ledger_retention_s: int = 7 * 86400,
+    min_age_s: int = DEFAULT_MIN_AGE_S,
+    ledger_retention_s: int = DEFAULT_LEDGER_RETENTION_S,
     now_ms: int | None = None,
     dry_run: bool = False,
     progress: Progress | None = None,

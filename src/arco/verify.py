@@ -11,14 +11,17 @@ decoded state obeys the catalog's invariants (parents exist, names unique).
 from __future__ import annotations
 
 import itertools
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from arco.catalog.domain import CATALOG
 from arco.commit_log import read_commit
 from arco.domain import DomainSpec
 from arco.errors import ArcoError, ObjectNotFoundError
+from arco.gc import DEFAULT_LEDGER_RETENTION_S
 from arco.layout import ledger_key, snapshots_prefix
 from arco.lock import LeaseLock
 from arco.manifest import StoredManifest, read_manifest, sha256_hex
@@ -234,7 +237,7 @@ def _check_chain(
             report.add(
                 domain, "record_mismatch", f"commit record {commit_id} disagrees with its manifest"
             )
-        if record.ledger_event is not None:
+        if record.ledger_event is not None and _within_ledger_retention(record.committed_at):
             try:
                 store.head(ledger_key(domain, record.ledger_event))
             except ObjectNotFoundError:
@@ -254,6 +257,15 @@ def _check_chain(
         child = m
         first = False
         commit_id = record.parent_commit_id
+
+
+def _within_ledger_retention(committed_at: str) -> bool:
+    """Ledger events of commits older than GC's retention may be gone, legitimately."""
+    try:
+        when = datetime.fromisoformat(committed_at.replace("Z", "+00:00"))
+    except ValueError:
+        return True
+    return time.time() - when.timestamp() < DEFAULT_LEDGER_RETENTION_S
 
 
 def _check_lock(

@@ -40,6 +40,7 @@ from arco.errors import (
     TransientStorageError,
     ValidationError,
 )
+from arco.gc import DEFAULT_MIN_AGE_S
 from arco.ids import next_ulid_after
 from arco.layout import commit_dir, ledger_key
 from arco.lock import Lease, LeaseLock
@@ -518,12 +519,14 @@ class DomainWriter(Generic[S]):
             cutoff = self._clock.now_ms() - self.options.idempotency_retention_ms
             state = self._loader.load(head)
             pruned = {key for key, row in state.idempotency.items() if row.created_at < cutoff}
+        started = self._clock.now_ms()
         files = compaction.write(self._store, self._loader, todo, pruned)
         return self._adopt(
             list(todo.replaced),
             files,
             checkpoint_version=todo.last if todo.kind == "checkpoint" else None,
             pruned_keys=pruned,
+            written_at_ms=started,
         )
 
     def _adopt(
@@ -533,12 +536,20 @@ class DomainWriter(Generic[S]):
         *,
         checkpoint_version: int | None,
         pruned_keys: set[str] | None,
+        written_at_ms: int,
     ) -> bool:
-        """Commit ``files`` in place of ``replaced`` if those are all still current."""
+        """Commit ``files`` in place of ``replaced`` if those are all still current.
+
+        Output written too long ago is abandoned: GC may collect unreferenced files once
+        they are ``DEFAULT_MIN_AGE_S`` old, so a stalled compaction must not adopt them.
+        """
         self._lead()
         try:
             lease = self._lock.acquire()
             try:
+                if self._clock.now_ms() - written_at_ms > DEFAULT_MIN_AGE_S * 1000 // 2:
+                    log.warning("compaction of %s stalled; its output is abandoned", self._domain)
+                    return False
                 current = read_manifest(self._store, self._domain)
                 if current is None or not set(replaced) <= set(current.manifest.files):
                     return False  # someone else compacted first; our files are orphans

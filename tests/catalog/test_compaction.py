@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from catalog_support import inline_options
+import pytest
+from catalog_support import FakeClock, inline_options
 
 from arco import compaction
 from arco.catalog import Catalog
 from arco.commit_log import read_commit
+from arco.gc import DEFAULT_MIN_AGE_S
 from arco.manifest import FileEntry, Manifest, read_manifest
 from arco.query import run_query
 from arco.storage import ObjectStore
@@ -131,3 +133,27 @@ def test_plan_merges_small_deltas_and_checkpoints_big_ones() -> None:
     assert set(todo.replaced) == set(manifest_big.files) and todo.last == 14
     only_checkpoint = manifest_small.model_copy(update={"files": tuple(checkpoint)})
     assert compaction.plan(only_checkpoint) is None
+
+
+def test_stalled_compaction_output_is_abandoned(
+    root_store: ObjectStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = FakeClock()
+    cat = Catalog(root_store, options=inline_options(checkpoint_every=1000), clock=clock)
+    cat.create_namespace("n")
+    for i in range(5):
+        cat.register_table("n", f"t{i}", [{"name": "x", "type": "string"}])
+    before = read_manifest(cat.store, "catalog")
+    real_write = compaction.write
+
+    def slow_write(*args: object, **kwargs: object) -> list[FileEntry]:
+        files = real_write(*args, **kwargs)  # type: ignore[arg-type]
+        clock.advance(DEFAULT_MIN_AGE_S * 1000)  # GC may already have collected these
+        return files
+
+    monkeypatch.setattr(compaction, "write", slow_write)
+    assert cat.writer.checkpoint() is False
+    after = read_manifest(cat.store, "catalog")
+    assert before is not None and after is not None and after.raw == before.raw
+    monkeypatch.setattr(compaction, "write", real_write)
+    assert cat.writer.checkpoint() is True
