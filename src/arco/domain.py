@@ -151,6 +151,28 @@ class DomainSpec(Generic[S]):
         object.__setattr__(self, "primary_keys", {n: t.primary_key for n, t in specs.items()})
 
 
+def apply_delta(
+    state: Any, delta: Mapping[str, Sequence[tuple[Any, bool]]], primary_keys: Mapping[str, str]
+) -> None:
+    """Fold delta rows into ``state`` (a private copy), tables in the domain's order.
+
+    A state exposes each table as a mapping attribute of the same name. A row replaces the
+    present one only if it is not older: a merged delta may repeat rows a cached state
+    already has, and the newest version always wins.
+    """
+    for table, pk in primary_keys.items():
+        current: Mapping[str, Any] = getattr(state, table)
+        for row, deleted in delta.get(table, ()):
+            key = getattr(row, pk)
+            existing = current.get(key)
+            if existing is not None and existing.version > row.version:
+                continue
+            if deleted:
+                state.remove(table, key)
+            else:
+                state.upsert(table, row)
+
+
 class Changes(Generic[S]):
     """Records the rows a commit writes while applying them to a private state copy."""
 

@@ -43,7 +43,7 @@ from arco.storage.port import ObjectMeta, ObjectStore
 __all__ = ["GC_DOMAINS", "REASONS", "GcItem", "GcReport", "collect_garbage"]
 
 #: Domains GC knows the layout of (tier 1). Tier-2 domains are refused.
-GC_DOMAINS: tuple[str, ...] = ("catalog",)
+GC_DOMAINS: tuple[str, ...] = ("catalog", "lineage")
 
 #: Deletion reasons, in the order the report lists them.
 #: objects younger than this are never collected (a writer may be about to publish them)
@@ -106,7 +106,7 @@ class GcReport:
 def collect_garbage(
     store: ObjectStore,
     *,
-    domains: tuple[str, ...] = ("catalog",),
+    domains: tuple[str, ...] = GC_DOMAINS,
     keep_versions: int = 10,
     min_age_s: int = DEFAULT_MIN_AGE_S,
     ledger_retention_s: int = DEFAULT_LEDGER_RETENTION_S,

@@ -1,4 +1,4 @@
-"""Read-only SQL over the current catalog snapshot with DuckDB.
+"""Read-only SQL over the current catalog and lineage snapshots with DuckDB.
 
 The snapshot's Parquet files (checkpoint + deltas) are read through the storage port and
 exposed as merged views: for each primary key the row with the highest ``version`` wins and
@@ -8,14 +8,17 @@ files a manifest lists (see :func:`merged_view_sql`).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import pyarrow as pa
 
 from arco.catalog.domain import CATALOG
+from arco.domain import DomainSpec
 from arco.errors import ValidationError
-from arco.manifest import StoredManifest
+from arco.lineage import LINEAGE
+from arco.manifest import StoredManifest, read_manifest
 from arco.parquet import DELETED, read_table
 from arco.storage.port import ObjectStore
 
@@ -24,6 +27,12 @@ if TYPE_CHECKING:
 
 #: tables exposed under the ``catalog`` schema (idempotency records are internal)
 PUBLIC_TABLES = ("namespaces", "tables", "columns")
+
+#: every SQL view: (schema, view) -> (domain, Parquet table)
+VIEWS: dict[tuple[str, str], tuple[DomainSpec[Any], str]] = {
+    **{("catalog", t): (CATALOG, t) for t in PUBLIC_TABLES},
+    ("lineage", "edges"): (LINEAGE, "lineage_edges"),
+}
 
 INFO_TABLES_VIEW = """
 CREATE VIEW info.tables AS
@@ -36,9 +45,9 @@ GROUP BY ALL
 """
 
 
-def merged_view_sql(table: str, source: str) -> str:
+def merged_view_sql(table: str, source: str, domain: DomainSpec[Any] = CATALOG) -> str:
     """SELECT that merges checkpoint + delta rows of ``table`` read from ``source``."""
-    key = CATALOG.specs[table].primary_key
+    key = domain.specs[table].primary_key
     return (
         f"SELECT * EXCLUDE ({DELETED}) FROM {source} "
         f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY version DESC) = 1 "
@@ -46,20 +55,20 @@ def merged_view_sql(table: str, source: str) -> str:
     )
 
 
-def _empty(table: str) -> pa.Table:
-    return CATALOG.specs[table].schema.empty_table()
-
-
-def load_tables(store: ObjectStore, head: StoredManifest | None) -> dict[str, pa.Table]:
-    """Raw (unmerged) Arrow tables of the snapshot, one per catalog table."""
-    out: dict[str, pa.Table] = {}
-    for table in PUBLIC_TABLES:
+def load_tables(
+    store: ObjectStore, heads: Mapping[str, StoredManifest | None]
+) -> dict[tuple[str, str], pa.Table]:
+    """Raw (unmerged) Arrow tables of every view, from each domain's current snapshot."""
+    out: dict[tuple[str, str], pa.Table] = {}
+    for view, (domain, table) in VIEWS.items():
+        spec = domain.specs[table]
+        head = heads.get(domain.name)
         parts = []
         if head is not None:
             for entry in head.manifest.files_of(table):
                 data = store.get(entry.path).data
-                parts.append(read_table(data).select(CATALOG.specs[table].schema.names))
-        out[table] = pa.concat_tables(parts) if parts else _empty(table)
+                parts.append(read_table(data).select(spec.schema.names))
+        out[view] = pa.concat_tables(parts) if parts else spec.schema.empty_table()
     return out
 
 
@@ -79,17 +88,20 @@ def check_read_only(sql: str) -> None:
         )
 
 
-def connect(tables: dict[str, pa.Table]) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB with ``catalog.*`` and ``info.*`` views, external access off.
+def connect(tables: Mapping[tuple[str, str], pa.Table]) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB with ``catalog.*``, ``lineage.*`` and ``info.*`` views and
+    external access off.
 
     DuckDB reserves ``system`` as the name of its built-in catalog, so the convenience views
     that the spec calls ``system.*`` live under ``info.*``.
     """
     con = duckdb.connect(":memory:")
-    con.execute("CREATE SCHEMA catalog; CREATE SCHEMA info;")
-    for name, data in tables.items():
-        con.register(f"_raw_{name}", data)
-        con.execute(f"CREATE VIEW catalog.{name} AS {merged_view_sql(name, f'_raw_{name}')}")
+    con.execute("CREATE SCHEMA catalog; CREATE SCHEMA lineage; CREATE SCHEMA info;")
+    for (schema, view), data in tables.items():
+        domain, table = VIEWS[(schema, view)]
+        raw = f"_raw_{schema}_{view}"
+        con.register(raw, data)
+        con.execute(f"CREATE VIEW {schema}.{view} AS {merged_view_sql(table, raw, domain)}")
     con.execute(INFO_TABLES_VIEW)
     con.execute("SET enable_external_access = false")
     con.execute("SET autoinstall_known_extensions = false")
@@ -99,14 +111,15 @@ def connect(tables: dict[str, pa.Table]) -> duckdb.DuckDBPyConnection:
 
 
 def run_query(catalog: Catalog, sql: str) -> pa.Table:
-    """Run one read-only SELECT over the catalog's current snapshot."""
-    return query_snapshot(catalog.store, catalog.reader.head(), sql)
+    """Run one read-only SELECT over the scope's current snapshots."""
+    return query_snapshot(catalog.store, sql)
 
 
-def query_snapshot(store: ObjectStore, head: StoredManifest | None, sql: str) -> pa.Table:
-    """Run one read-only SELECT over the snapshot ``head`` describes."""
+def query_snapshot(store: ObjectStore, sql: str) -> pa.Table:
+    """Run one read-only SELECT over the current snapshot of every domain of a scope."""
     check_read_only(sql)
-    con = connect(load_tables(store, head))
+    heads = {domain.name: read_manifest(store, domain.name) for domain, _ in VIEWS.values()}
+    con = connect(load_tables(store, heads))
     try:
         return con.sql(sql).to_arrow_table()
     except duckdb.Error as exc:

@@ -23,6 +23,7 @@ from arco.domain import DomainSpec
 from arco.errors import ArcoError, ObjectNotFoundError
 from arco.gc import DEFAULT_LEDGER_RETENTION_S
 from arco.layout import ledger_key, snapshots_prefix
+from arco.lineage import LINEAGE
 from arco.lock import LeaseLock
 from arco.manifest import StoredManifest, read_manifest, sha256_hex
 from arco.names import name_key
@@ -30,7 +31,7 @@ from arco.parquet import parquet_row_count
 from arco.snapshot import SnapshotLoader
 from arco.storage.port import ObjectStore
 
-TIER1: dict[str, DomainSpec[Any]] = {CATALOG.name: CATALOG}
+TIER1: dict[str, DomainSpec[Any]] = {CATALOG.name: CATALOG, LINEAGE.name: LINEAGE}
 TIER1_DOMAINS = tuple(TIER1)
 
 

@@ -26,6 +26,8 @@ from arco.catalog.operations import (
 from arco.catalog.reader import DEFAULT_PAGE, CatalogReader
 from arco.clock import SYSTEM_CLOCK, Clock
 from arco.errors import ValidationError
+from arco.lineage import LINEAGE, AddEdge, Direction, Edge, LineageGraph, RemoveEdge, traverse
+from arco.manifest import read_manifest
 from arco.scope import DEFAULT_SCOPE, Scope
 from arco.snapshot import SnapshotLoader
 from arco.storage import ScopedStore, open_store
@@ -73,6 +75,11 @@ class Catalog:
             self.store, self.loader, options=options, holder=holder, clock=clock
         )
         self.reader = CatalogReader(self.store, self.loader)
+        # lineage is its own tier-1 domain: own lock, manifest and commit chain
+        self.lineage_loader = SnapshotLoader(self.store, LINEAGE)
+        self.lineage_writer = DomainWriter(
+            self.store, self.lineage_loader, options=options, holder=holder, clock=clock
+        )
 
     @classmethod
     def open(
@@ -89,6 +96,7 @@ class Catalog:
     def close(self) -> None:
         """Wait for background work (checkpoints) to finish."""
         self.writer.close()
+        self.lineage_writer.close()
 
     def __enter__(self) -> Catalog:
         return self
@@ -248,3 +256,50 @@ class Catalog:
 
     def list_columns(self, namespace: str, name: str) -> list[Column]:
         return self.reader.list_columns(namespace, name)
+
+    # --- lineage ------------------------------------------------------------------------
+
+    def add_lineage_edge(
+        self,
+        source: str,
+        target: str,
+        *,
+        edge_type: str = "derives",
+        run_id: str | None = None,
+        if_match: int | None = None,
+        idempotency_key: str | None = None,
+    ) -> Edge:
+        """Record that asset ``source`` feeds asset ``target`` (``namespace/name`` keys)."""
+        req = build_request(
+            AddEdge,
+            source=source,
+            target=target,
+            edge_type=edge_type,
+            run_id=run_id,
+            if_match=if_match,
+        )
+        return self._edge(req, idempotency_key)
+
+    def remove_lineage_edge(
+        self,
+        source: str,
+        target: str,
+        *,
+        edge_type: str = "derives",
+        if_match: int | None = None,
+        idempotency_key: str | None = None,
+    ) -> Edge:
+        req = build_request(
+            RemoveEdge, source=source, target=target, edge_type=edge_type, if_match=if_match
+        )
+        return self._edge(req, idempotency_key)
+
+    def lineage(self, asset: str, *, direction: Direction = "both", depth: int = 3) -> LineageGraph:
+        """The lineage graph around ``asset`` up to ``depth`` hops."""
+        state = self.lineage_loader.load(read_manifest(self.store, LINEAGE.name))
+        return traverse(state, asset, direction, depth)
+
+    def _edge(self, req: AddEdge | RemoveEdge, key: str | None) -> Edge:
+        result = self.lineage_writer.submit(req, key)
+        assert isinstance(result, Edge)
+        return result

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from arco.catalog.schema import ColumnRow, IdempotencyRow, NamespaceRow, TableRow
+from arco.domain import apply_delta
 from arco.layered import LayeredMap
 from arco.names import name_key
 
@@ -184,14 +185,4 @@ class CatalogState:
         self, delta: Mapping[str, Sequence[tuple[Any, bool]]], primary_keys: Mapping[str, str]
     ) -> None:
         """Apply delta rows in place (call on a copy). Tables are applied parent-first."""
-        for table, pk in primary_keys.items():  # the domain lists parents before children
-            current: LayeredMap[str, Any] = getattr(self, table)
-            for row, deleted in delta.get(table, ()):
-                key = getattr(row, pk)
-                existing = current.get(key)
-                if existing is not None and existing.version > row.version:
-                    continue  # a merged delta may repeat older rows: the newest always wins
-                if deleted:
-                    self.remove(table, key)
-                else:
-                    self.upsert(table, row)
+        apply_delta(self, delta, primary_keys)
