@@ -142,6 +142,9 @@ class DomainSpec(Generic[S]):
     decode_result: Callable[[dict[str, Any]], Any]
     #: a short text naming what an operation result is about (for commit records)
     describe_result: Callable[[Any], str]
+    #: keeps derived rows (e.g. search postings) in step with a batch's changes, in the
+    #: same commit; called once per commit after every request was applied
+    derive: Callable[[Changes[Any], ApplyContext], None] | None = None
     specs: dict[str, TableSpec[Any]] = dataclasses.field(init=False)
     primary_keys: dict[str, str] = dataclasses.field(init=False)
 

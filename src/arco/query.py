@@ -32,6 +32,7 @@ PUBLIC_TABLES = ("namespaces", "tables", "columns")
 VIEWS: dict[tuple[str, str], tuple[DomainSpec[Any], str]] = {
     **{("catalog", t): (CATALOG, t) for t in PUBLIC_TABLES},
     ("lineage", "edges"): (LINEAGE, "lineage_edges"),
+    ("search", "postings"): (CATALOG, "search_postings"),
 }
 
 INFO_TABLES_VIEW = """
@@ -89,14 +90,16 @@ def check_read_only(sql: str) -> None:
 
 
 def connect(tables: Mapping[tuple[str, str], pa.Table]) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB with ``catalog.*``, ``lineage.*`` and ``info.*`` views and
-    external access off.
+    """An in-memory DuckDB with ``catalog.*``, ``lineage.*``, ``search.*`` and ``info.*``
+    views and external access off.
 
     DuckDB reserves ``system`` as the name of its built-in catalog, so the convenience views
     that the spec calls ``system.*`` live under ``info.*``.
     """
     con = duckdb.connect(":memory:")
-    con.execute("CREATE SCHEMA catalog; CREATE SCHEMA lineage; CREATE SCHEMA info;")
+    con.execute(
+        "CREATE SCHEMA catalog; CREATE SCHEMA lineage; CREATE SCHEMA search; CREATE SCHEMA info;"
+    )
     for (schema, view), data in tables.items():
         domain, table = VIEWS[(schema, view)]
         raw = f"_raw_{schema}_{view}"

@@ -248,6 +248,8 @@ class DomainWriter(Generic[S]):
             for p in batch:
                 outcome = self._apply_one(p, changes, ctx, applied)
                 outcomes.append((p, outcome))
+            if not changes.empty and self._spec.derive is not None:
+                self._spec.derive(changes, ctx)
             if not changes.empty:
                 lease = self._publish_changes(head, changes, applied, lease, now)
         finally:

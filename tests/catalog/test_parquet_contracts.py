@@ -75,9 +75,7 @@ def test_writer_schema_equals_golden(table: str) -> None:
 
 @pytest.mark.parametrize("table", sorted(ALL_SPECS))
 def test_writer_schema_obeys_evolution_rule(table: str) -> None:
-    assert (
-        evolution_violations(golden(table)["fields"], describe(ALL_SPECS[table].schema)) == []
-    )
+    assert evolution_violations(golden(table)["fields"], describe(ALL_SPECS[table].schema)) == []
 
 
 def test_evolution_rule_catches_violations() -> None:

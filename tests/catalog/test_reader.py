@@ -205,12 +205,13 @@ def test_reads_at_an_unchanged_version_read_no_parquet(
     counting = CountingStore(root_store)
     reader = Catalog(counting)
 
-    # cold: version 1 wrote delta-namespaces, version 2 delta-tables and delta-columns
+    # cold: version 1 wrote delta-namespaces, version 2 delta-tables and delta-columns, and
+    # each wrote delta-search_postings
     assert names(reader.list_namespaces().items) == ["ns"]
     head = reader.reader.head()
     assert head is not None
-    assert len(head.manifest.files) == 3
-    assert reader.loader.files_read == 3
+    assert len(head.manifest.files) == 5
+    assert reader.loader.files_read == 5
 
     counting.reset()
     for _ in range(5):
@@ -220,7 +221,7 @@ def test_reads_at_an_unchanged_version_read_no_parquet(
         reader.list_tables("ns")
         reader.list_columns("ns", "t")
         reader.snapshot_version()
-    assert reader.loader.files_read == 3
+    assert reader.loader.files_read == 5
     # each call is exactly one small GET of the manifest
     assert counting.counts == {"get": 30}
 
@@ -234,15 +235,16 @@ def test_reads_at_an_unchanged_version_read_no_parquet(
 @pytest.mark.parametrize(
     ("change", "new_files"),
     [
-        # what each commit writes: one delta file per catalog table it touches
-        (lambda c: c.create_namespace("other"), 1),
-        (lambda c: c.update_namespace("ns", description="x"), 1),
-        (lambda c: c.register_table("ns", "u", [{"name": "a", "type": "int64"}]), 2),
-        (lambda c: c.register_table("ns", "u"), 1),
-        (lambda c: c.update_table("ns", "t", add_columns=[{"name": "z", "type": "int8"}]), 2),
-        (lambda c: c.rename_table("ns", "t", "t2"), 1),
-        (lambda c: c.drop_table("ns", "t"), 2),
-        (lambda c: c.create_namespace("keyed", idempotency_key="k"), 2),
+        # what each commit writes: one delta file per catalog table it touches, and every
+        # change to indexed text also writes search postings
+        (lambda c: c.create_namespace("other"), 2),
+        (lambda c: c.update_namespace("ns", description="x"), 2),
+        (lambda c: c.register_table("ns", "u", [{"name": "a", "type": "int64"}]), 3),
+        (lambda c: c.register_table("ns", "u"), 2),
+        (lambda c: c.update_table("ns", "t", add_columns=[{"name": "z", "type": "int8"}]), 3),
+        (lambda c: c.rename_table("ns", "t", "t2"), 2),
+        (lambda c: c.drop_table("ns", "t"), 3),
+        (lambda c: c.create_namespace("keyed", idempotency_key="k"), 3),
     ],
     ids=[
         "create-ns",
@@ -263,7 +265,7 @@ def test_new_commit_makes_the_next_read_fetch_only_its_delta_files(
     reader = Catalog(root_store)
     reader.list_namespaces()
     warm = reader.loader.files_read
-    assert warm == 3
+    assert warm == 5  # namespaces, tables, columns, and search_postings of both commits
 
     change(plain)
 
@@ -278,7 +280,7 @@ def test_new_commit_makes_the_next_read_fetch_only_its_delta_files(
     cold = Catalog(root_store)
     cold_state = cold.reader.state()
     assert cold.loader.files_read == len(head.manifest.files)
-    for table in ("namespaces", "tables", "columns", "idempotency"):
+    for table in ("namespaces", "tables", "columns", "search_postings", "idempotency"):
         assert getattr(state, table) == getattr(cold_state, table), table
 
 
@@ -425,7 +427,7 @@ def test_missing_parquet_file_is_an_error_not_empty(root_store: ObjectStore) -> 
     writer.create_namespace("ns")
     head = writer.reader.head()
     assert head is not None
-    (entry,) = head.manifest.files
+    entry = next(f for f in head.manifest.files if f.table == "namespaces")
     writer.store.delete(entry.path)
     cold = Catalog(root_store)
     with pytest.raises(ObjectNotFoundError):
@@ -439,7 +441,7 @@ def test_corrupt_parquet_file_is_an_error_not_empty(root_store: ObjectStore) -> 
     writer.create_namespace("ns")
     head = writer.reader.head()
     assert head is not None
-    (entry,) = head.manifest.files
+    entry = next(f for f in head.manifest.files if f.table == "namespaces")
     writer.store.put(entry.path, b"PAR1 not really", "overwrite")
     cold = Catalog(root_store)
     with pytest.raises(ArcoError):

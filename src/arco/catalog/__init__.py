@@ -12,6 +12,7 @@ from arco.catalog.operations import (
     UpdateNamespace,
     UpdateTable,
 )
+from arco.catalog.search import SearchHit
 from arco.writer import WriterOptions
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "Page",
     "RegisterTable",
     "RenameTable",
+    "SearchHit",
     "Table",
     "UpdateNamespace",
     "UpdateTable",

@@ -24,6 +24,8 @@ from arco.catalog.operations import (
     shape_error,
 )
 from arco.catalog.reader import DEFAULT_PAGE, CatalogReader
+from arco.catalog.search import SearchHit
+from arco.catalog.search import search as search_catalog
 from arco.clock import SYSTEM_CLOCK, Clock
 from arco.errors import ValidationError
 from arco.lineage import LINEAGE, AddEdge, Direction, Edge, LineageGraph, RemoveEdge, traverse
@@ -256,6 +258,10 @@ class Catalog:
 
     def list_columns(self, namespace: str, name: str) -> list[Column]:
         return self.reader.list_columns(namespace, name)
+
+    def search(self, query: str, *, limit: int = 20) -> list[SearchHit]:
+        """Ranked prefix search over names, descriptions and columns (any script)."""
+        return search_catalog(self.reader.state(), query, limit)
 
     # --- lineage ------------------------------------------------------------------------
 

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from arco.catalog.operations import describe_result, result_from_json, result_to_json
-from arco.catalog.schema import COLUMNS, IDEMPOTENCY, NAMESPACES, TABLES
+from arco.catalog.schema import COLUMNS, IDEMPOTENCY, NAMESPACES, SEARCH_POSTINGS, TABLES
+from arco.catalog.search import reindex
 from arco.catalog.state import CatalogState
 from arco.domain import DomainSpec
 
 CATALOG = DomainSpec(
     name="catalog",
-    tables=(NAMESPACES, TABLES, COLUMNS, IDEMPOTENCY),
+    tables=(NAMESPACES, TABLES, COLUMNS, SEARCH_POSTINGS, IDEMPOTENCY),
     new_state=CatalogState,
     encode_result=result_to_json,
     decode_result=result_from_json,
     describe_result=describe_result,
+    derive=reindex,
 )

@@ -18,10 +18,12 @@ __all__ = [
     "COLUMNS",
     "IDEMPOTENCY",
     "NAMESPACES",
+    "SEARCH_POSTINGS",
     "TABLES",
     "ColumnRow",
     "IdempotencyRow",
     "NamespaceRow",
+    "PostingRow",
     "Properties",
     "TableRow",
 ]
@@ -116,6 +118,41 @@ COLUMNS = TableSpec(
             field("type", pa.string()),
             field("nullable", pa.bool_()),
             field("description", pa.string(), nullable=True),
+            field("version", pa.int64()),
+        ]
+    ),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class PostingRow:
+    """``token`` occurs in ``field`` of an entity; kept in step with every DDL commit."""
+
+    posting_id: str
+    token: str
+    entity_kind: str
+    entity_id: str
+    table_id: str | None
+    namespace_id: str
+    field: str
+    weight: int
+    version: int
+
+
+SEARCH_POSTINGS = TableSpec(
+    "search_postings",
+    PostingRow,
+    "posting_id",
+    schema_of(
+        [
+            field("posting_id", pa.string()),
+            field("token", pa.string()),
+            field("entity_kind", pa.string()),
+            field("entity_id", pa.string()),
+            field("table_id", pa.string(), nullable=True),
+            field("namespace_id", pa.string()),
+            field("field", pa.string()),
+            field("weight", pa.int32()),
             field("version", pa.int64()),
         ]
     ),

@@ -51,7 +51,7 @@ def query(
     as_json: Annotated[bool, typer.Option("--json", help="Print rows as a JSON array.")] = False,
     as_csv: Annotated[bool, typer.Option("--csv", help="Print rows as CSV.")] = False,
 ) -> None:
-    """Run SQL (DuckDB) over the catalog's Parquet, e.g. SELECT * FROM system.tables."""
+    """Run SQL (DuckDB) over the catalog's Parquet, e.g. SELECT * FROM info.tables."""
     if as_json and as_csv:
         raise typer.BadParameter("--json and --csv are mutually exclusive")
     from arco.query import run_query
