@@ -5,7 +5,6 @@ from __future__ import annotations
 import collections
 import os
 import random
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +13,7 @@ from typing import Any
 import pytest
 
 from arco.catalog import Catalog, WriterOptions
+from arco.clock import ManualClock
 from arco.commit_log import read_commit
 from arco.errors import StorageError, TransientStorageError, ValidationError
 from arco.events import EventEnvelope
@@ -29,23 +29,7 @@ DAY_MS = 86_400_000
 MANIFEST = "manifests/catalog.manifest.json"
 
 
-class FakeClock:
-    """The writers' clock: ``sleep`` advances time instead of waiting."""
-
-    def __init__(self, now_ms: int = 1_767_225_600_000) -> None:
-        self._now = now_ms
-        self._lock = threading.Lock()
-
-    def now_ms(self) -> int:
-        with self._lock:
-            return self._now
-
-    def advance(self, ms: int) -> None:
-        with self._lock:
-            self._now += ms
-
-    def sleep(self, seconds: float) -> None:
-        self.advance(max(1, int(seconds * 1000)))
+FakeClock = ManualClock
 
 
 def options() -> WriterOptions:

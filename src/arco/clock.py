@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from datetime import UTC, datetime
 from typing import Protocol
@@ -26,6 +27,28 @@ class SystemClock:
 
 
 SYSTEM_CLOCK = SystemClock()
+
+
+class ManualClock:
+    """A clock that moves only when told: ``sleep`` advances it instead of waiting.
+
+    For tests and simulations of lease expiry; safe to share between threads.
+    """
+
+    def __init__(self, now_ms: int = 1_767_225_600_000) -> None:  # 2026-01-01T00:00:00Z
+        self._now = now_ms
+        self._lock = threading.Lock()
+
+    def now_ms(self) -> int:
+        with self._lock:
+            return self._now
+
+    def advance(self, ms: int) -> None:
+        with self._lock:
+            self._now += ms
+
+    def sleep(self, seconds: float) -> None:
+        self.advance(max(1, int(seconds * 1000)))
 
 
 def ms_to_datetime(ms: int) -> datetime:

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict
 from arco import canonical_json
 from arco.errors import ArcoError, CorruptStateError
 from arco.layout import commit_key
-from arco.manifest import Manifest
+from arco.manifest import Manifest, read_manifest
 from arco.storage.port import ObjectStore
 
 CommitKind = Literal["ddl", "fence", "checkpoint", "merge"]
@@ -58,3 +58,18 @@ def read_commit(store: ObjectStore, domain: str, commit_id: str) -> CommitRecord
         return CommitRecord.model_validate(canonical_json.loads(data))
     except (ArcoError, ValueError) as exc:
         raise CorruptStateError(f"commit record {key} is unreadable: {exc}") from exc
+
+
+def chain(store: ObjectStore, domain: str) -> list[CommitRecord]:
+    """Every commit record of the current manifest's chain, oldest first (audit, tests).
+
+    ObjectNotFoundError if a record of the chain is missing.
+    """
+    head = read_manifest(store, domain)
+    records: list[CommitRecord] = []
+    commit_id = head.manifest.commit_id if head is not None else None
+    while commit_id is not None:
+        record = read_commit(store, domain, commit_id)
+        records.append(record)
+        commit_id = record.parent_commit_id
+    return records[::-1]

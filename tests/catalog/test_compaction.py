@@ -7,7 +7,7 @@ from catalog_support import FakeClock, inline_options
 
 from arco import compaction
 from arco.catalog import Catalog
-from arco.commit_log import read_commit
+from arco.commit_log import chain as commit_chain
 from arco.gc import DEFAULT_MIN_AGE_S
 from arco.manifest import FileEntry, Manifest, read_manifest
 from arco.query import run_query
@@ -16,14 +16,7 @@ from arco.verify import verify_scope
 
 
 def kinds(cat: Catalog) -> list[str]:
-    head = read_manifest(cat.store, "catalog")
-    assert head is not None
-    out, cid = [], head.manifest.commit_id
-    while cid is not None:
-        rec = read_commit(cat.store, "catalog", cid)
-        out.append(rec.kind)
-        cid = rec.parent_commit_id
-    return out[::-1]
+    return [record.kind for record in commit_chain(cat.store, "catalog")]
 
 
 def snapshot(cat: Catalog) -> dict[str, object]:

@@ -19,7 +19,8 @@ import pytest
 from catalog_support import FakeClock, inline_options
 
 from arco.catalog import Catalog, Table, WriterOptions
-from arco.commit_log import CommitRecord, read_commit
+from arco.commit_log import CommitRecord
+from arco.commit_log import chain as commit_chain
 from arco.errors import (
     ArcoError,
     CommitConflictError,
@@ -131,15 +132,7 @@ def shipments(cat: Catalog) -> list[Table]:
 
 
 def chain(cat: Catalog) -> list[CommitRecord]:
-    head = read_manifest(cat.store, "catalog")
-    assert head is not None
-    out: list[CommitRecord] = []
-    cid: str | None = head.manifest.commit_id
-    while cid is not None:
-        rec = read_commit(cat.store, "catalog", cid)
-        out.append(rec)
-        cid = rec.parent_commit_id
-    return out[::-1]
+    return commit_chain(cat.store, "catalog")
 
 
 def applied_keys(cat: Catalog) -> list[str]:

@@ -21,6 +21,7 @@ from catalog_support import FakeClock, inline_options
 
 from arco.catalog import Catalog, Namespace, Table
 from arco.commit_log import CommitRecord, read_commit
+from arco.commit_log import chain as commit_chain
 from arco.errors import AlreadyExistsError, FencedError, IdempotencyConflictError
 from arco.layout import commits_prefix
 from arco.lock import LeaseLock
@@ -34,15 +35,7 @@ LEASE_MS = 1_000
 
 
 def chain(cat: Catalog) -> list[CommitRecord]:
-    head = read_manifest(cat.store, "catalog")
-    assert head is not None
-    out: list[CommitRecord] = []
-    cid: str | None = head.manifest.commit_id
-    while cid is not None:
-        rec = read_commit(cat.store, "catalog", cid)
-        out.append(rec)
-        cid = rec.parent_commit_id
-    return out[::-1]
+    return commit_chain(cat.store, "catalog")
 
 
 def all_commit_records(cat: Catalog) -> list[CommitRecord]:

@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from arco.catalog import Catalog
-from arco.commit_log import CommitRecord, read_commit
-from arco.manifest import read_manifest
+from arco.commit_log import CommitRecord
+from arco.commit_log import chain as commit_chain
 from arco.verify import verify_scope
 
 WORKER = Path(__file__).with_name("ddl_worker.py")
@@ -35,15 +35,7 @@ SEED = 20260101
 
 
 def chain(cat: Catalog) -> list[CommitRecord]:
-    head = read_manifest(cat.store, "catalog")
-    assert head is not None
-    out: list[CommitRecord] = []
-    cid: str | None = head.manifest.commit_id
-    while cid is not None:
-        rec = read_commit(cat.store, "catalog", cid)
-        out.append(rec)
-        cid = rec.parent_commit_id
-    return out[::-1]
+    return commit_chain(cat.store, "catalog")
 
 
 def acknowledged(path: Path) -> list[dict[str, Any]]:

@@ -11,21 +11,14 @@ from typer.testing import CliRunner, Result
 
 from arco.catalog import Catalog, WriterOptions
 from arco.cli import app
+from arco.clock import ManualClock
 from arco.storage import FaultyStore, LocalFileStore, SimulatedCrash
 
 runner = CliRunner()
 SCOPE = "tenant=default/workspace=default/"
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1_767_225_600_000
-
-    def now_ms(self) -> int:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += max(1, int(seconds * 1000))
+FakeClock = ManualClock
 
 
 def arco(root: Path, *args: str) -> Result:
