@@ -145,6 +145,9 @@ class DomainSpec(Generic[S]):
     #: keeps derived rows (e.g. search postings) in step with a batch's changes, in the
     #: same commit; called once per commit after every request was applied
     derive: Callable[[Changes[Any], ApplyContext], None] | None = None
+    #: derived tables the loader does not fold into the state: they are written, compacted,
+    #: verified and queryable by SQL, but readers recompute them from the entities instead
+    lazy_tables: frozenset[str] = frozenset()
     specs: dict[str, TableSpec[Any]] = dataclasses.field(init=False)
     primary_keys: dict[str, str] = dataclasses.field(init=False)
 
@@ -164,8 +167,11 @@ def apply_delta(
     already has, and the newest version always wins.
     """
     for table, pk in primary_keys.items():
+        rows = delta.get(table)
+        if not rows:
+            continue
         current: Mapping[str, Any] = getattr(state, table)
-        for row, deleted in delta.get(table, ()):
+        for row, deleted in rows:
             key = getattr(row, pk)
             existing = current.get(key)
             if existing is not None and existing.version > row.version:
@@ -180,6 +186,8 @@ class Changes(Generic[S]):
     """Records the rows a commit writes while applying them to a private state copy."""
 
     def __init__(self, base: S) -> None:
+        #: the version the batch started from (unchanged)
+        self.base = base
         self.state: S = base.copy()
         self._rows: dict[str, dict[str, tuple[Any, bool]]] = {}
 

@@ -134,12 +134,14 @@ class SnapshotLoader(Generic[S]):
         if hit is not None:
             return hit
         base = self._best_base(manifest.checkpoint_version, manifest.snapshot_version)
+        lazy = self.domain.lazy_tables
         if base is not None:
             state = base.copy()
             needed = [f for f in manifest.files if f.kind == "delta" and f.version > base.version]
         else:
             state = self.domain.new_state()
             needed = list(manifest.files)
+        needed = [f for f in needed if f.table not in lazy]
         contents = self._read_all(needed)
         checkpoint: Delta = {}
         deltas: dict[int, Delta] = {}

@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from arco.catalog.domain import CATALOG
+from arco.catalog.search import all_postings, posting_id
 from arco.commit_log import read_commit
 from arco.domain import DomainSpec
 from arco.errors import ArcoError, ObjectNotFoundError
@@ -27,7 +28,7 @@ from arco.lineage import LINEAGE
 from arco.lock import LeaseLock
 from arco.manifest import StoredManifest, read_manifest, sha256_hex
 from arco.names import name_key
-from arco.parquet import parquet_row_count
+from arco.parquet import merge_tables, parquet_row_count
 from arco.snapshot import SnapshotLoader
 from arco.storage.port import ObjectStore
 
@@ -284,7 +285,9 @@ def _check_lock(
 
 
 def _check_state(store: ObjectStore, head: StoredManifest, report: VerifyReport) -> None:
-    state = SnapshotLoader(store, CATALOG).load(head)
+    loader = SnapshotLoader(store, CATALOG)
+    state = loader.load(head)
+    _check_postings(loader, head, state, report)
     report.count("namespaces", len(state.namespaces))
     report.count("tables", len(state.tables))
     report.count("columns", len(state.columns))
@@ -311,3 +314,22 @@ def _check_state(store: ObjectStore, head: StoredManifest, report: VerifyReport)
         if key in seen_cols:
             report.add("catalog", "duplicate_name", f"column {c.name!r} appears twice in one table")
         seen_cols.add(key)
+
+
+def _check_postings(
+    loader: SnapshotLoader[Any], head: StoredManifest, state: Any, report: VerifyReport
+) -> None:
+    """The stored search postings are exactly those the entities produce."""
+    spec = CATALOG.specs["search_postings"]
+    files = head.manifest.files_of(spec.name)
+    tables = loader.read_arrow(files) if files else [spec.schema.empty_table()]
+    stored = set(merge_tables(spec, tables, live_only=True).column("posting_id").to_pylist())
+    derived = {posting_id(p) for p in all_postings(state)}
+    report.count("search_postings", len(stored))
+    if stored != derived:
+        report.add(
+            "catalog",
+            "stale_search_postings",
+            f"search postings differ from the catalog: {len(derived - stored)} missing, "
+            f"{len(stored - derived)} extra",
+        )

@@ -206,12 +206,12 @@ def test_reads_at_an_unchanged_version_read_no_parquet(
     reader = Catalog(counting)
 
     # cold: version 1 wrote delta-namespaces, version 2 delta-tables and delta-columns, and
-    # each wrote delta-search_postings
+    # each wrote delta-search_postings (derived: readers never load it)
     assert names(reader.list_namespaces().items) == ["ns"]
     head = reader.reader.head()
     assert head is not None
     assert len(head.manifest.files) == 5
-    assert reader.loader.files_read == 5
+    assert reader.loader.files_read == 3
 
     counting.reset()
     for _ in range(5):
@@ -221,7 +221,7 @@ def test_reads_at_an_unchanged_version_read_no_parquet(
         reader.list_tables("ns")
         reader.list_columns("ns", "t")
         reader.snapshot_version()
-    assert reader.loader.files_read == 5
+    assert reader.loader.files_read == 3
     # each call is exactly one small GET of the manifest
     assert counting.counts == {"get": 30}
 
@@ -265,7 +265,7 @@ def test_new_commit_makes_the_next_read_fetch_only_its_delta_files(
     reader = Catalog(root_store)
     reader.list_namespaces()
     warm = reader.loader.files_read
-    assert warm == 5  # namespaces, tables, columns, and search_postings of both commits
+    assert warm == 3  # namespaces, tables, columns (search postings are never loaded)
 
     change(plain)
 
@@ -275,12 +275,15 @@ def test_new_commit_makes_the_next_read_fetch_only_its_delta_files(
     written = [f for f in head.manifest.files if f.version == version]
     assert len(written) == new_files
     state = reader.reader.state()
-    assert reader.loader.files_read - warm == new_files
+    loaded = [f for f in written if f.table != "search_postings"]
+    assert reader.loader.files_read - warm == len(loaded)
     # and the incrementally built state equals a cold read of the same version
     cold = Catalog(root_store)
     cold_state = cold.reader.state()
-    assert cold.loader.files_read == len(head.manifest.files)
-    for table in ("namespaces", "tables", "columns", "search_postings", "idempotency"):
+    assert cold.loader.files_read == len(
+        [f for f in head.manifest.files if f.table != "search_postings"]
+    )
+    for table in ("namespaces", "tables", "columns", "idempotency"):
         assert getattr(state, table) == getattr(cold_state, table), table
 
 
@@ -313,7 +316,7 @@ def test_cold_reader_after_checkpoints_matches(root_store: ObjectStore) -> None:
 
     cold = Catalog(root_store)
     cold_namespaces = cold.list_namespaces().items
-    assert cold.loader.files_read == len(m.files)
+    assert cold.loader.files_read == len([f for f in m.files if f.table != "search_postings"])
     all_parquet = [k for k in objects(root_store) if k.endswith(".parquet")]
     assert len(all_parquet) > len(m.files), "older deltas are not read"
 

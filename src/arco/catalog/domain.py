@@ -16,4 +16,5 @@ CATALOG = DomainSpec(
     decode_result=result_from_json,
     describe_result=describe_result,
     derive=reindex,
+    lazy_tables=frozenset({SEARCH_POSTINGS.name}),
 )

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from arco.catalog.schema import ColumnRow, IdempotencyRow, NamespaceRow, PostingRow, TableRow
+from arco.catalog.schema import ColumnRow, IdempotencyRow, NamespaceRow, TableRow
 from arco.domain import apply_delta
 from arco.layered import LayeredMap
 from arco.names import name_key
@@ -47,9 +47,6 @@ class CatalogState:
         self.tables: LayeredMap[str, TableRow] = LayeredMap()
         self.columns: LayeredMap[str, ColumnRow] = LayeredMap()
         self.idempotency: LayeredMap[str, IdempotencyRow] = LayeredMap()
-        self.search_postings: LayeredMap[str, PostingRow] = LayeredMap()
-        # the table or namespace whose text produced each posting -> posting ids
-        self._postings_by_owner: LayeredMap[str, tuple[str, ...]] = LayeredMap()
         self.search_index: Any = None  # built on first search of this version (see search.py)
         # name_key -> namespace_id
         self._ns_index: LayeredMap[str, str] = LayeredMap()
@@ -71,8 +68,6 @@ class CatalogState:
         new.tables = self.tables.derive()
         new.columns = self.columns.derive()
         new.idempotency = self.idempotency.derive()
-        new.search_postings = self.search_postings.derive()
-        new._postings_by_owner = self._postings_by_owner.derive()
         new.search_index = None
         new._ns_index = self._ns_index.derive()
         new._table_index = self._table_index.derive()
@@ -115,10 +110,6 @@ class CatalogState:
         rows = [self.columns[c] for c in self._column_index.get(table_id, ())]
         return sorted(rows, key=lambda c: c.position)
 
-    def postings_of(self, owner_id: str) -> list[PostingRow]:
-        """The postings produced by one table (with its columns) or namespace."""
-        return [self.search_postings[p] for p in self._postings_by_owner.get(owner_id, ())]
-
     def rows(self, table: str) -> Iterable[Any]:
         source: LayeredMap[str, Any] = getattr(self, table)
         return list(source.values())
@@ -152,12 +143,7 @@ class CatalogState:
         elif table == "idempotency":
             self.idempotency.set(row.idempotency_key, row)
         elif table == "search_postings":
-            owner = row.table_id or row.namespace_id
-            ids = self._postings_by_owner.get(owner, ())
-            if row.posting_id not in ids:
-                self._postings_by_owner.set(owner, (*ids, row.posting_id))
-            self.search_postings.set(row.posting_id, row)
-            self.search_index = None
+            pass  # derived from the entities and never loaded (see CATALOG.lazy_tables)
         else:  # pragma: no cover - programming error
             raise KeyError(table)
 
@@ -182,16 +168,7 @@ class CatalogState:
         elif table == "idempotency":
             self.idempotency.delete(key)
         elif table == "search_postings":
-            p = self.search_postings.get(key)
-            if p is not None:
-                self.search_postings.delete(key)
-                owner = p.table_id or p.namespace_id
-                ids = tuple(i for i in self._postings_by_owner.get(owner, ()) if i != key)
-                if ids:
-                    self._postings_by_owner.set(owner, ids)
-                else:
-                    self._postings_by_owner.delete(owner)
-                self.search_index = None
+            pass
         else:  # pragma: no cover - programming error
             raise KeyError(table)
 
