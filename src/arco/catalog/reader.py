@@ -12,6 +12,7 @@ import bisect
 from typing import TypeVar
 
 from arco import canonical_json
+from arco.catalog.domain import CATALOG
 from arco.catalog.model import Column, Namespace, Page, Table
 from arco.catalog.operations import table_view
 from arco.catalog.state import CatalogState, Sorted
@@ -21,7 +22,6 @@ from arco.names import validate_name
 from arco.snapshot import SnapshotLoader
 from arco.storage.port import ObjectStore
 
-DOMAIN = "catalog"
 DEFAULT_PAGE = 100
 MAX_PAGE = 1000
 
@@ -67,7 +67,7 @@ class CatalogReader:
         self._loader = loader
 
     def head(self) -> StoredManifest | None:
-        return read_manifest(self._store, DOMAIN)
+        return read_manifest(self._store, CATALOG.name)
 
     def state(self) -> CatalogState:
         """The current state (from cache when the manifest version is unchanged)."""
