@@ -29,66 +29,18 @@ Modes:
 from __future__ import annotations
 
 import json
-import os
 import random
 import sys
-import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-from arco.catalog import Catalog, WriterOptions
-from arco.errors import ArcoError, PreconditionFailedError
+# the tests directory, for process_support (this file runs as a script)
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-MAX_RETRIES = 50
-
-
-def emit(record: dict[str, Any]) -> None:
-    sys.stdout.write(json.dumps(record, sort_keys=True) + "\n")
-    sys.stdout.flush()
-
-
-def call(fn: Callable[[], Any]) -> tuple[Any, int]:
-    """Run ``fn``, retrying retryable errors; returns (result, attempts)."""
-    for attempt in range(1, MAX_RETRIES + 1):
-        try:
-            return fn(), attempt
-        except ArcoError as exc:
-            if not exc.retryable or attempt == MAX_RETRIES:
-                raise
-            time.sleep(0.01 * attempt)
-    raise AssertionError("unreachable")
-
-
-def run_op(op: str, key: str, fn: Callable[[], Any], **info: Any) -> Any:
-    try:
-        result, attempts = call(fn)
-    except ArcoError as exc:
-        emit(
-            {
-                "event": "error",
-                "op": op,
-                "key": key,
-                "error": type(exc).__name__,
-                "message": str(exc),
-                **info,
-            }
-        )
-        return None
-    emit(
-        {
-            "event": "ack",
-            "op": op,
-            "key": key,
-            "attempts": attempts,
-            "result": result.model_dump(mode="json"),
-            **info,
-        }
-    )
-    return result
-
-
-def case_variant(rng: random.Random, name: str) -> str:
-    return "".join(ch.upper() if rng.random() < 0.5 else ch.lower() for ch in name)
+from arco.catalog import Catalog
+from arco.errors import PreconditionFailedError
+from process_support import call, case_variant, emit, open_and_wait, run_op
 
 
 def race(cat: Catalog, cfg: dict[str, Any]) -> None:
@@ -204,22 +156,7 @@ def stream(cat: Catalog, cfg: dict[str, Any]) -> None:
 
 def main() -> None:
     cfg = json.loads(sys.argv[1])
-    options = WriterOptions(
-        lease_ms=cfg.get("lease_ms", 15_000),
-        lock_wait_s=cfg.get("lock_wait_s", 60.0),
-        checkpoint_every=cfg.get("checkpoint_every", 32),
-    )
-    cat = Catalog.open(cfg["url"], options=options, **cfg.get("store_options", {}))
-    if cfg.get("ready_file"):
-        with open(cfg["ready_file"], "w") as f:
-            f.write(str(os.getpid()))
-    go = cfg.get("go_file")
-    if go:
-        deadline = time.monotonic() + 60
-        while not os.path.exists(go):
-            if time.monotonic() > deadline:
-                raise SystemExit("go file never appeared")
-            time.sleep(0.002)
+    cat = open_and_wait(cfg)
     if cfg["mode"] == "race":
         race(cat, cfg)
     else:

@@ -10,11 +10,6 @@ version exactly once, and a clean ``verify``.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -26,6 +21,7 @@ from arco.commit_log import CommitRecord, read_commit
 from arco.manifest import read_manifest
 from arco.names import name_key
 from arco.verify import verify_scope
+from process_support import run_workers
 
 WORKER = Path(__file__).with_name("ddl_worker.py")
 SHARED = "common"
@@ -67,56 +63,6 @@ def all_tables(cat: Catalog, namespace: str) -> list[Table]:
         token = page.next_page_token
         if token is None:
             return out
-
-
-def run_workers(
-    tmp_path: Path, url: str, store_options: dict[str, Any], configs: list[dict[str, Any]]
-) -> list[list[dict[str, Any]]]:
-    """Start one process per config, release them together, return each one's records."""
-    go = tmp_path / "go"
-    procs: list[tuple[subprocess.Popen[bytes], Path, Path, Path]] = []
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    for cfg in configs:
-        w = cfg["worker"]
-        ready = tmp_path / f"ready-{w}"
-        out, err = tmp_path / f"out-{w}.jsonl", tmp_path / f"err-{w}.txt"
-        full = {
-            **cfg,
-            "url": url,
-            "store_options": store_options,
-            "ready_file": str(ready),
-            "go_file": str(go),
-        }
-        with out.open("wb") as fout, err.open("wb") as ferr:
-            proc = subprocess.Popen(
-                [sys.executable, str(WORKER), json.dumps(full)],
-                stdout=fout,
-                stderr=ferr,
-                env=env,
-            )
-        procs.append((proc, ready, out, err))
-    try:
-        deadline = time.monotonic() + 60
-        while not all(ready.exists() for _, ready, _, _ in procs):
-            for proc, _, _, err in procs:
-                assert proc.poll() is None, f"worker died early:\n{err.read_text()}"
-            assert time.monotonic() < deadline, "workers did not get ready"
-            time.sleep(0.01)
-        go.touch()
-        for proc, _, _, err in procs:
-            rc = proc.wait(timeout=120)
-            assert rc == 0, f"worker exited with {rc}:\n{err.read_text()}"
-    finally:
-        for proc, _, _, _ in procs:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-    results = []
-    for _, _, out, _ in procs:
-        records = [json.loads(line) for line in out.read_text().splitlines()]
-        assert records and records[-1] == {"event": "done"}
-        results.append(records[:-1])
-    return results
 
 
 def check_race(
@@ -274,7 +220,7 @@ def test_processes_race_ddl_on_local_files(tmp_path: Path) -> None:
     cat = Catalog.open(url, **options)
     counter = setup_catalog(cat)
     configs, colliding_ns, colliding_tables = race_configs(8, scale, seed=1)
-    results = run_workers(tmp_path, url, options, configs)
+    results = run_workers(WORKER, tmp_path, url, options, configs)
     stats = check_race(
         cat, results, colliding_ns, colliding_tables, counter, [cat.get_namespace(SHARED)]
     )
@@ -298,7 +244,7 @@ def test_processes_race_ddl_on_s3(tmp_path: Path, s3_url: tuple[str, dict[str, A
     cat = Catalog.open(url, **options)
     counter = setup_catalog(cat)
     configs, colliding_ns, colliding_tables = race_configs(8, scale, seed=2)
-    results = run_workers(tmp_path, url, options, configs)
+    results = run_workers(WORKER, tmp_path, url, options, configs)
     stats = check_race(
         cat, results, colliding_ns, colliding_tables, counter, [cat.get_namespace(SHARED)]
     )

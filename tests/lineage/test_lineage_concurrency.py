@@ -10,11 +10,6 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +26,7 @@ from arco.lineage.state import LineageState, node_key
 from arco.manifest import read_manifest
 from arco.storage import FaultyStore, ObjectStore, SimulatedCrash, open_store
 from arco.verify import verify_scope
+from process_support import run_workers
 
 WORKER = Path(__file__).with_name("lineage_worker.py")
 EDGE_TYPE = "derives"
@@ -75,53 +71,6 @@ def catalog_keys(store: ObjectStore) -> list[str]:
 # --- eight processes ------------------------------------------------------------------------
 
 
-def run_workers(
-    tmp_path: Path, url: str, store_options: dict[str, Any], configs: list[dict[str, Any]]
-) -> list[list[dict[str, Any]]]:
-    """Start one process per config, release them together, return each one's records."""
-    go = tmp_path / "go"
-    procs: list[tuple[subprocess.Popen[bytes], Path, Path, Path]] = []
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    for cfg in configs:
-        w = cfg["worker"]
-        ready = tmp_path / f"ready-{w}"
-        out, err = tmp_path / f"out-{w}.jsonl", tmp_path / f"err-{w}.txt"
-        full = {
-            **cfg,
-            "url": url,
-            "store_options": store_options,
-            "ready_file": str(ready),
-            "go_file": str(go),
-        }
-        with out.open("wb") as fout, err.open("wb") as ferr:
-            proc = subprocess.Popen(
-                [sys.executable, str(WORKER), json.dumps(full)], stdout=fout, stderr=ferr, env=env
-            )
-        procs.append((proc, ready, out, err))
-    try:
-        deadline = time.monotonic() + 60
-        while not all(ready.exists() for _, ready, _, _ in procs):
-            for proc, _, _, err in procs:
-                assert proc.poll() is None, f"worker died early:\n{err.read_text()}"
-            assert time.monotonic() < deadline, "workers did not get ready"
-            time.sleep(0.01)
-        go.touch()
-        for proc, _, _, err in procs:
-            rc = proc.wait(timeout=120)
-            assert rc == 0, f"worker exited with {rc}:\n{err.read_text()}"
-    finally:
-        for proc, _, _, _ in procs:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-    results = []
-    for _, _, out, _ in procs:
-        records = [json.loads(line) for line in out.read_text().splitlines()]
-        assert records and records[-1] == {"event": "done"}
-        results.append(records[:-1])
-    return results
-
-
 def test_processes_race_lineage_edges_on_local_files(tmp_path: Path) -> None:
     url = f"file://{tmp_path}/store"
     store_options = {"fsync": False}
@@ -137,7 +86,7 @@ def test_processes_race_lineage_edges_on_local_files(tmp_path: Path) -> None:
         }
         for w in range(N_WORKERS)
     ]
-    results = run_workers(tmp_path, url, store_options, configs)
+    results = run_workers(WORKER, tmp_path, url, store_options, configs)
     cat = Catalog.open(url, options=WriterOptions(background_checkpoints=False), fsync=False)
 
     records = [r for worker in results for r in worker if r["event"] != "seen"]
