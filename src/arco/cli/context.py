@@ -29,6 +29,17 @@ IfMatch = Annotated[
     int | None,
     typer.Option("--if-match", metavar="VERSION", help="Fail unless the current version is this."),
 ]
+#: ``--if-match`` of a create: compared with the catalog's snapshot version
+CatalogIfMatch = Annotated[
+    int | None,
+    typer.Option(
+        "--if-match", metavar="VERSION", help="Fail unless the catalog is at this version."
+    ),
+]
+Properties = Annotated[
+    list[str] | None,
+    typer.Option("--property", "-p", metavar="KEY=VALUE", help="Repeatable."),
+]
 IdempotencyKey = Annotated[
     str | None,
     typer.Option("--idempotency-key", metavar="KEY", help="Replaying the same key is a no-op."),

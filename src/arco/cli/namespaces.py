@@ -7,12 +7,14 @@ import typer
 from arco.catalog import Namespace
 from arco.catalog.reader import DEFAULT_PAGE
 from arco.cli.context import (
+    CatalogIfMatch,
     CliContext,
     IdempotencyKey,
     IfMatch,
     JsonFlag,
     LimitOpt,
     PageTokenOpt,
+    Properties,
     current,
     fields,
     parse_pairs,
@@ -49,15 +51,8 @@ def create(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Namespace name.")],
     description: Annotated[str | None, typer.Option(help="Free-text description.")] = None,
-    prop: Annotated[
-        list[str] | None, typer.Option("--property", "-p", metavar="KEY=VALUE", help="Repeatable.")
-    ] = None,
-    if_match: Annotated[
-        int | None,
-        typer.Option(
-            "--if-match", metavar="VERSION", help="Fail unless the catalog is at this version."
-        ),
-    ] = None,
+    prop: Properties = None,
+    if_match: CatalogIfMatch = None,
     idempotency_key: IdempotencyKey = None,
     as_json: JsonFlag = False,
 ) -> None:

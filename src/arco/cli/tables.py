@@ -7,12 +7,14 @@ import typer
 from arco.catalog import ColumnSpec, Table
 from arco.catalog.reader import DEFAULT_PAGE
 from arco.cli.context import (
+    CatalogIfMatch,
     CliContext,
     IdempotencyKey,
     IfMatch,
     JsonFlag,
     LimitOpt,
     PageTokenOpt,
+    Properties,
     current,
     fields,
     parse_column_spec,
@@ -91,15 +93,8 @@ def register(
     description: Annotated[str | None, typer.Option(help="Free-text description.")] = None,
     location: Annotated[str | None, typer.Option(help="Where the table's data lives.")] = None,
     format: Annotated[str, typer.Option("--format", help="Data format.")] = "parquet",
-    prop: Annotated[
-        Pairs, typer.Option("--property", "-p", metavar="KEY=VALUE", help="Repeatable.")
-    ] = None,
-    if_match: Annotated[
-        int | None,
-        typer.Option(
-            "--if-match", metavar="VERSION", help="Fail unless the catalog is at this version."
-        ),
-    ] = None,
+    prop: Properties = None,
+    if_match: CatalogIfMatch = None,
     idempotency_key: IdempotencyKey = None,
     as_json: JsonFlag = False,
 ) -> None:
