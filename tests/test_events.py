@@ -10,10 +10,8 @@ import pytest
 
 from arco.errors import ValidationError
 from arco.events import (
-    KNOWN_EVENTS,
     MAX_PAYLOAD_BYTES,
     EventEnvelope,
-    is_known,
     normalize_occurred_at,
     parse_event,
     ulid_at,
@@ -94,12 +92,14 @@ def test_bare_payload_needs_event_type() -> None:
         parse('{"asset": "a/b"}')
 
 
-def test_unknown_type_parses_but_is_not_known() -> None:
-    event = parse(with_(event_type="lineage.edge"))
-    assert not is_known(event)
-    assert not is_known(parse(with_(event_version=2)))
-    assert is_known(parse(FULL))
-    assert KNOWN_EVENTS == {"materialization": {1}}
+def test_unknown_type_parses_but_the_domain_refuses_it() -> None:
+    from arco.executions import EXECUTIONS
+
+    with pytest.raises(ValidationError, match=r"^payload.asset_key: is required"):
+        EXECUTIONS.check(parse(FULL))  # known type, but not a valid materialization
+    for event in (parse(with_(event_type="lineage.edge")), parse(with_(event_version=2))):
+        with pytest.raises(ValidationError, match=r"^event_type: .* is not an event type of"):
+            EXECUTIONS.check(event)
 
 
 @pytest.mark.parametrize(
@@ -135,7 +135,7 @@ def test_unknown_type_parses_but_is_not_known() -> None:
         ({"payload": None}, r"^payload: must be a JSON object"),
         ({"payload": {"a": {"b": [0, 1.5]}}}, r"^payload\.a\.b\[1\]: floats are not allowed"),
         ({"payload": {"x y": 2.0}}, r'^payload\["x y"\]: floats are not allowed'),
-        ({"extra": 1}, r"^extra: is not an envelope field"),
+        ({"extra": 1}, r"^extra: is not a field of an envelope"),
     ],
 )
 def test_bad_field_is_named(changes: dict[str, Any], message: str) -> None:

@@ -20,7 +20,9 @@ from arco.layout import commit_key
 from arco.manifest import Manifest, read_manifest
 from arco.storage.port import ObjectStore
 
-CommitKind = Literal["ddl", "fence", "checkpoint", "merge"]
+#: ``compact`` folds tier-2 ledger events; the rest are tier-1 kinds, ``checkpoint`` and
+#: ``merge`` adopting compacted files in either tier
+CommitKind = Literal["ddl", "fence", "compact", "checkpoint", "merge"]
 
 
 class CommitRecord(BaseModel):

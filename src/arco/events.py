@@ -7,8 +7,8 @@ An event is one JSON object (snake_case, canonical JSON when stored)::
      "source": "...", "trace_id": null, "payload": {...}}
 
 Every invalid input raises :class:`arco.errors.ValidationError` with one line that names the
-field and the rule. Unknown event types still parse; :func:`is_known` tells the compactor
-whether to apply or quarantine them.
+field and the rule. Unknown event types still parse: each tier-2 domain knows which types
+it applies (:meth:`arco.compactor.Tier2Domain.check`), and its compactor quarantines the rest.
 """
 
 from __future__ import annotations
@@ -31,17 +31,15 @@ from arco.errors import ValidationError, preview
 from arco.ids import is_ulid
 
 __all__ = [
-    "KNOWN_EVENTS",
     "MAX_PAYLOAD_BYTES",
     "EventEnvelope",
-    "is_known",
     "normalize_occurred_at",
     "parse_event",
+    "rfc3339_to_ms",
+    "rule_error",
+    "shape_error",
     "ulid_at",
 ]
-
-#: Event types and the versions of each that this build can apply.
-KNOWN_EVENTS: dict[str, set[int]] = {"materialization": {1}}
 
 #: Bound on one event's payload as canonical JSON (one ledger object per event).
 MAX_PAYLOAD_BYTES = 1 << 20
@@ -56,14 +54,14 @@ _RFC3339_RE = re.compile(
 _RULE = "arco_rule"
 
 
-def _rule(message: str) -> NoReturn:
+def rule_error(message: str) -> NoReturn:
     """Fail a field validator with ``message`` (the field name is added from the location)."""
     raise PydanticCustomError(_RULE, "{message}", {"message": message})
 
 
 def _text(value: str, lo: int, hi: int) -> str:
     if not lo <= len(value) <= hi or not value.isprintable():
-        _rule(f"must be {lo}-{hi} printable characters (got {preview(value)})")
+        rule_error(f"must be {lo}-{hi} printable characters (got {preview(value)})")
     return value
 
 
@@ -131,7 +129,7 @@ class EventEnvelope(BaseModel):
         try:
             super().__init__(**data)
         except pydantic.ValidationError as exc:
-            raise _shape(exc) from None
+            raise shape_error(exc) from None
 
     @classmethod
     def from_object(cls, data: object) -> EventEnvelope:
@@ -141,7 +139,7 @@ class EventEnvelope(BaseModel):
         try:
             return cls.model_validate(data)
         except pydantic.ValidationError as exc:
-            raise _shape(exc) from None
+            raise shape_error(exc) from None
 
     @classmethod
     def from_bytes(cls, data: bytes) -> EventEnvelope:
@@ -156,14 +154,16 @@ class EventEnvelope(BaseModel):
     @classmethod
     def _event_id(cls, v: str) -> str:
         if not is_ulid(v):
-            _rule(f"must be a ULID of 26 uppercase Crockford base32 characters (got {preview(v)})")
+            rule_error(
+                f"must be a ULID of 26 uppercase Crockford base32 characters (got {preview(v)})"
+            )
         return v
 
     @field_validator("event_type")
     @classmethod
     def _event_type(cls, v: str) -> str:
         if _EVENT_TYPE_RE.fullmatch(v) is None:
-            _rule(
+            rule_error(
                 f"must be 1-64 characters of [a-z0-9_.] starting with a letter (got {preview(v)})"
             )
         return v
@@ -172,7 +172,7 @@ class EventEnvelope(BaseModel):
     @classmethod
     def _event_version(cls, v: int) -> int:
         if not 1 <= v <= MAX_EVENT_VERSION:
-            _rule(f"must be an integer from 1 to {MAX_EVENT_VERSION} (got {preview(v)})")
+            rule_error(f"must be an integer from 1 to {MAX_EVENT_VERSION} (got {preview(v)})")
         return v
 
     @field_validator("idempotency_key")
@@ -188,7 +188,7 @@ class EventEnvelope(BaseModel):
         try:
             return normalize_occurred_at(v)
         except ValueError as exc:
-            _rule(str(exc))
+            rule_error(str(exc))
 
     @field_validator("source")
     @classmethod
@@ -212,15 +212,22 @@ class EventEnvelope(BaseModel):
                 _RULE, "{message}", {"message": rule, "path": "payload" + path[1:]}
             ) from None
         if len(data) > MAX_PAYLOAD_BYTES:
-            _rule(f"must be at most {MAX_PAYLOAD_BYTES} bytes as canonical JSON (got {len(data)})")
+            rule_error(
+                f"must be at most {MAX_PAYLOAD_BYTES} bytes as canonical JSON (got {len(data)})"
+            )
         # a private deep copy in plain JSON types: the frozen envelope shares nothing
         copy: dict[str, Any] = json.loads(data)
         return copy
 
 
-def is_known(envelope: EventEnvelope) -> bool:
-    """Whether this build knows how to apply ``envelope``'s type and version."""
-    return envelope.event_version in KNOWN_EVENTS.get(envelope.event_type, ())
+def rfc3339_to_ms(value: str | datetime) -> int:
+    """Unix milliseconds of an RFC 3339 date-time with offset (see :func:`normalize_occurred_at`)."""
+    text = normalize_occurred_at(value)
+    moment = datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    return (moment - _EPOCH) // timedelta(milliseconds=1)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def ulid_at(ms: int) -> str:
@@ -296,6 +303,8 @@ def _unique_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return obj
 
 
+_NULLABLE = frozenset({"idempotency_key", "trace_id"})
+
 _TYPE_RULES = {
     "string_type": "must be a string",
     "int_type": "must be an integer",
@@ -303,23 +312,32 @@ _TYPE_RULES = {
 }
 
 
-def _shape(exc: pydantic.ValidationError) -> ValidationError:
-    """The first problem of a pydantic error as one ``field: rule`` line."""
+def shape_error(
+    exc: pydantic.ValidationError,
+    prefix: str = "",
+    nullable: frozenset[str] = _NULLABLE,
+    container: str = "an envelope",
+) -> ValidationError:
+    """The first problem of a pydantic error as one ``field: rule`` line.
+
+    ``prefix`` names the enclosing object (e.g. ``"payload."``) in front of the field;
+    type errors of the ``nullable`` fields say that null is allowed too.
+    """
     err = exc.errors()[0]
     ctx = err.get("ctx") or {}
     loc = [str(part) for part in err["loc"]]
-    field = ctx.get("path") or ".".join(loc) or "event"
+    field = ctx.get("path") or prefix + ".".join(loc) or "event"
     kind = err["type"]
     if kind == _RULE:
         message = str(ctx["message"])
     elif kind == "missing":
         message = "is required"
     elif kind == "extra_forbidden":
-        message = "is not an envelope field"
+        message = f"is not a field of {container}"
     elif kind in _TYPE_RULES:
         given = err.get("input")
         message = f"{_TYPE_RULES[kind]} (got {type(given).__name__} {preview(given)})"
-        if loc and loc[0] in ("idempotency_key", "trace_id"):
+        if loc and loc[0] in nullable:
             message = f"{_TYPE_RULES[kind]} or null (got {preview(given)})"
     else:
         message = f"{err['msg'].lower()} (got {preview(err.get('input'))})"

@@ -12,8 +12,9 @@ Keys here are *relative to a scope*: a :class:`~arco.storage.ScopedStore` adds t
     snapshots/{domain}/v{N}-{commit_id}/    immutable Parquet written by one commit attempt
     snapshots/{domain}/ckpt-{N}-{ulid}/     a checkpoint of version N, adopted by a later commit
     snapshots/{domain}/merged-{A}-{B}-{ulid}/  deltas of versions A..B merged, adopted likewise
+    state/{domain}/...                      tier 2: the same three kinds of directory
     commits/{domain}/{commit_id}.json       hash-chained audit trail
-    quarantine/{domain}/{ulid}.json         events that could not be applied
+    quarantine/{domain}/{name}.json         tier-2 ledger objects that could not be applied
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from typing import Literal
 
 Domain = Literal["catalog", "lineage", "search", "executions"]
 DOMAINS: tuple[Domain, ...] = ("catalog", "lineage", "search", "executions")
+#: domains written by the tier-2 compactor (their Parquet lives under ``state/``)
+TIER2_DOMAINS: frozenset[str] = frozenset({"executions"})
 
 
 def manifest_key(domain: str) -> str:
@@ -67,7 +70,8 @@ def parse_ledger_key(domain: str, key: str) -> tuple[str, str | None] | None:
 
 
 def snapshots_prefix(domain: str) -> str:
-    return f"snapshots/{domain}/"
+    """Where a domain's published Parquet lives: ``snapshots/`` (tier 1) or ``state/`` (tier 2)."""
+    return f"state/{domain}/" if domain in TIER2_DOMAINS else f"snapshots/{domain}/"
 
 
 def commit_dir(domain: str, version: int, commit_id: str) -> str:
@@ -98,5 +102,10 @@ def commit_key(domain: str, commit_id: str) -> str:
     return f"{commits_prefix(domain)}{commit_id}.json"
 
 
-def quarantine_key(domain: str, event_id: str) -> str:
-    return f"quarantine/{domain}/{event_id}.json"
+def quarantine_prefix(domain: str) -> str:
+    return f"quarantine/{domain}/"
+
+
+def quarantine_key(domain: str, name: str) -> str:
+    """Where the tier-2 compactor sets aside the ledger object ``name`` it could not apply."""
+    return f"{quarantine_prefix(domain)}{name}.json"
