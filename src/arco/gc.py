@@ -1,4 +1,4 @@
-"""``arco gc``: delete what no kept version of a tier-1 domain can ever read again.
+"""``arco gc``: delete what no kept version of a domain can ever read again.
 
 Per domain, the *live set* is every file listed by the last ``keep_versions`` manifests: the
 current one and those embedded in the commit records found by walking back from it through
@@ -17,9 +17,25 @@ writer may be about to publish it):
 
 If a chain record is missing, GC is conservative: it keeps every commit record and every
 unreferenced ledger event, keeps every snapshot directory unless the kept versions could all
-be read, and reports a warning. Only ``snapshots/``, ``commits/`` and ``ledger/`` keys of
-the given tier-1 domains are ever deleted; tier-2 ledgers (e.g. ``executions``, whose
-events may not be compacted yet), manifests and locks are never touched. A storage error or
+be read, and reports a warning.
+
+Tier-2 domains (``executions``; Parquet under ``state/``, no lock) follow the same rules for
+state directories and commit records. Their ledger and quarantine are judged against the
+``ingested`` table of the *current* manifest, which is read before anything is listed (an
+object folded after the listing is therefore simply kept):
+
+* a ledger object is deleted (``compacted_ledger_event``) only if its name is in
+  ``ingested`` and it is older than ``ledger_retention_s`` both by the time in its event id
+  and by its last-modified time. An object that is not folded yet is never deleted, however
+  old (``uncompacted_ledger_event``);
+* a quarantine copy is deleted (``expired_quarantine``) once it is older than
+  ``quarantine_retention_s`` and either its ``ingested`` row was folded that long ago, or
+  the row was pruned (the name is at or below the watermark, not in ``ingested`` and no
+  longer in the ledger). A copy made by a round that never published is kept while its
+  ledger object waits to be folded again (``unfolded_quarantine``).
+
+Only ``snapshots/``/``state/``, ``commits/``, ``ledger/`` and ``quarantine/`` keys of the
+given domains are ever deleted; manifests and locks are never touched. A storage error or
 an unreadable record aborts the run before anything is deleted.
 
 Ages come from the store's ``last_modified``, so ``min_age_s`` must exceed the longest time
@@ -36,14 +52,34 @@ from typing import Any
 from arco.clock import SYSTEM_CLOCK
 from arco.commit_log import read_commit
 from arco.errors import CorruptStateError, ObjectNotFoundError, ValidationError
-from arco.layout import commits_prefix, ledger_prefix, parse_ledger_key, snapshots_prefix
-from arco.manifest import read_manifest
+from arco.ids import ulid_time_ms
+from arco.ingested import INGESTED, IngestedRow
+from arco.layout import (
+    TIER2_DOMAINS,
+    commits_prefix,
+    ledger_prefix,
+    parse_ledger_key,
+    quarantine_prefix,
+    snapshots_prefix,
+)
+from arco.manifest import StoredManifest, read_manifest, sha256_hex
+from arco.parquet import merge_tables, read_table
 from arco.storage.port import ObjectMeta, ObjectStore
 
-__all__ = ["GC_DOMAINS", "REASONS", "GcItem", "GcReport", "collect_garbage"]
+__all__ = [
+    "GC_DOMAINS",
+    "REASONS",
+    "TIER2_GC_DOMAINS",
+    "GcItem",
+    "GcReport",
+    "collect_garbage",
+    "ingested_rows",
+]
 
-#: Domains GC knows the layout of (tier 1). Tier-2 domains are refused.
+#: Tier-1 domains GC knows the layout of (the ``domains`` argument).
 GC_DOMAINS: tuple[str, ...] = ("catalog", "lineage")
+#: Tier-2 domains GC knows the layout of (the ``tier2_domains`` argument).
+TIER2_GC_DOMAINS: tuple[str, ...] = tuple(sorted(TIER2_DOMAINS))
 
 #: Deletion reasons, in the order the report lists them.
 #: objects younger than this are never collected (a writer may be about to publish them)
@@ -56,6 +92,7 @@ REASONS = (
     "orphan_ledger_event",
     "compacted_ledger_event",
     "unreferenced_snapshot",
+    "expired_quarantine",
 )
 
 Progress = Callable[[str], None]
@@ -68,6 +105,7 @@ class GcItem:
     key: str
     reason: str
     bytes: int
+    domain: str = ""
 
 
 @dataclass
@@ -77,7 +115,8 @@ class GcReport:
     dry_run: bool = False
     deleted: list[GcItem] = field(default_factory=list)
     #: objects kept, by reason: ``live_snapshot``, ``young``, ``chain_commit``,
-    #: ``retained_ledger_event``, ``chain_broken``, ``unrecognised``
+    #: ``retained_ledger_event``, ``chain_broken``, ``unrecognised``, and for tier 2
+    #: ``uncompacted_ledger_event``, ``retained_quarantine``, ``unfolded_quarantine``
     kept: dict[str, int] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 
@@ -107,32 +146,56 @@ def collect_garbage(
     store: ObjectStore,
     *,
     domains: tuple[str, ...] = GC_DOMAINS,
+    tier2_domains: tuple[str, ...] = TIER2_GC_DOMAINS,
     keep_versions: int = 10,
     min_age_s: int = DEFAULT_MIN_AGE_S,
     ledger_retention_s: int = DEFAULT_LEDGER_RETENTION_S,
+    quarantine_retention_s: int | None = None,
     now_ms: int | None = None,
     dry_run: bool = False,
     progress: Progress | None = None,
 ) -> GcReport:
-    """Garbage-collect the tier-1 ``domains`` of one *scoped* store (see the module doc).
+    """Garbage-collect the tier-1 ``domains`` and the ``tier2_domains`` of one *scoped* store
+    (see the module doc). ``quarantine_retention_s`` defaults to ``ledger_retention_s``.
 
     Every domain is planned before anything is deleted, so a storage error while listing or
     reading deletes nothing. ``dry_run`` returns the same report without deleting.
     """
     for domain in domains:
         if domain not in GC_DOMAINS:
+            hint = " (pass it as tier2_domains)" if domain in TIER2_GC_DOMAINS else ""
             raise ValidationError(
-                f"domains: {domain!r} is not a tier-1 domain GC supports ({', '.join(GC_DOMAINS)})"
+                f"domains: {domain!r} is not a tier-1 domain GC supports "
+                f"({', '.join(GC_DOMAINS)}){hint}"
+            )
+    for domain in tier2_domains:
+        if domain not in TIER2_GC_DOMAINS:
+            raise ValidationError(
+                f"tier2_domains: {domain!r} is not a tier-2 domain GC supports "
+                f"({', '.join(TIER2_GC_DOMAINS)})"
             )
     if keep_versions < 1:
         raise ValidationError(f"keep_versions: must be at least 1 (got {keep_versions})")
-    if min_age_s < 0 or ledger_retention_s < 0:
-        raise ValidationError("min_age_s and ledger_retention_s: must not be negative")
+    if quarantine_retention_s is None:
+        quarantine_retention_s = ledger_retention_s
+    if min_age_s < 0 or ledger_retention_s < 0 or quarantine_retention_s < 0:
+        raise ValidationError(
+            "min_age_s, ledger_retention_s and quarantine_retention_s: must not be negative"
+        )
     say = progress or (lambda _: None)
     now = SYSTEM_CLOCK.now_ms() if now_ms is None else now_ms
     report = GcReport(dry_run=dry_run)
-    for domain in domains:
-        plan = _Planner(store, domain, keep_versions, min_age_s, ledger_retention_s, now, say)
+    for domain in (*domains, *tier2_domains):
+        plan = _Planner(
+            store,
+            domain,
+            keep_versions,
+            min_age_s,
+            ledger_retention_s,
+            quarantine_retention_s,
+            now,
+            say,
+        )
         report.deleted.extend(plan.run(report))
     if not dry_run:
         for i, item in enumerate(report.deleted, start=1):
@@ -149,6 +212,26 @@ def _list(store: ObjectStore, prefix: str) -> list[ObjectMeta]:
     return sorted(store.list(prefix), key=lambda m: m.key)
 
 
+def ingested_rows(store: ObjectStore, head: StoredManifest | None) -> dict[str, IngestedRow]:
+    """The ``ingested`` table of a tier-2 manifest (name -> row), read on its own.
+
+    Only that table's files are read (checksums verified); tombstones (pruned rows) drop out.
+    """
+    if head is None:
+        return {}
+    files = head.manifest.files_of(INGESTED.name)
+    if not files:
+        return {}
+    tables = []
+    for entry in files:
+        data = store.get(entry.path).data
+        if sha256_hex(data) != entry.sha256:
+            raise CorruptStateError(f"{entry.path}: checksum does not match the manifest")
+        tables.append(read_table(data))
+    merged = merge_tables(INGESTED, tables, live_only=True)
+    return {row.name: row for row, _ in INGESTED.from_arrow(merged, INGESTED.name)}
+
+
 @dataclass
 class _Chain:
     """What the walk from the head found."""
@@ -160,6 +243,8 @@ class _Chain:
     manifests: int = 0
     complete: bool = True
     window_complete: bool = True
+    #: the current manifest, read before anything was listed
+    head: StoredManifest | None = None
 
 
 class _Planner:
@@ -170,32 +255,53 @@ class _Planner:
         keep_versions: int,
         min_age_s: int,
         ledger_retention_s: int,
+        quarantine_retention_s: int,
         now_ms: int,
         progress: Progress,
     ) -> None:
         self.store = store
         self.domain = domain
+        self.tier2 = domain in TIER2_DOMAINS
         self.keep_versions = keep_versions
         self.min_age_ms = min_age_s * 1000
         self.retention_ms = ledger_retention_s * 1000
+        self.quarantine_ms = quarantine_retention_s * 1000
         self.now_ms = now_ms
         self.progress = progress
 
     def old(self, meta: ObjectMeta, min_ms: int | None = None) -> bool:
         return _age_ms(meta, self.now_ms) >= (self.min_age_ms if min_ms is None else min_ms)
 
+    def item(self, meta: ObjectMeta, reason: str) -> GcItem:
+        return GcItem(meta.key, reason, meta.size, self.domain)
+
     def run(self, report: GcReport) -> list[GcItem]:
         chain = self.walk_chain(report)
+        ingested: dict[str, IngestedRow] = {}
+        if self.tier2:
+            # from the manifest read *before* the ledger is listed: whatever is folded after
+            # the listing below is simply kept this time
+            self.progress(f"{self.domain}: ingested")
+            ingested = ingested_rows(self.store, chain.head)
         self.progress(f"{self.domain}: listing commit records")
         commits = _list(self.store, commits_prefix(self.domain))
         self.progress(f"{self.domain}: listing ledger events")
         events = _list(self.store, ledger_prefix(self.domain))
         self.progress(f"{self.domain}: listing snapshots")
         snapshots = _list(self.store, snapshots_prefix(self.domain))
+        if not self.tier2:
+            return [
+                *self.plan_commits(commits, chain, report),
+                *self.plan_events(events, commits, chain, report),
+                *self.plan_snapshots(snapshots, chain, report),
+            ]
+        self.progress(f"{self.domain}: listing quarantine")
+        quarantine = _list(self.store, quarantine_prefix(self.domain))
         return [
             *self.plan_commits(commits, chain, report),
-            *self.plan_events(events, commits, chain, report),
+            *self.plan_tier2_events(events, ingested, report),
             *self.plan_snapshots(snapshots, chain, report),
+            *self.plan_quarantine(quarantine, events, ingested, chain, report),
         ]
 
     def walk_chain(self, report: GcReport) -> _Chain:
@@ -205,6 +311,7 @@ class _Planner:
         head = read_manifest(self.store, self.domain)
         if head is None:
             return chain
+        chain.head = head
         chain.live.update(f.path for f in head.manifest.files)
         chain.manifests = 1
         commit_id: str | None = head.manifest.commit_id
@@ -257,7 +364,7 @@ class _Planner:
             elif not self.old(meta):
                 report.keep("young")
             else:
-                yield GcItem(meta.key, "orphan_commit", meta.size)
+                yield self.item(meta, "orphan_commit")
 
     def plan_events(
         self,
@@ -278,7 +385,7 @@ class _Planner:
             if commit_id is not None:
                 record = commit_meta.get(f"{commits_prefix(self.domain)}{commit_id}.json")
                 if record is not None and self.old(record, self.retention_ms) and self.old(meta):
-                    yield GcItem(meta.key, "compacted_ledger_event", meta.size)
+                    yield self.item(meta, "compacted_ledger_event")
                 else:
                     report.keep("retained_ledger_event")
             elif not chain.complete:
@@ -286,7 +393,7 @@ class _Planner:
             elif not self.old(meta):
                 report.keep("young")
             else:
-                yield GcItem(meta.key, "orphan_ledger_event", meta.size)
+                yield self.item(meta, "orphan_ledger_event")
 
     def plan_snapshots(
         self, snapshots: list[ObjectMeta], chain: _Chain, report: GcReport
@@ -307,4 +414,57 @@ class _Planner:
             elif not all(self.old(m) for m in metas):
                 report.keep("young", len(metas))
             else:
-                yield from (GcItem(m.key, "unreferenced_snapshot", m.size) for m in metas)
+                yield from (self.item(m, "unreferenced_snapshot") for m in metas)
+
+    def plan_tier2_events(
+        self, events: list[ObjectMeta], ingested: dict[str, IngestedRow], report: GcReport
+    ) -> Iterable[GcItem]:
+        """Folded objects past the retention go; an unfolded one never does."""
+        prefix = ledger_prefix(self.domain)
+        for meta in events:
+            parsed = parse_ledger_key(self.domain, meta.key)
+            if parsed is None or parsed[1] is None:
+                report.keep("unrecognised")
+                continue
+            name = meta.key[len(prefix) : -len(".json")]
+            if name not in ingested:
+                report.keep("uncompacted_ledger_event")
+            elif not self.old(meta):
+                report.keep("young")
+            elif self.now_ms - ulid_time_ms(parsed[0]) >= self.retention_ms and self.old(
+                meta, self.retention_ms
+            ):
+                yield self.item(meta, "compacted_ledger_event")
+            else:
+                report.keep("retained_ledger_event")
+
+    def plan_quarantine(
+        self,
+        quarantine: list[ObjectMeta],
+        events: list[ObjectMeta],
+        ingested: dict[str, IngestedRow],
+        chain: _Chain,
+        report: GcReport,
+    ) -> Iterable[GcItem]:
+        prefix = quarantine_prefix(self.domain)
+        listed = {m.key[len(ledger_prefix(self.domain)) : -len(".json")] for m in events}
+        watermark = chain.head.manifest.watermark if chain.head is not None else None
+        for meta in quarantine:
+            name = meta.key[len(prefix) :].removesuffix(".json")
+            if not meta.key.endswith(".json") or "/" in name:
+                report.keep("unrecognised")
+            elif not self.old(meta):
+                report.keep("young")
+            elif not self.old(meta, self.quarantine_ms):
+                report.keep("retained_quarantine")
+            elif name in ingested:
+                if self.now_ms - ingested[name].compacted_at >= self.quarantine_ms:
+                    yield self.item(meta, "expired_quarantine")
+                else:
+                    report.keep("retained_quarantine")
+            elif watermark is not None and name <= watermark and name not in listed:
+                # folded, then collected from the ledger and pruned from ``ingested``
+                yield self.item(meta, "expired_quarantine")
+            else:
+                # set aside by a round that never published: the next fold reuses it
+                report.keep("unfolded_quarantine")

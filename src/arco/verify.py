@@ -6,6 +6,14 @@ chain is unbroken back to version 1 (each record embeds its manifest, whose hash
 manifest names as ``parent_hash``), versions are contiguous, commit ids increase and
 fencing tokens never go down; the lock's token is not behind the manifest's; and the
 decoded state obeys the catalog's invariants (parents exist, names unique).
+
+Per tier-2 domain (``executions``): the same file, layout and chain checks (files under
+``state/{domain}/``; commit kinds ``compact``/``checkpoint``/``merge``; the fencing token
+never changes, there is no lock); the watermark is at least every ``ingested`` name (and is
+itself one, unless rows were pruned); no row is newer than the snapshot; every quarantined
+row still has its quarantine copy unless it was folded more than the quarantine retention
+ago; and no ledger object that is not in ``ingested`` has waited longer than the lag bound
+(by its last-modified time; ``compaction_lag``), also when the domain has no manifest yet.
 """
 
 from __future__ import annotations
@@ -19,11 +27,21 @@ from typing import Any
 
 from arco.catalog.domain import CATALOG
 from arco.catalog.search import all_postings, posting_id
+from arco.clock import SYSTEM_CLOCK
 from arco.commit_log import read_commit
 from arco.domain import DomainSpec
 from arco.errors import ArcoError, ObjectNotFoundError
+from arco.executions import EXECUTIONS_SPEC, ExecutionsState
 from arco.gc import DEFAULT_LEDGER_RETENTION_S
-from arco.layout import ledger_key, snapshots_prefix
+from arco.ingested import OUTCOMES
+from arco.layout import (
+    ledger_key,
+    ledger_prefix,
+    parse_ledger_key,
+    parse_ledger_name,
+    quarantine_key,
+    snapshots_prefix,
+)
 from arco.lineage import LINEAGE
 from arco.lock import LeaseLock
 from arco.manifest import StoredManifest, read_manifest, sha256_hex
@@ -34,6 +52,13 @@ from arco.storage.port import ObjectStore
 
 TIER1: dict[str, DomainSpec[Any]] = {CATALOG.name: CATALOG, LINEAGE.name: LINEAGE}
 TIER1_DOMAINS = tuple(TIER1)
+TIER2: dict[str, DomainSpec[Any]] = {EXECUTIONS_SPEC.name: EXECUTIONS_SPEC}
+TIER2_DOMAINS = tuple(TIER2)
+ALL_DOMAINS = (*TIER1_DOMAINS, *TIER2_DOMAINS)
+#: default of ``lag_bound_s``: a ledger object unfolded for longer is a finding
+DEFAULT_LAG_BOUND_S = 300
+#: commit kinds a tier-2 chain may hold
+TIER2_KINDS = frozenset({"compact", "checkpoint", "merge"})
 
 
 @dataclass(frozen=True)
@@ -70,17 +95,40 @@ class VerifyReport:
 Progress = Callable[[str], None]
 
 
+@dataclass(frozen=True)
+class _Tier2Options:
+    lag_bound_ms: int
+    quarantine_retention_ms: int
+    now_ms: int
+
+
 def verify_scope(
     store: ObjectStore,
     *,
-    domains: tuple[str, ...] = TIER1_DOMAINS,
+    domains: tuple[str, ...] = ALL_DOMAINS,
     progress: Progress | None = None,
+    lag_bound_s: int = DEFAULT_LAG_BOUND_S,
+    quarantine_retention_s: int = DEFAULT_LEDGER_RETENTION_S,
+    now_ms: int | None = None,
 ) -> VerifyReport:
-    """Verify every domain of one scoped store; storage failures become findings too."""
+    """Verify every domain of one scoped store; storage failures become findings too.
+
+    ``lag_bound_s``, ``quarantine_retention_s`` and ``now_ms`` (default: the system clock)
+    only concern tier-2 domains.
+    """
     report = VerifyReport()
+    say = progress or (lambda _: None)
+    opts = _Tier2Options(
+        lag_bound_s * 1000,
+        quarantine_retention_s * 1000,
+        SYSTEM_CLOCK.now_ms() if now_ms is None else now_ms,
+    )
     for domain in domains:
         try:
-            _verify_domain(store, domain, report, progress or (lambda _: None))
+            if domain in TIER2:
+                _verify_tier2(store, domain, report, say, opts)
+            else:
+                _verify_domain(store, domain, report, say)
         except ArcoError as exc:
             report.add(domain, "unreadable", f"verification stopped: {exc}")
     return report
@@ -101,10 +149,127 @@ def _verify_domain(
         _check_state(store, head, report)
 
 
+def _verify_tier2(
+    store: ObjectStore, domain: str, report: VerifyReport, progress: Progress, opts: _Tier2Options
+) -> None:
+    progress(f"{domain}: manifest")
+    # read before the ledger is listed: an object folded after the listing counts as folded
+    head = read_manifest(store, domain)
+    folded: set[str] = set()
+    if head is not None:
+        report.count("manifests")
+        _check_files(store, domain, head, report, progress)
+        pruned = _check_chain(store, domain, head, report, progress)
+        if any(f.domain == domain for f in report.findings):
+            return  # what is folded cannot be known from a damaged state
+        progress(f"{domain}: state")
+        folded = _check_tier2_state(store, domain, head, report, opts, pruned)
+    progress(f"{domain}: ledger")
+    _check_lag(store, domain, folded, report, opts)
+
+
+def _check_tier2_state(
+    store: ObjectStore,
+    domain: str,
+    head: StoredManifest,
+    report: VerifyReport,
+    opts: _Tier2Options,
+    pruned: bool,
+) -> set[str]:
+    """Watermark, row versions and quarantine copies of a tier-2 state; the folded names."""
+    state: ExecutionsState = SnapshotLoader(store, TIER2[domain]).load(head)
+    m = head.manifest
+    rows = dict(state.ingested.items())
+    report.count("ingested", len(rows))
+    report.count("materializations", len(state.materializations))
+    for row in rows.values():
+        if row.version > m.snapshot_version:
+            report.add(
+                domain,
+                "row_version",
+                f"ingested {row.name}: version {row.version} is newer than the snapshot "
+                f"({m.snapshot_version})",
+            )
+        if row.outcome not in OUTCOMES:
+            report.add(domain, "bad_outcome", f"ingested {row.name}: outcome {row.outcome!r}")
+    for mat in state.materializations.values():
+        if mat.version > m.snapshot_version:
+            report.add(
+                domain,
+                "row_version",
+                f"materialization {mat.materialization_id}: version {mat.version} is newer "
+                f"than the snapshot ({m.snapshot_version})",
+            )
+    newest = max(rows, default=None)
+    if m.watermark is None:
+        if newest is not None:
+            report.add(domain, "watermark", f"no watermark, but {newest} is folded")
+    elif parse_ledger_name(m.watermark) is None:
+        report.add(domain, "watermark", f"watermark {m.watermark!r} is not a ledger object name")
+    elif newest is not None and newest > m.watermark:
+        report.add(domain, "watermark", f"watermark {m.watermark} is below folded {newest}")
+    elif m.watermark not in rows and not pruned:
+        report.add(
+            domain,
+            "watermark",
+            f"watermark {m.watermark} was never folded (not in ingested, and nothing was pruned)",
+        )
+    for row in rows.values():
+        if row.outcome != "quarantined":
+            continue
+        report.count("quarantined")
+        if opts.now_ms - row.compacted_at >= opts.quarantine_retention_ms:
+            continue  # GC may have collected the copy
+        key = quarantine_key(domain, row.name)
+        try:
+            store.head(key)
+        except ObjectNotFoundError:
+            report.add(
+                domain,
+                "missing_quarantine",
+                f"ingested {row.name} was quarantined but its quarantine copy is missing",
+                key,
+            )
+    return set(rows)
+
+
+def _check_lag(
+    store: ObjectStore,
+    domain: str,
+    folded: set[str],
+    report: VerifyReport,
+    opts: _Tier2Options,
+) -> None:
+    """No ledger object may wait unfolded for longer than the lag bound."""
+    prefix = ledger_prefix(domain)
+    late: list[tuple[int, str]] = []
+    for meta in store.list(prefix):
+        parsed = parse_ledger_key(domain, meta.key)
+        if parsed is None or parsed[1] is None:
+            continue  # the compactor skips these too
+        report.count("ledger_objects")
+        if meta.key[len(prefix) : -len(".json")] in folded:
+            continue
+        report.count("uncompacted")
+        age = opts.now_ms - int(meta.last_modified.timestamp() * 1000)
+        if age > opts.lag_bound_ms:
+            late.append((age, meta.key))
+    if late:
+        age, key = max(late)
+        report.add(
+            domain,
+            "compaction_lag",
+            f"{len(late)} ledger object(s) not compacted after the lag bound of "
+            f"{opts.lag_bound_ms // 1000}s; the oldest waited {age // 1000}s",
+            key,
+        )
+
+
 def _check_files(
     store: ObjectStore, domain: str, head: StoredManifest, report: VerifyReport, progress: Progress
 ) -> None:
     m = head.manifest
+    spec = TIER1.get(domain) or TIER2[domain]
     checkpoints: dict[str, int] = {}
     for entry in m.files:
         progress(f"{domain}: {entry.path}")
@@ -116,7 +281,7 @@ def _check_files(
                 f"{entry.path}: outside {snapshots_prefix(domain)}",
                 entry.path,
             )
-        if entry.table not in TIER1[domain].specs:
+        if entry.table not in spec.specs:
             report.add(
                 domain, "unknown_table", f"{entry.path}: unknown table {entry.table!r}", entry.path
             )
@@ -174,7 +339,7 @@ def _check_files(
                 f"{entry.path}: {rows} rows, manifest says {entry.rows}",
                 entry.path,
             )
-    for table in TIER1[domain].specs:
+    for table in spec.specs:
         ranges = sorted((f.from_version, f.version) for f in m.files_of(table) if f.kind == "delta")
         for (_, prev_end), (start, _) in itertools.pairwise(ranges):
             if start <= prev_end:
@@ -182,14 +347,17 @@ def _check_files(
                     domain, "layout", f"overlapping delta files for {table!r} at version {start}"
                 )
     if m.checkpoint_version > 0:
-        for table in TIER1[domain].specs:
+        for table in spec.specs:
             if checkpoints.get(table, 0) != 1:
                 report.add(domain, "layout", f"checkpoint must have exactly one file for {table!r}")
 
 
 def _check_chain(
     store: ObjectStore, domain: str, head: StoredManifest, report: VerifyReport, progress: Progress
-) -> None:
+) -> bool:
+    """Walk the chain from the head; True if a (tier-2) commit pruned ``ingested`` rows."""
+    tier2 = domain in TIER2
+    pruned = False
     expected_raw = head.raw
     commit_id: str | None = head.manifest.commit_id
     child = head.manifest
@@ -200,8 +368,16 @@ def _check_chain(
             record = read_commit(store, domain, commit_id)
         except ObjectNotFoundError:
             report.add(domain, "broken_chain", f"commit record {commit_id} is missing")
-            return
+            return True  # unknown: assume the missing part pruned
         report.count("commits")
+        if tier2:
+            pruned = pruned or any(op.get("pruned") for op in record.operations)
+            if record.kind not in TIER2_KINDS:
+                report.add(
+                    domain,
+                    "commit_kind",
+                    f"commit {commit_id}: kind {record.kind!r} is not a tier-2 commit kind",
+                )
         m = record.manifest
         raw = m.to_bytes()
         if first and raw != expected_raw:
@@ -228,6 +404,13 @@ def _check_chain(
                     domain,
                     "fencing_regression",
                     f"fencing token went from {m.fencing_token} down to {child.fencing_token} at version {child.snapshot_version}",
+                )
+            elif tier2 and m.fencing_token != child.fencing_token:
+                report.add(
+                    domain,
+                    "fencing_change",
+                    f"fencing token changed from {m.fencing_token} to {child.fencing_token} at "
+                    f"version {child.snapshot_version} (tier 2 has no lock)",
                 )
             if m.commit_id >= child.commit_id:
                 report.add(
@@ -259,6 +442,7 @@ def _check_chain(
         child = m
         first = False
         commit_id = record.parent_commit_id
+    return pruned
 
 
 def _within_ledger_retention(committed_at: str) -> bool:

@@ -1,4 +1,5 @@
-"""``arco gc``: delete unreferenced snapshots, orphan commits and old tier-1 ledger events."""
+"""``arco gc``: delete unreferenced snapshots, orphan commits, compacted ledger events past
+retention and expired quarantine copies."""
 
 from __future__ import annotations
 
@@ -38,8 +39,30 @@ def gc(
             "--min-age", min=0, metavar="SECONDS", help="Never delete anything younger than this."
         ),
     ] = 3600,
+    ledger_retention: Annotated[
+        int,
+        typer.Option(
+            "--ledger-retention",
+            min=0,
+            metavar="SECONDS",
+            help="Keep compacted ledger events this long (default: 7 days).",
+        ),
+    ] = 7 * 86400,
+    quarantine_retention: Annotated[
+        int | None,
+        typer.Option(
+            "--quarantine-retention",
+            min=0,
+            metavar="SECONDS",
+            help="Keep quarantined events this long (default: the ledger retention).",
+        ),
+    ] = None,
 ) -> None:
-    """Delete what no kept catalog version references (crashed attempts, old snapshots)."""
+    """Delete what no kept version references (crashed attempts, old snapshots, old events).
+
+    Covers the catalog and lineage domains and the executions domain (tier 2), whose ledger
+    events are deleted only once compacted and past the ledger retention.
+    """
     from arco.gc import REASONS, collect_garbage
 
     cli = current(ctx)
@@ -49,6 +72,8 @@ def gc(
             store,
             keep_versions=keep_versions,
             min_age_s=min_age,
+            ledger_retention_s=ledger_retention,
+            quarantine_retention_s=quarantine_retention,
             dry_run=dry_run,
             progress=lambda what: status.update(f"gc: {what}"),
         )

@@ -13,14 +13,29 @@ from arco.cli.context import JsonFlag, current, fail, jsonable, print_json, tabl
 bench_app = typer.Typer(name="bench", help="Benchmarks.", no_args_is_help=True)
 
 
-def verify(ctx: typer.Context, as_json: JsonFlag = False) -> None:
+def verify(
+    ctx: typer.Context,
+    as_json: JsonFlag = False,
+    lag_bound: Annotated[
+        int | None,
+        typer.Option(
+            "--lag-bound",
+            min=0,
+            metavar="SECONDS",
+            help="Flag tier-2 events not compacted after this long (default: 300).",
+        ),
+    ] = None,
+) -> None:
     """Check the scope's stored metadata for consistency; exit 1 on any finding."""
     from arco.verify import verify_scope
 
     cli = current(ctx)
     store = cli.catalog.store
+    extra: dict[str, Any] = {} if lag_bound is None else {"lag_bound_s": lag_bound}
     with cli.err_console.status("verifying ...") as status:
-        report = verify_scope(store, progress=lambda what: status.update(f"verifying {what}"))
+        report = verify_scope(
+            store, progress=lambda what: status.update(f"verifying {what}"), **extra
+        )
     findings = list(report.findings)
     if as_json:
         print_json(report.to_json())
