@@ -63,12 +63,14 @@ class Ingestor:
         #: the most recent background fold failure (cleared by a successful fold)
         self.last_error: ArcoError | None = None
 
-    def append(self, events: Sequence[EventEnvelope]) -> list[str]:
+    def append(self, events: Sequence[EventEnvelope], *, fold: FoldMode | None = None) -> list[str]:
         """Append ``events`` (one create-only object each); returns their ledger keys.
 
         With ``unknown="reject"`` every event is checked first (type, version, payload) and
-        one bad event fails the batch with nothing written.
+        one bad event fails the batch with nothing written. ``fold`` overrides the
+        ingestor's fold mode for this call.
         """
+        mode = self.fold_mode if fold is None else fold
         if self._closed:
             raise ValidationError("ingestor: closed")
         if self.unknown == "reject":
@@ -80,9 +82,9 @@ class Ingestor:
                 except ValidationError as exc:
                     raise ValidationError(f"events[{i}].{exc.message}") from None
         keys = self.ledger.append(events)
-        if self.fold_mode == "inline":
+        if mode == "inline":
             self.compactor.compact(keys)
-        elif self.fold_mode == "background" and keys:
+        elif mode == "background" and keys:
             self._enqueue(keys)
         return keys
 

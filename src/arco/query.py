@@ -1,4 +1,4 @@
-"""Read-only SQL over the current catalog and lineage snapshots with DuckDB.
+"""Read-only SQL over the current snapshots of every domain with DuckDB.
 
 The snapshot's Parquet files (checkpoint + deltas) are read through the storage port and
 exposed as merged views: for each primary key the row with the highest ``version`` wins and
@@ -17,6 +17,7 @@ import pyarrow as pa
 from arco.catalog.domain import CATALOG
 from arco.domain import DomainSpec
 from arco.errors import ValidationError
+from arco.executions import EXECUTIONS_SPEC
 from arco.lineage import LINEAGE
 from arco.manifest import StoredManifest, read_manifest
 from arco.parquet import DELETED, read_table
@@ -33,6 +34,8 @@ VIEWS: dict[tuple[str, str], tuple[DomainSpec[Any], str]] = {
     **{("catalog", t): (CATALOG, t) for t in PUBLIC_TABLES},
     ("lineage", "edges"): (LINEAGE, "lineage_edges"),
     ("search", "postings"): (CATALOG, "search_postings"),
+    ("executions", "materializations"): (EXECUTIONS_SPEC, "materializations"),
+    ("executions", "ingested"): (EXECUTIONS_SPEC, "ingested"),
 }
 
 INFO_TABLES_VIEW = """
@@ -90,15 +93,16 @@ def check_read_only(sql: str) -> None:
 
 
 def connect(tables: Mapping[tuple[str, str], pa.Table]) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB with ``catalog.*``, ``lineage.*``, ``search.*`` and ``info.*``
-    views and external access off.
+    """An in-memory DuckDB with ``catalog.*``, ``lineage.*``, ``search.*``, ``executions.*``
+    and ``info.*`` views and external access off.
 
     DuckDB reserves ``system`` as the name of its built-in catalog, so the convenience views
     that the spec calls ``system.*`` live under ``info.*``.
     """
     con = duckdb.connect(":memory:")
     con.execute(
-        "CREATE SCHEMA catalog; CREATE SCHEMA lineage; CREATE SCHEMA search; CREATE SCHEMA info;"
+        "CREATE SCHEMA catalog; CREATE SCHEMA lineage; CREATE SCHEMA search; "
+        "CREATE SCHEMA executions; CREATE SCHEMA info;"
     )
     for (schema, view), data in tables.items():
         domain, table = VIEWS[(schema, view)]

@@ -21,8 +21,19 @@ ENVELOPE = {
     "occurred_at": "2026-11-26T15:07:46.123+02:00",
     "source": "scheduler",
     "trace_id": None,
-    "payload": {"asset": "sales/orders"},
+    "payload": {"asset_key": "sales/orders", "run_id": "run-1", "status": "succeeded"},
 }
+
+
+def mat(asset: str, **extra: object) -> dict[str, object]:
+    """A bare materialization payload line."""
+    return {
+        "event_type": "materialization",
+        "asset_key": asset,
+        "run_id": "r",
+        "status": "succeeded",
+        **extra,
+    }
 
 
 def arco(root: Path, *args: str, input: str | bytes | None = None) -> Result:
@@ -45,8 +56,8 @@ def test_append_file_then_list(tmp_path: Path) -> None:
         jsonl(
             ENVELOPE,
             "",
-            {"event_type": "materialization", "asset": "a/b"},
-            {"event_type": "materialization", "asset": "c/d"},
+            mat("a/b"),
+            mat("c/d"),
         )
     )
     result = arco(store, "events", "append", str(path))
@@ -57,7 +68,7 @@ def test_append_file_then_list(tmp_path: Path) -> None:
     events = ledger(store).read_many(keys)
     assert events[0].model_dump() == {**ENVELOPE, "occurred_at": "2026-11-26T13:07:46.123Z"}
     # generated ids follow line order, and the source defaults to the CLI's
-    assert [e.payload for e in events[1:]] == [{"asset": "a/b"}, {"asset": "c/d"}]
+    assert [e.payload["asset_key"] for e in events[1:]] == ["a/b", "c/d"]
     assert {e.source for e in events[1:]} == {"arco-cli"}
 
     listed = arco(store, "events", "list", "--json")
@@ -67,21 +78,73 @@ def test_append_file_then_list(tmp_path: Path) -> None:
     assert table.exit_code == 0 and "materialization" in table.stdout
     limited = arco(store, "events", "list", "--json", "--limit", "1")
     assert [e["event_id"] for e in json.loads(limited.stdout)] == [ENVELOPE["event_id"]]
+    # appended events were folded before the command returned
+    shown = arco(store, "materializations", "list", "--json")
+    assert shown.exit_code == 0, shown.output
+    assert sorted(m["asset_key"] for m in json.loads(shown.stdout)) == [
+        "a/b",
+        "c/d",
+        "sales/orders",
+    ]
 
 
 def test_append_json_output_and_domain(tmp_path: Path) -> None:
     store = tmp_path / "store"
     path = tmp_path / "e.jsonl"
-    path.write_text(jsonl({"event_type": "lineage.edge", "from": "a", "to": "b"}))
-    result = arco(store, "events", "append", str(path), "--domain", "lineage", "--json")
+    path.write_text(jsonl(mat("a/b")))
+    result = arco(store, "events", "append", str(path), "--json")
     assert result.exit_code == 0, result.output
     ids = json.loads(result.stdout)
-    assert [
-        e.event_id for e in ledger(store, "lineage").read_many(ledger(store, "lineage").list_keys())
-    ] == ids
+    assert [e.event_id for e in ledger(store).read_many(ledger(store).list_keys())] == ids
+    # only tier-2 domains have an event ledger one can append to
+    other = arco(store, "events", "append", str(path), "--domain", "lineage")
+    assert other.exit_code == 1
+    assert other.stderr.startswith("error: --domain: 'lineage' is not a tier-2 domain")
+    assert ledger(store, "lineage").list_keys() == []
+
+
+def test_unknown_events_rejected_or_quarantined(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    path = tmp_path / "e.jsonl"
+    path.write_text(jsonl(mat("a/b"), "", {"event_type": "run.started", "run_id": "r"}))
+    rejected = arco(store, "events", "append", str(path))
+    assert rejected.exit_code == 1
+    assert rejected.stderr == (
+        "error: line 3: event_type: 'run.started' version 1 is not an event type of domain "
+        "executions (known: materialization v1)\n"
+    )
     assert ledger(store).list_keys() == []
-    listed = arco(store, "events", "list", "--domain", "lineage", "--json")
-    assert [e["event_id"] for e in json.loads(listed.stdout)] == ids
+    kept = arco(store, "events", "append", str(path), "--unknown", "quarantine")
+    assert kept.exit_code == 0, kept.output
+    rows = arco(store, "query", "--json", "SELECT event_type, outcome FROM executions.ingested")
+    assert sorted(map(tuple, (r.values() for r in json.loads(rows.stdout)))) == [
+        ("materialization", "applied"),
+        ("run.started", "quarantined"),
+    ]
+
+
+def test_no_fold_then_compact(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    path = tmp_path / "e.jsonl"
+    path.write_text(jsonl(mat("a/b", rows=5), mat("a/c")))
+    appended = arco(store, "events", "append", str(path), "--no-fold")
+    assert appended.exit_code == 0 and "not folded yet" in appended.stdout
+    assert json.loads(arco(store, "materializations", "list", "--json").stdout) == []
+    compacted = arco(store, "compact", "--json")
+    assert compacted.exit_code == 0, compacted.output
+    assert json.loads(compacted.stdout)["outcomes"] == {"applied": 2}
+    again = arco(store, "compact")
+    assert again.stdout == "nothing to fold\n"
+    listed = json.loads(arco(store, "materializations", "list", "--json", "--asset", "a/b").stdout)
+    assert [(m["asset_key"], m["rows"]) for m in listed] == [("a/b", 5)]
+    shown = arco(store, "materializations", "show", listed[0]["materialization_id"], "--json")
+    assert json.loads(shown.stdout) == listed[0]
+    missing = arco(store, "materializations", "show", "nope")
+    assert missing.exit_code == 1 and missing.stderr == (
+        "error: materialization 'nope' does not exist\n"
+    )
+    bad = arco(store, "compact", "--domain", "catalog")
+    assert bad.exit_code == 1 and "not a tier-2 domain" in bad.stderr
 
 
 def test_bad_line_writes_nothing(tmp_path: Path) -> None:
@@ -89,10 +152,10 @@ def test_bad_line_writes_nothing(tmp_path: Path) -> None:
     path = tmp_path / "bad.jsonl"
     path.write_text(
         jsonl(
-            {"event_type": "materialization", "ok": 1},
+            mat("a/b"),
             "",
-            {"event_type": "materialization", "metrics": {"ms": 1.5}},
-            {"event_type": "materialization", "ok": 2},
+            mat("a/b", metrics={"ms": 1.5}),
+            mat("a/b"),
         )
     )
     result = arco(store, "events", "append", str(path))
@@ -112,7 +175,7 @@ def test_bad_line_writes_nothing(tmp_path: Path) -> None:
 
 def test_append_from_stdin(tmp_path: Path) -> None:
     store = tmp_path / "store"
-    data = jsonl({"event_type": "materialization", "n": 1}, {**ENVELOPE, "trace_id": "t-1"})
+    data = jsonl(mat("a/b"), {**ENVELOPE, "trace_id": "t-1"})
     result = arco(store, "events", "append", "-", "--json", input=data.encode())
     assert result.exit_code == 0, result.output
     ids = json.loads(result.stdout)

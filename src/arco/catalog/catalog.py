@@ -23,13 +23,14 @@ from arco.catalog.operations import (
     build_request,
     shape_error,
 )
-from arco.catalog.reader import DEFAULT_PAGE, CatalogReader
+from arco.catalog.reader import CatalogReader
 from arco.catalog.search import SearchHit
 from arco.catalog.search import search as search_catalog
 from arco.clock import SYSTEM_CLOCK, Clock
 from arco.errors import ValidationError
 from arco.lineage import LINEAGE, AddEdge, Direction, Edge, LineageGraph, RemoveEdge, traverse
 from arco.manifest import read_manifest
+from arco.paging import DEFAULT_PAGE
 from arco.scope import DEFAULT_SCOPE, Scope
 from arco.snapshot import SnapshotLoader
 from arco.storage import ScopedStore, open_store

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
 from arco.catalog.schema import ColumnRow, NamespaceRow, TableRow
 from arco.clock import ms_to_datetime
+from arco.paging import Page
 
-T = TypeVar("T")
+__all__ = ["Column", "Namespace", "Page", "Table"]
 
 
 class _Model(BaseModel):
@@ -91,10 +91,3 @@ class Table(_Model):
             updated_at=ms_to_datetime(row.updated_at),
             version=row.version,
         )
-
-
-class Page(_Model, Generic[T]):
-    """One page of a list; pass ``next_page_token`` back to get the next one."""
-
-    items: list[T]
-    next_page_token: str | None = None

@@ -6,57 +6,21 @@ version, so a read issued after a write returns sees the write. Readers never ta
 
 from __future__ import annotations
 
-import base64
-import binascii
-import bisect
 from typing import TypeVar
 
-from arco import canonical_json
 from arco.catalog.domain import CATALOG
 from arco.catalog.model import Column, Namespace, Page, Table
 from arco.catalog.operations import table_view
-from arco.catalog.state import CatalogState, Sorted
-from arco.errors import ArcoError, NotFoundError, ValidationError
+from arco.catalog.state import CatalogState
+from arco.errors import NotFoundError
 from arco.manifest import StoredManifest, read_manifest
 from arco.names import validate_name
+from arco.paging import DEFAULT_PAGE, paginate
 from arco.snapshot import SnapshotLoader
 from arco.storage.port import ObjectStore
 
-DEFAULT_PAGE = 100
-MAX_PAGE = 1000
-
 T = TypeVar("T")
 R = TypeVar("R")
-
-
-def _encode_token(after: str) -> str:
-    raw = canonical_json.canonical_dumps({"after": after})
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode_token(token: str) -> str:
-    try:
-        padded = token + "=" * (-len(token) % 4)
-        data = canonical_json.loads(base64.urlsafe_b64decode(padded.encode()))
-        after = data["after"]
-        if not isinstance(after, str):
-            raise TypeError
-        return after
-    except (ArcoError, binascii.Error, KeyError, TypeError, ValueError, UnicodeError) as exc:
-        raise ValidationError("page_token: not a token returned by a previous page") from exc
-
-
-def paginate(
-    sorted_rows: Sorted[R], page_token: str | None, limit: int
-) -> tuple[list[R], str | None]:
-    """At most ``limit`` rows after the token's position (rows are in name-key order)."""
-    if not 1 <= limit <= MAX_PAGE:
-        raise ValidationError(f"limit: must be between 1 and {MAX_PAGE} (got {limit})")
-    keys = sorted_rows.keys
-    start = bisect.bisect_right(keys, _decode_token(page_token)) if page_token is not None else 0
-    end = start + limit
-    token = _encode_token(keys[end - 1]) if end < len(keys) else None
-    return sorted_rows.rows[start:end], token
 
 
 class CatalogReader:

@@ -9,24 +9,16 @@ A state is immutable once it is shared (cached or published). A commit works on
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
 from arco.catalog.schema import ColumnRow, IdempotencyRow, NamespaceRow, TableRow
 from arco.domain import apply_delta
 from arco.layered import LayeredMap
 from arco.names import name_key
+from arco.paging import Sorted
 
 T = TypeVar("T")
 R = TypeVar("R", NamespaceRow, TableRow)
-
-
-@dataclass(frozen=True)
-class Sorted(Generic[T]):
-    """Rows in name order with their sort keys (``name_key``), for bisecting page tokens."""
-
-    keys: list[str]
-    rows: list[T]
 
 
 def _sorted_by_name(rows: list[R]) -> Sorted[R]:

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from arco.cli import events, gc, lineage, maintenance, namespaces, search, tables
+from arco.cli import events, executions, gc, lineage, maintenance, namespaces, search, tables
 from arco.cli.context import ArcoGroup, CliContext
 
 __all__ = ["app", "main"]
@@ -29,6 +29,8 @@ app.command("query")(maintenance.query)
 app.command("verify")(maintenance.verify)
 app.add_typer(maintenance.bench_app, name="bench")
 app.add_typer(events.app, name="events")
+app.command("compact")(executions.compact)
+app.add_typer(executions.app, name="materializations")
 app.command("gc")(gc.gc)
 app.add_typer(lineage.app, name="lineage")
 app.command("search")(search.search)

@@ -18,8 +18,11 @@ from rich.text import Text
 from typer.core import TyperGroup
 
 from arco.catalog import Catalog, ColumnSpec, Page, WriterOptions
-from arco.catalog.reader import MAX_PAGE
+from arco.compactor import CompactorOptions
 from arco.errors import ArcoError
+from arco.executions import Executions
+from arco.ingest import UnknownEvents
+from arco.paging import MAX_PAGE
 from arco.scope import Scope
 
 T = TypeVar("T")
@@ -58,6 +61,7 @@ class CliContext:
         self.console = Console(highlight=False)
         self.err_console = Console(stderr=True, highlight=False)
         self._catalog: Catalog | None = None
+        self._executions: Executions | None = None
 
     @property
     def catalog(self) -> Catalog:
@@ -69,6 +73,16 @@ class CliContext:
             self._catalog = Catalog.open(self.store_url, scope, options=options)
         return self._catalog
 
+    def executions(self, unknown: UnknownEvents = "reject") -> Executions:
+        """The executions of the workspace, opened once; appends are folded inline."""
+        if self._executions is None:
+            scope = Scope(self.tenant, self.workspace)
+            options = CompactorOptions(background_checkpoints=False)
+            self._executions = Executions.open(
+                self.store_url, scope, fold="inline", unknown=unknown, options=options
+            )
+        return self._executions
+
     def say(self, message: str) -> None:
         """Print a plain line on stdout (never interpreted as markup)."""
         self.console.print(Text(message), soft_wrap=True)
@@ -78,10 +92,13 @@ class CliContext:
         self.console.print(*renderables)
 
     def close(self) -> None:
-        """Close the catalog if it was opened (waits for its checkpoints)."""
+        """Close what was opened (waits for checkpoints)."""
         catalog, self._catalog = self._catalog, None
+        executions, self._executions = self._executions, None
         if catalog is not None:
             catalog.close()
+        if executions is not None:
+            executions.close()
 
 
 def current(ctx: typer.Context) -> CliContext:

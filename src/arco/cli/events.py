@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from arco.cli.context import CliContext, JsonFlag, current, fail, print_json, table
+from arco.cli.executions import check_domain
 from arco.clock import SYSTEM_CLOCK
 from arco.errors import ValidationError
 from arco.events import EventEnvelope, parse_event
@@ -19,6 +21,8 @@ from arco.storage import ScopedStore, open_store
 app = typer.Typer(
     name="events", help="Append events to the tier-2 ledger and list them.", no_args_is_help=True
 )
+
+_BATCH_INDEX = re.compile(r"events\[(\d+)\]\.")
 
 DomainOpt = Annotated[str, typer.Option("--domain", help="Ledger domain.")]
 
@@ -37,7 +41,7 @@ def _read_input(file: str) -> bytes:
         fail(f"{file}: cannot read ({exc.strerror or exc})")
 
 
-def _parse_lines(data: bytes, source: str) -> list[EventEnvelope]:
+def _parse_lines(data: bytes, source: str) -> tuple[list[EventEnvelope], list[int]]:
     """Every non-blank line as an event; the first invalid one fails the whole input."""
     now_ms = SYSTEM_CLOCK.now_ms()
     last: str | None = None
@@ -49,6 +53,7 @@ def _parse_lines(data: bytes, source: str) -> list[EventEnvelope]:
         return last
 
     events: list[EventEnvelope] = []
+    numbers: list[int] = []
     for n, line in enumerate(data.split(b"\n"), start=1):
         if not line.strip():
             continue
@@ -56,7 +61,8 @@ def _parse_lines(data: bytes, source: str) -> list[EventEnvelope]:
             events.append(parse_event(line, source=source, now_ms=now_ms, new_id=new_id))
         except ValidationError as exc:
             fail(f"line {n}: {exc.message}")
-    return events
+        numbers.append(n)
+    return events, numbers
 
 
 @app.command("append")
@@ -69,6 +75,20 @@ def append(
     source: Annotated[
         str, typer.Option(help="Source recorded on events that do not name one.")
     ] = "arco-cli",
+    unknown: Annotated[
+        str,
+        typer.Option(
+            help="Events the domain cannot apply (unknown type or version, invalid payload): "
+            "'reject' fails the whole input, 'quarantine' appends them for the compactor to "
+            "set aside."
+        ),
+    ] = "reject",
+    fold: Annotated[
+        bool,
+        typer.Option(
+            "--fold/--no-fold", help="Fold the new events into the state before returning."
+        ),
+    ] = True,
     as_json: JsonFlag = False,
 ) -> None:
     """Append events: full envelopes or bare payloads with an event_type.
@@ -76,9 +96,18 @@ def append(
     Every line is validated before anything is written; one invalid line writes nothing.
     """
     cli = current(ctx)
-    ledger = _ledger(cli, domain)
-    events = _parse_lines(_read_input(file), source)
-    ledger.append(events)
+    check_domain(domain)
+    if unknown not in ("reject", "quarantine"):
+        fail(f"--unknown: must be 'reject' or 'quarantine' (got {unknown!r})")
+    events, numbers = _parse_lines(_read_input(file), source)
+    executions = cli.executions(unknown="quarantine" if unknown == "quarantine" else "reject")
+    try:
+        executions.append(events, fold="inline" if fold else "off")
+    except ValidationError as exc:
+        m = _BATCH_INDEX.match(exc.message)
+        if m is None:
+            raise
+        fail(f"line {numbers[int(m.group(1))]}: {exc.message[m.end() :]}")
     ids = [e.event_id for e in events]
     if as_json:
         print_json(ids)
@@ -86,7 +115,8 @@ def append(
         cli.say("appended 0 events")
     else:
         noun = "event" if len(ids) == 1 else "events"
-        cli.say(f"appended {len(ids)} {noun} to {domain} (first {ids[0]}, last {ids[-1]})")
+        folded = "" if fold else "; not folded yet (run 'arco compact')"
+        cli.say(f"appended {len(ids)} {noun} to {domain} (first {ids[0]}, last {ids[-1]}){folded}")
 
 
 @app.command("list")

@@ -5,7 +5,6 @@ from typing import Annotated, Any
 import typer
 
 from arco.catalog import Namespace
-from arco.catalog.reader import DEFAULT_PAGE
 from arco.cli.context import (
     CatalogIfMatch,
     CliContext,
@@ -21,6 +20,7 @@ from arco.cli.context import (
     print_json,
     print_listing,
 )
+from arco.paging import DEFAULT_PAGE
 
 app = typer.Typer(
     name="ns", help="Create, list, show, update and drop namespaces.", no_args_is_help=True

@@ -5,7 +5,6 @@ from typing import Annotated, Any
 import typer
 
 from arco.catalog import ColumnSpec, Table
-from arco.catalog.reader import DEFAULT_PAGE
 from arco.cli.context import (
     CatalogIfMatch,
     CliContext,
@@ -23,6 +22,7 @@ from arco.cli.context import (
     print_listing,
     table,
 )
+from arco.paging import DEFAULT_PAGE
 
 app = typer.Typer(
     name="table",

@@ -1,0 +1,156 @@
+"""``arco compact`` and ``arco materializations ...``: the tier-2 executions domain."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Annotated
+
+import typer
+
+from arco.cli.context import (
+    CliContext,
+    JsonFlag,
+    LimitOpt,
+    PageTokenOpt,
+    current,
+    fail,
+    fields,
+    print_json,
+    print_listing,
+)
+from arco.compactor import CompactionResult
+from arco.executions import Materialization
+from arco.layout import TIER2_DOMAINS
+from arco.paging import Page
+
+app = typer.Typer(
+    name="materializations",
+    help="Materializations folded from execution events.",
+    no_args_is_help=True,
+)
+
+
+def check_domain(domain: str) -> None:
+    if domain not in TIER2_DOMAINS:
+        fail(
+            f"--domain: {domain!r} is not a tier-2 domain "
+            f"(tier-2 domains: {', '.join(sorted(TIER2_DOMAINS))})"
+        )
+
+
+def _summary(result: CompactionResult) -> str:
+    if not result.folded and not result.pruned:
+        return "nothing to fold"
+    parts = [f"{n} {outcome}" for outcome, n in sorted(result.outcomes.items())]
+    if result.pruned:
+        parts.append(f"{result.pruned} forgotten")
+    versions = result.versions
+    at = (
+        f"version {versions[-1]}"
+        if len(versions) == 1
+        else f"versions {versions[0]}..{versions[-1]}"
+    )
+    return f"folded {result.folded} ledger objects ({', '.join(parts)}) into {at}"
+
+
+def compact(
+    ctx: typer.Context,
+    domain: Annotated[str, typer.Option("--domain", help="Tier-2 domain.")] = "executions",
+    watch: Annotated[
+        bool, typer.Option("--watch", help="Keep folding every --interval seconds until Ctrl-C.")
+    ] = False,
+    interval: Annotated[
+        float, typer.Option(min=0.05, help="Seconds between passes with --watch.")
+    ] = 2.0,
+    as_json: JsonFlag = False,
+) -> None:
+    """Fold every ledger event not yet folded (anti-entropy pass), once or continuously."""
+    cli = current(ctx)
+    check_domain(domain)
+    executions = cli.executions()
+    if not watch:
+        result = executions.compact()
+        if as_json:
+            print_json(result.to_json())
+        else:
+            cli.say(_summary(result))
+        return
+    stop = threading.Event()
+
+    def report(result: CompactionResult) -> None:
+        if as_json:
+            print_json({"at": time.time(), **result.to_json()})
+        elif result.folded or result.pruned:
+            cli.say(_summary(result))
+
+    try:
+        executions.compactor.watch(interval, stop, on_pass=report)
+    except KeyboardInterrupt:
+        stop.set()
+
+
+def _cli(ctx: typer.Context) -> CliContext:
+    return current(ctx)
+
+
+@app.command("list")
+def list_(
+    ctx: typer.Context,
+    asset: Annotated[
+        str | None, typer.Option("--asset", metavar="NS/NAME", help="Only this asset.")
+    ] = None,
+    run: Annotated[
+        str | None, typer.Option("--run", metavar="RUN_ID", help="Only this run.")
+    ] = None,
+    status: Annotated[
+        str | None, typer.Option(help="Only this status: started, succeeded or failed.")
+    ] = None,
+    limit: LimitOpt = 100,
+    page_token: PageTokenOpt = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """List materializations, newest event first."""
+    cli = _cli(ctx)
+    executions = cli.executions()
+
+    def fetch(token: str | None) -> Page[Materialization]:
+        return executions.list_materializations(
+            asset_key=asset, run_id=run, status=status, page_token=token, limit=limit
+        )
+
+    def row(m: Materialization) -> tuple[object, ...]:
+        return (
+            m.asset_key,
+            m.partition_key or "",
+            m.run_id,
+            m.status,
+            m.rows,
+            m.bytes,
+            m.completed_at or m.started_at or m.occurred_at,
+            m.materialization_id,
+        )
+
+    print_listing(
+        cli,
+        fetch,
+        page_token,
+        as_json,
+        ["asset", "partition", "run", "status", "rows", "bytes", "at", "materialization_id"],
+        row,
+    )
+
+
+@app.command("show")
+def show(
+    ctx: typer.Context,
+    materialization_id: Annotated[str, typer.Argument(metavar="MATERIALIZATION_ID")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Show one materialization."""
+    cli = _cli(ctx)
+    m = cli.executions().get_materialization(materialization_id)
+    if as_json:
+        print_json(m)
+        return
+    cli.show(fields(m.materialization_id, m.model_dump().items()))

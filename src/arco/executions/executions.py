@@ -1,0 +1,135 @@
+"""``Executions``: the library API of the executions domain (append, fold, list)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from arco.assets import AssetKey
+from arco.compactor import CompactionResult, Compactor, CompactorOptions
+from arco.errors import NotFoundError, ValidationError
+from arco.events import EventEnvelope
+from arco.executions.domain import EXECUTIONS
+from arco.executions.model import Materialization
+from arco.executions.payloads import MATERIALIZATION_STATUSES
+from arco.executions.schema import MaterializationRow
+from arco.executions.state import ExecutionsState
+from arco.ingest import FoldMode, Ingestor, UnknownEvents
+from arco.paging import DEFAULT_PAGE, Page, Sorted, paginate
+from arco.scope import DEFAULT_SCOPE, Scope
+from arco.storage import ScopedStore, open_store
+from arco.storage.port import ObjectStore
+
+__all__ = ["Executions"]
+
+# newest first: keys ascend as occurred_at descends (ms fit in 15 digits until year 33658)
+_MAX_MS = 10**15 - 1
+
+
+def _newest_first(row: MaterializationRow) -> str:
+    return f"{_MAX_MS - row.occurred_at:016d}/{row.materialization_id}"
+
+
+class Executions:
+    """Append execution events and read the materializations folded from them.
+
+    ``store`` is a store scoped to one workspace; :meth:`open` takes a URL and a scope.
+    """
+
+    def __init__(
+        self,
+        store: ObjectStore,
+        *,
+        fold: FoldMode = "background",
+        unknown: UnknownEvents = "reject",
+        options: CompactorOptions | None = None,
+    ) -> None:
+        self.store = store
+        self.compactor: Compactor[ExecutionsState] = Compactor(store, EXECUTIONS, options=options)
+        self._ingestor = Ingestor(
+            store, EXECUTIONS, unknown=unknown, fold=fold, compactor=self.compactor
+        )
+        self._sorted: tuple[int, Sorted[MaterializationRow]] | None = None
+        self._mutex = threading.Lock()
+
+    @classmethod
+    def open(cls, url: str, scope: Scope = DEFAULT_SCOPE, **options: Any) -> Executions:
+        """Open the executions of a workspace on a store URL."""
+        return cls(ScopedStore(open_store(url), scope.prefix), **options)
+
+    def close(self) -> None:
+        """Fold what was appended, then stop background work."""
+        self._ingestor.close()
+
+    def __enter__(self) -> Executions:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    # --- writes -------------------------------------------------------------------------
+
+    def append(self, events: Sequence[EventEnvelope], *, fold: FoldMode | None = None) -> list[str]:
+        """Append events to the ledger (see :class:`arco.ingest.Ingestor`); their keys."""
+        return self._ingestor.append(events, fold=fold)
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until everything appended so far has been folded; False on timeout."""
+        return self._ingestor.flush(timeout)
+
+    def compact(self) -> CompactionResult:
+        """One anti-entropy pass: fold every ledger object not folded yet."""
+        return self.compactor.anti_entropy()
+
+    # --- reads --------------------------------------------------------------------------
+
+    def state(self) -> ExecutionsState:
+        return self.compactor.head()[1]
+
+    def get_materialization(self, materialization_id: str) -> Materialization:
+        row = self.state().materializations.get(materialization_id)
+        if row is None:
+            raise NotFoundError(f"materialization {materialization_id!r} does not exist")
+        return Materialization.from_row(row)
+
+    def list_materializations(
+        self,
+        *,
+        asset_key: str | None = None,
+        run_id: str | None = None,
+        status: str | None = None,
+        page_token: str | None = None,
+        limit: int = DEFAULT_PAGE,
+    ) -> Page[Materialization]:
+        """Materializations, newest event first, optionally filtered."""
+        if asset_key is not None:
+            asset_key = str(AssetKey.parse(asset_key))
+        if status is not None and status not in MATERIALIZATION_STATUSES:
+            raise ValidationError(
+                f"status: must be one of {', '.join(MATERIALIZATION_STATUSES)} (got {status!r})"
+            )
+        ordered = self._ordered(self.state())
+        if asset_key is not None or run_id is not None or status is not None:
+            keep = [
+                i
+                for i, row in enumerate(ordered.rows)
+                if (asset_key is None or row.asset_key == asset_key)
+                and (run_id is None or row.run_id == run_id)
+                and (status is None or row.status == status)
+            ]
+            ordered = Sorted([ordered.keys[i] for i in keep], [ordered.rows[i] for i in keep])
+        rows, token = paginate(ordered, page_token, limit)
+        return Page[Materialization](
+            items=[Materialization.from_row(r) for r in rows], next_page_token=token
+        )
+
+    def _ordered(self, state: ExecutionsState) -> Sorted[MaterializationRow]:
+        with self._mutex:
+            if self._sorted is not None and self._sorted[0] == state.version:
+                return self._sorted[1]
+        keyed = sorted((_newest_first(r), r) for r in state.materializations.values())
+        ordered = Sorted([k for k, _ in keyed], [r for _, r in keyed])
+        with self._mutex:
+            self._sorted = (state.version, ordered)
+        return ordered
