@@ -57,6 +57,7 @@ from arco.ingested import IngestedRow, Outcome
 from arco.layout import commit_dir, ledger_prefix, parse_ledger_key, quarantine_key
 from arco.ledger import EventLedger
 from arco.manifest import Manifest, StoredManifest, publish_manifest, read_manifest
+from arco.metrics import COMPACTION_DURATION, COMPACTION_EVENTS, COMPACTION_ROUNDS, VISIBILITY_LAG
 from arco.snapshot import SnapshotLoader, write_files
 from arco.storage.port import ObjectStore
 
@@ -315,6 +316,7 @@ class Compactor(Generic[S]):
             try:
                 self._round(head, state, batch, prune, result)
             except (CommitConflictError, FencedError) as exc:
+                COMPACTION_ROUNDS.labels(self._name, "conflict").inc()
                 conflicts += 1
                 result.conflicts += 1
                 if conflicts > self.options.max_conflicts:
@@ -350,6 +352,7 @@ class Compactor(Generic[S]):
         result: CompactionResult,
     ) -> bool:
         """One commit: fold ``batch`` and forget ``prune``. True if anything was published."""
+        started = time.monotonic()
         self._step("read")
         reads = self._read(batch)
         present = [r for r in reads if r.event is not None or r.problem is not None]
@@ -415,7 +418,15 @@ class Compactor(Generic[S]):
         result.outcomes.update(outcomes)
         result.missing += missing
         result.pruned += len(prune)
-        result.lag_ms.extend(max(0, published - ulid_time_ms(r.name[:26])) for r in present)
+        lags = [max(0, published - ulid_time_ms(r.name[:26])) for r in present]
+        result.lag_ms.extend(lags)
+        COMPACTION_ROUNDS.labels(self._name, "published").inc()
+        COMPACTION_DURATION.labels(self._name).observe(time.monotonic() - started)
+        for name, n in outcomes.items():
+            COMPACTION_EVENTS.labels(self._name, name).inc(n)
+        lag = VISIBILITY_LAG.labels(self._name)
+        for ms in lags:
+            lag.observe(ms / 1000)
         return True
 
     def _fold_one(
