@@ -119,3 +119,30 @@ def bench_catalog(
     cli.show(table("catalog benchmark", ["figure", "value"], figures))
     if json_path is not None:
         cli.say(f"results written to {json_path}")
+
+
+@bench_app.command("ingest")
+def bench_ingest(
+    ctx: typer.Context,
+    json_path: Annotated[
+        Path | None,
+        typer.Option("--json", metavar="FILE", help="Also write the results to FILE as JSON."),
+    ] = None,
+    quick: Annotated[bool, typer.Option("--quick", help="Small sizes, under 20 s.")] = False,
+    s3: Annotated[
+        bool | None,
+        typer.Option(
+            "--s3/--no-s3", help="Include the loopback S3 (moto) runs (default: not with --quick)."
+        ),
+    ] = None,
+) -> None:
+    """Benchmark the tier-2 event path (append, compaction, visibility lag) and print the figures."""
+    from arco.bench.ingest import run_ingest_bench  # type: ignore[import-not-found,unused-ignore]
+
+    cli = current(ctx)
+    results = run_ingest_bench(json_path, quick=quick, s3=s3, console=cli.console)
+    figures: list[tuple[str, object]] = []
+    _flatten("", results, figures)
+    cli.show(table("ingest benchmark", ["figure", "value"], figures))
+    if json_path is not None:
+        cli.say(f"results written to {json_path}")
