@@ -196,3 +196,37 @@ def test_invalid_domain_is_one_line(tmp_path: Path) -> None:
     result = arco(tmp_path / "store", "events", "list", "--domain", "Bad/Domain")
     assert result.exit_code == 1
     assert result.stderr.startswith("error: domain: must be 1-63 characters")
+
+
+def test_compact_watch_folds_what_others_append(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    store = tmp_path / "store"
+    env = {**os.environ, "ARCO_STORE": f"file://{store}"}
+    watcher = subprocess.Popen(
+        [sys.executable, "-m", "arco", "compact", "--watch", "--interval", "0.1", "--json"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        path = tmp_path / "e.jsonl"
+        path.write_text(jsonl(mat("a/b"), mat("a/c")))
+        assert arco(store, "events", "append", str(path), "--no-fold").exit_code == 0
+        deadline = time.monotonic() + 30
+        listed: list[object] = []
+        while time.monotonic() < deadline and len(listed) < 2:
+            time.sleep(0.1)
+            listed = json.loads(arco(store, "materializations", "list", "--json").stdout)
+        assert len(listed) == 2
+    finally:
+        watcher.send_signal(signal.SIGINT)
+        out, err = watcher.communicate(timeout=30)
+    passes = [json.loads(line) for line in out.splitlines()]
+    assert sum(p["folded"] for p in passes) == 2, (out, err)
+    assert watcher.returncode == 0, err

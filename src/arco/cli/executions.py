@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from typing import Annotated
@@ -19,6 +20,7 @@ from arco.cli.context import (
     print_json,
     print_listing,
 )
+from arco.clock import rfc3339_ms
 from arco.compactor import CompactionResult
 from arco.executions import Materialization
 from arco.layout import TIER2_DOMAINS
@@ -65,7 +67,10 @@ def compact(
     ] = 2.0,
     as_json: JsonFlag = False,
 ) -> None:
-    """Fold every ledger event not yet folded (anti-entropy pass), once or continuously."""
+    """Fold every ledger event not yet folded (anti-entropy pass), once or continuously.
+
+    With ``--watch --json`` each pass prints one JSON object per line.
+    """
     cli = current(ctx)
     check_domain(domain)
     executions = cli.executions()
@@ -79,8 +84,8 @@ def compact(
     stop = threading.Event()
 
     def report(result: CompactionResult) -> None:
-        if as_json:
-            print_json({"at": time.time(), **result.to_json()})
+        if as_json:  # one JSON object per line and pass
+            typer.echo(json.dumps({"at": rfc3339_ms(int(time.time() * 1000)), **result.to_json()}))
         elif result.folded or result.pruned:
             cli.say(_summary(result))
 
