@@ -257,6 +257,7 @@ class Compactor(Generic[S]):
         self._checkpoint_thread: threading.Thread | None = None
         #: commits this compactor published (folds and file compactions)
         self.commits = 0
+        self._last_published: Manifest | None = None
 
     # --- reading ------------------------------------------------------------------------
 
@@ -409,6 +410,7 @@ class Compactor(Generic[S]):
         if prune:
             summary["pruned"] = len(prune)
         self._publish(head, manifest, "compact", [summary])
+        self._last_published = manifest
         published = self._clock.now_ms()
         new_state = changes.state
         new_state.version = version
@@ -570,8 +572,9 @@ class Compactor(Generic[S]):
     # --- compaction of the state's files -------------------------------------------------
 
     def _maybe_checkpoint(self) -> None:
-        head = read_manifest(self._store, self._name)
-        if head is None or not compaction.is_due(head.manifest, self.options.checkpoint_every):
+        """Compact files if this compactor's last publish left enough delta ranges."""
+        last = self._last_published
+        if last is None or not compaction.is_due(last, self.options.checkpoint_every):
             return
         with self._checkpoint_lock:
             running = self._checkpoint_thread
@@ -638,6 +641,7 @@ class Compactor(Generic[S]):
                     self._publish(current, manifest, kind, [])
                 except (CommitConflictError, FencedError):
                     continue
+                self._last_published = manifest
                 adopted = state.copy()
                 adopted.version = manifest.snapshot_version
                 adopted.checkpoint_version = manifest.checkpoint_version
