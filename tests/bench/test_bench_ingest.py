@@ -39,6 +39,8 @@ FIGURES = [
     *(f"append_events_per_s_{label}" for label in LABELS),
     *(f"raw_put_events_per_s_{label}" for label in LABELS),
     *(f"append_vs_raw_ratio_{label}" for label in LABELS),
+    *(f"raw_put_pool_per_batch_events_per_s_{label}" for label in LABELS),
+    *(f"append_vs_raw_pool_per_batch_ratio_{label}" for label in LABELS),
     "event_bytes_mean",
     "compaction_events_per_s_anti_entropy",
     "compaction_events_per_s_compact_keys",
@@ -102,6 +104,7 @@ def test_counts_add_up(bench: tuple[Path, dict[str, Any], float]) -> None:
     per = QUICK.append_events_per_process
     assert local["arco_events_1_process"] == local["raw_events_1_process"] == per
     assert local["arco_events_4_processes"] == local["raw_events_4_processes"] == 4 * per
+    assert local["raw_pool_per_batch_events_4_processes"] == 4 * per
     assert local["compaction_events"] == QUICK.compaction_events
     assert local["compaction_rounds_anti_entropy"] == 1
     batched = QUICK.compaction_batched_events // QUICK.append_batch
@@ -138,6 +141,13 @@ def test_ratios_are_computed_from_the_figures(bench: tuple[Path, dict[str, Any],
     for label in LABELS:
         key = f"append_vs_raw_ratio_{label}"
         expected = local[f"append_events_per_s_{label}"] / local[f"raw_put_events_per_s_{label}"]
+        assert local[key] == pytest.approx(expected, rel=1e-3)
+        assert ratios[key] == local[key]
+        key = f"append_vs_raw_pool_per_batch_ratio_{label}"
+        expected = (
+            local[f"append_events_per_s_{label}"]
+            / local[f"raw_put_pool_per_batch_events_per_s_{label}"]
+        )
         assert local[key] == pytest.approx(expected, rel=1e-3)
         assert ratios[key] == local[key]
     key = f"compact_new_events_ratio_{LARGE}_vs_{SMALL}"

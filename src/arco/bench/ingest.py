@@ -334,13 +334,12 @@ class _BackendBench:
     def _append(self, processes: int) -> None:
         label = f"{processes}_process" + ("es" if processes > 1 else "")
         rates: dict[str, float] = {}
-        for mode in ("raw", "arco"):
-            workspace, _ = self.store(f"append-{mode}-{processes}")
+        names = {"raw": "raw_put", "raw_pool_per_batch": "raw_put_pool_per_batch", "arco": "append"}
+        for mode, name in names.items():
+            workspace, _ = self.store(f"append-{mode.replace('_', '-')}-{processes}")
             events, elapsed_s, sizes = self._run_writers(mode, processes, workspace)
             rates[mode] = events / elapsed_s
-            self.out[f"{'raw_put' if mode == 'raw' else 'append'}_events_per_s_{label}"] = round(
-                rates[mode], 2
-            )
+            self.out[f"{name}_events_per_s_{label}"] = round(rates[mode], 2)
             self.out[f"{mode}_events_{label}"] = events
             self.out.setdefault("event_bytes_mean", round(sum(sizes) / len(sizes), 1))
             self.out.setdefault("event_bytes_min", min(sizes))
@@ -348,10 +347,15 @@ class _BackendBench:
         self.out[f"append_vs_raw_ratio_{label}"] = ratio(
             self.out[f"append_events_per_s_{label}"], self.out[f"raw_put_events_per_s_{label}"]
         )
+        self.out[f"append_vs_raw_pool_per_batch_ratio_{label}"] = ratio(
+            self.out[f"append_events_per_s_{label}"],
+            self.out[f"raw_put_pool_per_batch_events_per_s_{label}"],
+        )
         self.ui.log(
             f"\\[{self.b.name}] append, {processes} process(es): "
             f"{rates['arco']:.0f} events/s (raw put {rates['raw']:.0f}/s, "
-            f"ratio {self.out[f'append_vs_raw_ratio_{label}']:.3f})"
+            f"ratio {self.out[f'append_vs_raw_ratio_{label}']:.3f}; raw put with a thread pool "
+            f"per batch {rates['raw_pool_per_batch']:.0f}/s)"
         )
 
     def _run_writers(
@@ -660,13 +664,24 @@ def _writer_process(args: dict[str, Any], barrier: Any, queue: Any) -> None:
             (ledger_key(RAW_DOMAIN, ledger_name(e.event_id, entropy)), e.to_bytes()) for e in events
         ]
         result["sizes"] = [len(data) for _, data in payloads[:200]]
-        if args["mode"] == "raw":
+
+        def put(item: tuple[str, bytes]) -> str:
+            return store.put(item[0], item[1], "create")
+
+        if args["mode"] == "raw":  # one pool for the whole run
             raw_batches = _batches(payloads, int(args["batch"]))
             with ThreadPoolExecutor(MAX_WORKERS) as pool:
                 barrier.wait(timeout=300)
                 for raw in raw_batches:
-                    list(pool.map(lambda kv: store.put(kv[0], kv[1], "create"), raw))
+                    list(pool.map(put, raw))
                     result["events"] += len(raw)
+        elif args["mode"] == "raw_pool_per_batch":  # a new pool per batch, like the ledger
+            raw_batches = _batches(payloads, int(args["batch"]))
+            barrier.wait(timeout=300)
+            for raw in raw_batches:
+                with ThreadPoolExecutor(MAX_WORKERS) as pool:
+                    list(pool.map(put, raw))
+                result["events"] += len(raw)
         else:
             barrier.wait(timeout=300)
             for batch in batches:
@@ -752,7 +767,9 @@ def run_ingest_bench(
                 "with its own EventLedger, append() of append_batch events at a time (the "
                 f"ledger's pool of up to {MAX_WORKERS} threads); raw_put_events_per_s_*: the "
                 "same bytes put create-only with the same batches and thread count per "
-                "process; append_vs_raw_ratio_* = append / raw_put.",
+                "process (one thread pool for the run); append_vs_raw_ratio_* = append / "
+                "raw_put. raw_put_pool_per_batch_*: the same with a new thread pool per batch, "
+                "as EventLedger.append does (append_vs_raw_pool_per_batch_ratio_*).",
                 "compaction_events_per_s_*: events folded per second by one Compactor over a "
                 "ledger of compaction_events events (fresh domain): anti_entropy() lists and "
                 "folds (max_batch 10,000 per round); compact_keys folds all keys in one call; "
@@ -840,8 +857,12 @@ def _ratios(result: dict[str, Any], config: IngestBenchConfig) -> dict[str, Any]
             continue
         small, large = backend["state_sizes"]
         figures = {
-            f"append_vs_raw_ratio_{label}": backend[f"append_vs_raw_ratio_{label}"]
+            key: backend[key]
             for label in _labels(config)
+            for key in (
+                f"append_vs_raw_ratio_{label}",
+                f"append_vs_raw_pool_per_batch_ratio_{label}",
+            )
         }
         figures[f"compact_new_events_ratio_{large}_vs_{small}"] = backend[
             f"compact_new_events_ratio_{large}_vs_{small}"
