@@ -15,6 +15,11 @@ from catalog_support import FakeClock, inline_options
 
 from arco.catalog import Catalog
 from arco.catalog.domain import CATALOG
+from arco.clock import ManualClock, rfc3339_ms
+from arco.compactor import Compactor, CompactorOptions
+from arco.events import EventEnvelope, ulid_at
+from arco.executions import EXECUTIONS
+from arco.ledger import EventLedger
 from arco.lineage import LINEAGE
 from arco.manifest import read_manifest
 from arco.parquet import decode, encode
@@ -60,8 +65,8 @@ def evolution_violations(old: list[dict[str, Any]], new: list[dict[str, Any]]) -
     return problems
 
 
-#: every published table of every tier-1 domain
-ALL_SPECS = {**CATALOG.specs, **LINEAGE.specs}
+#: every published table of every domain (tier 1, and the tier-2 executions domain)
+ALL_SPECS = {**CATALOG.specs, **LINEAGE.specs, **EXECUTIONS.spec.specs}
 
 
 @pytest.mark.parametrize("table", sorted(ALL_SPECS))
@@ -192,3 +197,119 @@ def test_duckdb_reads_every_published_file_and_sees_the_catalog_rows(
     # spot-check content the workload produced
     names = {r[2] for r in expected["tables"]}
     assert "t0" not in names and "t5_moved" in names and "t5" not in names
+
+
+# --- the tier-2 executions domain, written by the compactor ---------------------------
+
+
+def _event(i: int, at: int, **payload: Any) -> EventEnvelope:
+    body = {"asset_key": f"sales/t{i % 3}", "run_id": f"run-{i}", "status": "succeeded"}
+    body.update(payload)
+    return EventEnvelope(
+        event_id=ulid_at(at),
+        event_type="materialization",
+        event_version=1,
+        idempotency_key=f"k{i}" if i % 2 else None,
+        occurred_at=rfc3339_ms(at),
+        source="contracts",
+        payload=body,
+    )
+
+
+@pytest.fixture
+def compacted(tmp_path: Path) -> tuple[Compactor[Any], Path]:
+    """A compactor's state with a checkpoint, deltas, quarantined rows and pruning tombstones."""
+    root = tmp_path / "store"
+    store = LocalFileStore(root, fsync=False)
+    clock = ManualClock()
+    start = clock.now_ms()
+    options = CompactorOptions(
+        checkpoint_every=3, background_checkpoints=False, dedupe_window_ms=1_000
+    )
+    c: Compactor[Any] = Compactor(store, EXECUTIONS, clock=clock, options=options)
+    ledger = EventLedger(store, "executions")
+    keys: list[str] = []
+    for r in range(7):
+        batch = [
+            _event(
+                r * 4 + j,
+                start - 10_000 + r * 100 + j,
+                materialization_id=f"00000000-0000-4000-8000-{(r + j) % 5:012d}",
+                rows=r * j,
+                partition_key="date=d:2026-01-01",
+                started_at=rfc3339_ms(start - 20_000),
+                completed_at=None if j == 0 else rfc3339_ms(start - 5_000),
+            )
+            for j in range(3)
+        ]
+        batch.append(_event(100 + r, start, run_id=""))  # quarantined (empty run_id)
+        new = ledger.append(batch)
+        keys += new
+        c.compact(new)
+        clock.advance(10)
+    for key in keys[:4]:
+        store.delete(key)  # collected by GC
+    clock.advance(5_000)
+    assert c.anti_entropy().pruned == 4
+    return c, root
+
+
+def test_compactor_files_match_golden_schema_are_deterministic_and_duckdb_reads_them(
+    compacted: tuple[Compactor[Any], Path],
+) -> None:
+    c, root = compacted
+    head, state = c.head()
+    assert head is not None
+    kinds = {(f.table, f.kind) for f in head.manifest.files}
+    assert {"checkpoint", "delta"} <= {k for _, k in kinds}
+    assert {t for t, _ in kinds} == {"materializations", "ingested"}
+    con = duckdb.connect()
+    specs = EXECUTIONS.spec.specs
+    for entry in head.manifest.files:
+        data = (root / entry.path).read_bytes()
+        schema = pq.read_schema(pa.BufferReader(data))
+        assert describe(schema) == golden(entry.table)["fields"], entry.path
+        assert schema.metadata[b"arco.table"] == entry.table.encode()
+        rows = decode(specs[entry.table], data, entry.path)
+        assert encode(specs[entry.table], rows)[0] == data, entry.path
+        assert encode(specs[entry.table], list(reversed(rows)))[0] == data, entry.path
+        count = con.execute(
+            "SELECT count(*) FROM read_parquet(?)", [str(root / entry.path)]
+        ).fetchone()
+        assert count is not None and count[0] == entry.rows, entry.path
+    assert any(
+        deleted
+        for entry in head.manifest.files_of("ingested")
+        for _, deleted in decode(specs["ingested"], (root / entry.path).read_bytes(), entry.path)
+    ), "the workload must leave pruning tombstones in a delta"
+    expected: dict[str, set[tuple[Any, ...]]] = {
+        "materializations": {
+            (r.materialization_id, r.run_id, r.rows, r.event_order, r.version)
+            for r in state.materializations.values()
+        },
+        "ingested": {
+            (r.name, r.outcome, r.detail, r.dedupe_key, r.version) for r in state.ingested.values()
+        },
+    }
+    projections = {
+        "materializations": "materialization_id, run_id, rows, event_order, version",
+        "ingested": "name, outcome, detail, dedupe_key, version",
+    }
+    for table, projection in projections.items():
+        paths = [str(root / f.path) for f in head.manifest.files_of(table)]
+        sql = merged_view_sql(table, f"read_parquet({paths!r})", EXECUTIONS.spec)
+        rows = con.execute(f"SELECT {projection} FROM ({sql})").fetchall()
+        assert set(rows) == expected[table], table
+        assert len(rows) == len(expected[table])
+    assert len(expected["materializations"]) == 5, {r.detail for r in state.ingested.values()}
+    assert sum(1 for r in state.ingested.values() if r.outcome == "quarantined") == 6
+    # timestamps are UTC instants that DuckDB sees as such
+    paths = [str(root / f.path) for f in head.manifest.files_of("materializations")]
+    sql = merged_view_sql("materializations", f"read_parquet({paths!r})", EXECUTIONS.spec)
+    got = con.execute(
+        f"SELECT min(epoch_ms(started_at)), count(completed_at) FROM ({sql})"
+    ).fetchone()
+    assert got == (
+        ManualClock().now_ms() - 20_000,
+        5 - sum(1 for r in state.materializations.values() if r.completed_at is None),
+    )
