@@ -226,3 +226,21 @@ def test_occurred_at_out_of_range_in_utc() -> None:
 def test_ulid_at_encodes_the_time() -> None:
     a, b = ulid_at(NOW_MS), ulid_at(NOW_MS)
     assert a != b and is_ulid(a) and ulid_time_ms(a) == NOW_MS
+
+
+@pytest.mark.parametrize(
+    ("text", "normal", "ms"),
+    [
+        ("2026-11-26T13:07:46.123Z", "2026-11-26T13:07:46.123Z", 1_795_698_466_123),
+        ("0001-01-01T00:00:00Z", "0001-01-01T00:00:00.000Z", -62_135_596_800_000),
+        ("0999-03-01T00:00:00-01:30", "0999-03-01T01:30:00.000Z", -30_636_657_000_000),
+        ("1969-12-31T23:59:59.999Z", "1969-12-31T23:59:59.999Z", -1),
+    ],
+)
+def test_times_are_fixed_width_so_text_order_is_time_order(text: str, normal: str, ms: int) -> None:
+    from arco.clock import rfc3339_ms
+    from arco.events import normalize_occurred_at, rfc3339_to_ms
+
+    assert normalize_occurred_at(text) == normal
+    assert rfc3339_to_ms(text) == ms
+    assert rfc3339_ms(ms) == normal

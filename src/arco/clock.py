@@ -57,4 +57,9 @@ def ms_to_datetime(ms: int) -> datetime:
 
 def rfc3339_ms(ms: int) -> str:
     """RFC 3339 UTC text with millisecond precision, e.g. ``2026-11-26T13:07:46.123Z``."""
-    return ms_to_datetime(ms).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+    t = ms_to_datetime(ms)
+    # not strftime: "%Y" does not zero-pad years before 1000 on every platform
+    return (
+        f"{t.year:04d}-{t.month:02d}-{t.day:02d}T{t.hour:02d}:{t.minute:02d}:{t.second:02d}."
+        f"{ms % 1000:03d}Z"
+    )

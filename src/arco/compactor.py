@@ -32,7 +32,6 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol
 
@@ -501,11 +500,7 @@ class Compactor(Generic[S]):
                     item.problem = None
             return item
 
-        if len(names) <= 1:
-            return [read(n) for n in names]
-        workers = min(self.options.read_workers, len(names))
-        with ThreadPoolExecutor(workers, thread_name_prefix="arco-compactor") as pool:
-            return list(pool.map(read, names))
+        return self._ledger.map(read, names)
 
     def _quarantine(self, item: _Read, reason: str, now: int) -> None:
         """Set the object aside under ``quarantine/`` (create-only; a copy from an earlier
@@ -594,6 +589,11 @@ class Compactor(Generic[S]):
             self.checkpoint()
         except ArcoError as exc:
             log.warning("compaction of %s files failed: %s", self._name, exc)
+
+    def close(self) -> None:
+        """Wait for background file compaction, then stop the I/O threads."""
+        self.wait_for_checkpoints()
+        self._ledger.close()
 
     def wait_for_checkpoints(self, timeout: float | None = None) -> None:
         """Wait for a background file compaction to finish (tests, benchmarks, shutdown)."""

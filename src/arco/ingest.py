@@ -101,7 +101,8 @@ class Ingestor:
             self._cond.notify_all()
         if self._thread is not None:
             self._thread.join()
-        self.compactor.wait_for_checkpoints()
+        self.ledger.close()
+        self.compactor.close()
 
     def __enter__(self) -> Ingestor:
         return self

