@@ -15,12 +15,16 @@ module only plans and writes files; the writer adopts them with a small commit.
 
 from __future__ import annotations
 
+import logging
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from arco.errors import ArcoError
 from arco.ids import new_ulid
 from arco.layout import checkpoint_dir, merged_dir
 from arco.manifest import FileEntry, Manifest
@@ -29,6 +33,8 @@ from arco.storage.port import ObjectStore
 
 #: a full checkpoint once the deltas hold this fraction of the checkpoint's rows
 CHECKPOINT_FRACTION = 8
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -101,3 +107,47 @@ def write(
     return write_merged(
         store, loader, directory, "checkpoint", plan.replaced, plan.last, from_version=0, keep=keep
     )
+
+
+class CompactionRunner:
+    """Runs a domain's file compaction off the commit path, one at a time.
+
+    ``compact`` does the work (returns whether it changed anything); it runs on a
+    background thread, or inline when ``background`` is False. A failure is logged, never
+    raised: compaction only tidies files, and the next trigger retries it.
+    """
+
+    def __init__(self, name: str, compact: Callable[[], bool], *, background: bool) -> None:
+        self._name = name
+        self._compact = compact
+        self._background = background
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def trigger(self, manifest: Manifest | None, checkpoint_every: int) -> None:
+        """Compact if ``manifest`` has accumulated enough delta ranges and none is running."""
+        if manifest is None or not is_due(manifest, checkpoint_every):
+            return
+        with self._lock:
+            running = self._thread
+            if running is not None and running.is_alive():
+                return
+            if self._background:
+                self._thread = threading.Thread(
+                    target=self._run, name=f"arco-compaction-{self._name}", daemon=True
+                )
+                self._thread.start()
+                return
+        self._run()
+
+    def _run(self) -> None:
+        try:
+            self._compact()
+        except ArcoError as exc:
+            log.warning("compaction of %s failed: %s", self._name, exc)
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Wait for a running background compaction to finish."""
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout)

@@ -252,8 +252,9 @@ class Compactor(Generic[S]):
         self.loader: SnapshotLoader[S] = SnapshotLoader(store, domain.spec)
         self._step_hook = step_hook
         self._mutex = threading.Lock()
-        self._checkpoint_lock = threading.Lock()
-        self._checkpoint_thread: threading.Thread | None = None
+        self._compactions = compaction.CompactionRunner(
+            domain.name, self.checkpoint, background=self.options.background_checkpoints
+        )
         #: commits this compactor published (folds and file compactions)
         self.commits = 0
         self._last_published: Manifest | None = None
@@ -281,7 +282,7 @@ class Compactor(Generic[S]):
         with self._mutex:
             result = CompactionResult()
             self._fold(sorted(set(names)), result, None)
-        self._maybe_checkpoint()
+        self._compactions.trigger(self._last_published, self.options.checkpoint_every)
         return result
 
     def anti_entropy(self) -> CompactionResult:
@@ -297,7 +298,7 @@ class Compactor(Generic[S]):
             }
             result = CompactionResult()
             self._fold(sorted(listed), result, listed)
-        self._maybe_checkpoint()
+        self._compactions.trigger(self._last_published, self.options.checkpoint_every)
         return result
 
     def _fold(self, names: list[str], result: CompactionResult, listed: set[str] | None) -> None:
@@ -566,30 +567,6 @@ class Compactor(Generic[S]):
 
     # --- compaction of the state's files -------------------------------------------------
 
-    def _maybe_checkpoint(self) -> None:
-        """Compact files if this compactor's last publish left enough delta ranges."""
-        last = self._last_published
-        if last is None or not compaction.is_due(last, self.options.checkpoint_every):
-            return
-        with self._checkpoint_lock:
-            running = self._checkpoint_thread
-            if running is not None and running.is_alive():
-                return
-            if self.options.background_checkpoints:
-                thread = threading.Thread(
-                    target=self._checkpoint_quietly, name="arco-t2-compaction", daemon=True
-                )
-                self._checkpoint_thread = thread
-                thread.start()
-                return
-        self._checkpoint_quietly()
-
-    def _checkpoint_quietly(self) -> None:
-        try:
-            self.checkpoint()
-        except ArcoError as exc:
-            log.warning("compaction of %s files failed: %s", self._name, exc)
-
     def close(self) -> None:
         """Wait for background file compaction, then stop the I/O threads."""
         self.wait_for_checkpoints()
@@ -597,9 +574,7 @@ class Compactor(Generic[S]):
 
     def wait_for_checkpoints(self, timeout: float | None = None) -> None:
         """Wait for a background file compaction to finish (tests, benchmarks, shutdown)."""
-        thread = self._checkpoint_thread
-        if thread is not None:
-            thread.join(timeout)
+        self._compactions.wait(timeout)
 
     def checkpoint(self) -> bool:
         """Merge the state's delta files (or write a checkpoint) now; False if nothing to do.

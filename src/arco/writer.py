@@ -120,8 +120,9 @@ class DomainWriter(Generic[S]):
         self._cv = threading.Condition()
         self._leading = False
         self._compaction_waiting = 0
-        self._checkpoint_thread: threading.Thread | None = None
-        self._checkpoint_lock = threading.Lock()
+        self._compactions = compaction.CompactionRunner(
+            self._domain, self.checkpoint, background=self.options.background_checkpoints
+        )
         #: commits published by this writer (benchmarks divide request counts by it)
         self.commits = 0
         #: the last manifest this writer published (decides when to compact)
@@ -158,7 +159,7 @@ class DomainWriter(Generic[S]):
                         self._cv.notify_all()
             finally:
                 self._resign()
-        self._maybe_checkpoint()
+        self._compactions.trigger(self._last_published, self.options.checkpoint_every)
         return pending.future.result()
 
     def _lead(self) -> None:
@@ -183,9 +184,7 @@ class DomainWriter(Generic[S]):
 
     def close(self) -> None:
         """Wait for a running background checkpoint."""
-        thread = self._checkpoint_thread
-        if thread is not None:
-            thread.join()
+        self._compactions.wait()
 
     def _drain(self) -> list[_Pending]:
         with self._cv:
@@ -481,29 +480,6 @@ class DomainWriter(Generic[S]):
             log.warning("could not release lock %s: %s", self._domain, exc)
 
     # --- compaction: merged deltas and checkpoints -------------------------------------
-
-    def _maybe_checkpoint(self) -> None:
-        last = self._last_published
-        if last is None or not compaction.is_due(last, self.options.checkpoint_every):
-            return
-        with self._checkpoint_lock:
-            running = self._checkpoint_thread
-            if running is not None and running.is_alive():
-                return
-            if self.options.background_checkpoints:
-                thread = threading.Thread(
-                    target=self._checkpoint_quietly, name="arco-compaction", daemon=True
-                )
-                self._checkpoint_thread = thread
-                thread.start()
-                return
-        self._checkpoint_quietly()
-
-    def _checkpoint_quietly(self) -> None:
-        try:
-            self.checkpoint()
-        except ArcoError as exc:
-            log.warning("compaction of %s failed: %s", self._domain, exc)
 
     def checkpoint(self) -> bool:
         """Compact the head version's delta files now; False if there was nothing to do.
