@@ -33,12 +33,12 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 from arco import canonical_json, compaction
 from arco.clock import SYSTEM_CLOCK, Clock, rfc3339_ms
 from arco.commit_log import CommitKind, CommitRecord, write_commit
-from arco.domain import ApplyContext, Changes, DomainSpec, DomainState, S
+from arco.domain import ApplyContext, Changes, DomainSpec, DomainState
 from arco.errors import (
     ArcoError,
     CommitConflictError,
@@ -129,11 +129,14 @@ class Tier2State(DomainState, Protocol):
     def first_copy(self, dedupe_key: str) -> str | None: ...
 
 
+T2 = TypeVar("T2", bound=Tier2State)
+
+
 @dataclass(frozen=True)
-class Tier2Domain(Generic[S]):
+class Tier2Domain(Generic[T2]):
     """A tier-2 domain: its tables (``ingested`` among them) and the events it applies."""
 
-    spec: DomainSpec[S]
+    spec: DomainSpec[T2]
     event_types: tuple[EventType, ...]
     by_type: dict[tuple[str, int], EventType] = field(init=False)
 
@@ -229,13 +232,13 @@ def _holder() -> str:
     return f"compactor-{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
 
 
-class Compactor(Generic[S]):
+class Compactor(Generic[T2]):
     """Folds a tier-2 domain's ledger into its state; safe to run beside other compactors."""
 
     def __init__(
         self,
         store: ObjectStore,
-        domain: Tier2Domain[S],
+        domain: Tier2Domain[T2],
         *,
         clock: Clock = SYSTEM_CLOCK,
         options: CompactorOptions | None = None,
@@ -249,7 +252,7 @@ class Compactor(Generic[S]):
         self.options = options or CompactorOptions()
         self.holder = holder or _holder()
         self._ledger = EventLedger(store, domain.name, max_workers=self.options.read_workers)
-        self.loader: SnapshotLoader[S] = SnapshotLoader(store, domain.spec)
+        self.loader: SnapshotLoader[T2] = SnapshotLoader(store, domain.spec)
         self._step_hook = step_hook
         self._mutex = threading.Lock()
         self._compactions = compaction.CompactionRunner(
@@ -261,7 +264,7 @@ class Compactor(Generic[S]):
 
     # --- reading ------------------------------------------------------------------------
 
-    def head(self) -> tuple[StoredManifest | None, S]:
+    def head(self) -> tuple[StoredManifest | None, T2]:
         """The current manifest and the state it names."""
         head = read_manifest(self._store, self._name)
         return head, self.loader.load(head)
@@ -308,7 +311,7 @@ class Compactor(Generic[S]):
         total = len(names)
         while True:
             head, state = self.head()
-            ingested: Mapping[str, IngestedRow] = state.ingested  # type: ignore[attr-defined]
+            ingested = state.ingested
             todo = [n for n in names if n not in ingested]
             prune = self._prunable(ingested, listed) if prune_pending and listed is not None else []
             if not todo and not prune:
@@ -347,7 +350,7 @@ class Compactor(Generic[S]):
     def _round(
         self,
         head: StoredManifest | None,
-        state: S,
+        state: T2,
         batch: list[str],
         prune: list[str],
         result: CompactionResult,
@@ -362,7 +365,7 @@ class Compactor(Generic[S]):
         version = state.version + 1
         commit_id = next_ulid_after(head.manifest.commit_id if head is not None else None)
         ctx = ApplyContext(version=version, now_ms=now)
-        changes: Changes[S] = Changes(state)
+        changes: Changes[T2] = Changes(state)
         outcomes: collections.Counter[str] = collections.Counter()
         quarantined: list[tuple[_Read, str]] = []
         for item in _in_event_order(present):
@@ -370,7 +373,7 @@ class Compactor(Generic[S]):
             outcomes[outcome] += 1
             if outcome == "quarantined":
                 quarantined.append((item, detail or ""))
-        ingested: Mapping[str, IngestedRow] = state.ingested  # type: ignore[attr-defined]
+        ingested = state.ingested
         for name in prune:
             row = ingested[name]
             changes.remove("ingested", name, _replace_version(row, version, now))
@@ -432,14 +435,14 @@ class Compactor(Generic[S]):
         return True
 
     def _fold_one(
-        self, item: _Read, changes: Changes[S], ctx: ApplyContext
+        self, item: _Read, changes: Changes[T2], ctx: ApplyContext
     ) -> tuple[Outcome, str | None]:
         event = item.event
         if event is None:
             self._record(changes, item, None, "quarantined", item.problem, ctx)
             return "quarantined", item.problem
         key = dedupe_key(event)
-        first = changes.state.first_copy(key)  # type: ignore[attr-defined]
+        first = changes.state.first_copy(key)
         if first is not None:
             self._record(changes, item, key, "duplicate", first, ctx)
             return "duplicate", first
@@ -464,7 +467,7 @@ class Compactor(Generic[S]):
 
     def _record(
         self,
-        changes: Changes[S],
+        changes: Changes[T2],
         item: _Read,
         key: str | None,
         outcome: Outcome,
