@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from arco.bench.catalog import percentile, ratio, run_catalog_bench
+from arco.bench.catalog import run_catalog_bench
+from arco.bench.common import percentile, ratio
 
 SMALL, LARGE = 20, 120
 

@@ -19,38 +19,22 @@ Every figure carries its unit in its name (``_ms``, ``_per_s``, ``_s``); ratios 
 from __future__ import annotations
 
 import json
-import math
-import multiprocessing
-import os
-import platform
 import random
-import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    SpinnerColumn,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-)
-from rich.table import Table as RichTable
 
+from arco.bench import common
+from arco.bench.common import Ui, percentile, ratio, round4
 from arco.catalog import Catalog, WriterOptions
 from arco.scope import Scope
 from arco.storage import CountingStore, open_store
@@ -120,33 +104,13 @@ class BenchConfig:
 # --- small helpers -----------------------------------------------------------------------
 
 
-def percentile(values: Sequence[float], q: float) -> float:
-    """The ``q``-th percentile (0-100), linear between closest ranks (numpy's default)."""
-    if not values:
-        raise ValueError("percentile of no values")
-    ordered = sorted(values)
-    pos = (len(ordered) - 1) * q / 100.0
-    lo = math.floor(pos)
-    hi = min(lo + 1, len(ordered) - 1)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
-
-
-def _r(value: float) -> float:
-    return round(value, 4)
-
-
-def ratio(a: float, b: float) -> float:
-    """``a / b`` rounded like the figures (how every ratio in the JSON is computed)."""
-    return _r(a / b) if b > 0 else math.inf
-
-
 def _summary(name: str, values_ms: Sequence[float], suffix: str = "") -> dict[str, float]:
     """p50/p95/mean as ``{name}_ms_p50{suffix}`` ... (or ``name`` with a ``{stat}`` field)."""
     pattern = name if "{stat}" in name else name + "_ms_{stat}"
     return {
-        pattern.format(stat="p50") + suffix: _r(percentile(values_ms, 50)),
-        pattern.format(stat="p95") + suffix: _r(percentile(values_ms, 95)),
-        pattern.format(stat="mean") + suffix: _r(sum(values_ms) / len(values_ms)),
+        pattern.format(stat="p50") + suffix: round4(percentile(values_ms, 50)),
+        pattern.format(stat="p95") + suffix: round4(percentile(values_ms, 95)),
+        pattern.format(stat="mean") + suffix: round4(sum(values_ms) / len(values_ms)),
     }
 
 
@@ -215,50 +179,16 @@ class _CheckpointTap:
         return self._inner.sign(key, ttl_seconds)
 
 
-class _Ui:
-    """Progress bars and log lines on one rich console."""
-
-    def __init__(self, console: Console) -> None:
-        self.console = console
-        self.progress = Progress(
-            SpinnerColumn(),
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=console,
-            transient=True,
-        )
-
-    @contextmanager
-    def task(self, description: str, total: int) -> Iterator[Callable[[int], None]]:
-        task: TaskID = self.progress.add_task(description, total=total)
-
-        def advance(n: int = 1) -> None:
-            self.progress.advance(task, n)
-
-        try:
-            yield advance
-        finally:
-            self.progress.remove_task(task)
-
-    def log(self, message: str) -> None:
-        self.progress.console.log(message)
-
-
 # --- one backend ---------------------------------------------------------------------------
 
 
 @dataclass
-class _Backend:
-    name: str
-    url: str
-    options: dict[str, Any]
+class _Backend(common.Backend):
     sizes: tuple[int, int]
 
 
 class _BackendBench:
-    def __init__(self, backend: _Backend, config: BenchConfig, ui: _Ui) -> None:
+    def __init__(self, backend: _Backend, config: BenchConfig, ui: Ui) -> None:
         self.b = backend
         self.config = config
         self.ui = ui
@@ -292,9 +222,9 @@ class _BackendBench:
         catalog.close()
         self._cold_subprocess(catalog.scope, large)
         out = self.out
-        out["requests_per_commit"] = _r(sum(requests.values()) / commits)
+        out["requests_per_commit"] = round4(sum(requests.values()) / commits)
         out["requests_per_commit_by_op"] = {
-            op: _r(n / commits) for op, n in sorted(requests.items())
+            op: round4(n / commits) for op, n in sorted(requests.items())
         }
         out[f"commit_latency_ratio_{large}_vs_{small}"] = ratio(
             out[f"commit_latency_ms_p50_at_{large}"], out[f"commit_latency_ms_p50_at_{small}"]
@@ -340,8 +270,8 @@ class _BackendBench:
         catalog.close()
         elapsed_s = (time.perf_counter_ns() - t0) / 1e9
         commits = catalog.writer.commits - commits0
-        self.out[f"populate_s_to_{stop}"] = _r(elapsed_s)
-        self.out[f"populate_tables_per_s_to_{stop}"] = _r((stop - start) / elapsed_s)
+        self.out[f"populate_s_to_{stop}"] = round4(elapsed_s)
+        self.out[f"populate_tables_per_s_to_{stop}"] = round4((stop - start) / elapsed_s)
         self.out[f"populate_commits_to_{stop}"] = commits
         self.out[f"populate_checkpoints_to_{stop}"] = self.tap.checkpoints - checkpoints0
         self.ui.log(
@@ -383,15 +313,15 @@ class _BackendBench:
         out.update(_summary("drop_table", drops, sfx))
         # CPU time does not count waiting for a core: robust on a shared machine
         out.update(_summary("commit_cpu", cpu, sfx))
-        out[f"process_cpu_ms_per_ddl{sfx}"] = _r(process_cpu_ms / len(cpu))
+        out[f"process_cpu_ms_per_ddl{sfx}"] = round4(process_cpu_ms / len(cpu))
         out[f"ddl_commits{sfx}"] = len(creates) + len(drops)
         out[f"checkpoints_during_latency{sfx}"] = self.tap.checkpoints - checkpoints0
         out[f"manifest_commits_during_latency{sfx}"] = commits
-        out[f"requests_per_commit{sfx}"] = _r(sum(requests.values()) / commits)
+        out[f"requests_per_commit{sfx}"] = round4(sum(requests.values()) / commits)
         out[f"requests_per_commit_by_op{sfx}"] = {
-            op: _r(n / commits) for op, n in sorted(requests.items())
+            op: round4(n / commits) for op, n in sorted(requests.items())
         }
-        out[f"requests_per_ddl{sfx}"] = _r(sum(requests.values()) / (len(creates) + len(drops)))
+        out[f"requests_per_ddl{sfx}"] = round4(sum(requests.values()) / (len(creates) + len(drops)))
         self.ui.log(
             f"[{self.b.name}] commit latency at {size:,}: "
             f"p50 {out[f'commit_latency_ms_p50{sfx}']:.2f} ms, "
@@ -448,9 +378,9 @@ class _BackendBench:
             times.append((time.perf_counter_ns() - t0) / 1e6)
             requests.append(self.counting.total)
         sfx = f"_at_{size}"
-        self.out[f"get_table_ms_cold{sfx}"] = _r(percentile(times, 50))
-        self.out[f"get_table_ms_cold_max{sfx}"] = _r(max(times))
-        self.out[f"requests_per_cold_get_table{sfx}"] = _r(sum(requests) / len(requests))
+        self.out[f"get_table_ms_cold{sfx}"] = round4(percentile(times, 50))
+        self.out[f"get_table_ms_cold_max{sfx}"] = round4(max(times))
+        self.out[f"requests_per_cold_get_table{sfx}"] = round4(sum(requests) / len(requests))
 
     def _cold_subprocess(self, scope: Scope, size: int) -> None:
         payload = json.dumps(
@@ -473,10 +403,10 @@ class _BackendBench:
         )
         wall_ms = (time.perf_counter_ns() - t0) / 1e6
         child = json.loads(done.stdout.strip().splitlines()[-1])
-        self.out["get_table_ms_cold_subprocess"] = _r(child["cold_ms"])
-        self.out["get_table_ms_warm_subprocess"] = _r(child["warm_ms"])
-        self.out["subprocess_import_ms"] = _r(child["import_ms"])
-        self.out["subprocess_wall_ms"] = _r(wall_ms)
+        self.out["get_table_ms_cold_subprocess"] = round4(child["cold_ms"])
+        self.out["get_table_ms_warm_subprocess"] = round4(child["warm_ms"])
+        self.out["subprocess_import_ms"] = round4(child["import_ms"])
+        self.out["subprocess_wall_ms"] = round4(wall_ms)
 
     def _throughput_threads(self, threads: int) -> None:
         catalog = self.catalog(f"threads-{threads}")
@@ -513,9 +443,9 @@ class _BackendBench:
         self._throughput_figures(label, ddls, commits, elapsed_s)
 
     def _throughput_figures(self, label: str, ddls: int, commits: int, elapsed_s: float) -> None:
-        self.out[f"commits_per_s_{label}"] = _r(ddls / elapsed_s)
-        self.out[f"manifest_commits_per_s_{label}"] = _r(commits / elapsed_s)
-        self.out[f"ddls_per_manifest_commit_{label}"] = _r(ddls / max(commits, 1))
+        self.out[f"commits_per_s_{label}"] = round4(ddls / elapsed_s)
+        self.out[f"manifest_commits_per_s_{label}"] = round4(commits / elapsed_s)
+        self.out[f"ddls_per_manifest_commit_{label}"] = round4(ddls / max(commits, 1))
         self.out[f"ddls_{label}"] = ddls
         self.ui.log(
             f"[{self.b.name}] {label.replace('_', ' ')}: {ddls / elapsed_s:.1f} DDL commits/s "
@@ -528,9 +458,6 @@ class _BackendBench:
         setup.create_namespace(NAMESPACE)
         setup.close()
         per = max(1, self.config.throughput_ops // processes)
-        ctx = multiprocessing.get_context("spawn")
-        barrier = ctx.Barrier(processes + 1)
-        queue: multiprocessing.Queue[dict[str, Any]] = ctx.Queue()
         args = {
             "url": self.b.url,
             "options": self.b.options,
@@ -538,35 +465,8 @@ class _BackendBench:
             "workspace": workspace,
             "ops": per,
         }
-        procs = [
-            ctx.Process(target=_process_worker, args=({**args, "worker": w}, barrier, queue))
-            for w in range(processes)
-        ]
-        with self.ui.task(f"[{self.b.name}] throughput, {processes} processes", processes) as adv:
-            for p in procs:
-                p.start()
-            results: list[dict[str, Any]] = []
-            try:
-                # a worker that fails before the start breaks the barrier; its error is queued
-                with suppress(threading.BrokenBarrierError):
-                    barrier.wait(timeout=300)
-                t0 = time.perf_counter_ns()
-                for _ in procs:
-                    results.append(queue.get(timeout=600))
-                    adv(1)
-                elapsed_s = (time.perf_counter_ns() - t0) / 1e9
-            finally:
-                for p in procs:
-                    p.join(timeout=60)
-                    if p.is_alive():
-                        p.terminate()
-                        p.join(timeout=10)
-        failed = sorted(
-            (r["error"] for r in results if r.get("error")),
-            key=lambda e: e.startswith("BrokenBarrierError"),  # the root cause first
-        )
-        if failed:
-            raise RuntimeError(f"writer process failed: {failed[0]}")
+        desc = f"[{self.b.name}] throughput, {processes} processes"
+        results, elapsed_s = common.run_processes(self.ui, desc, _process_worker, args, processes)
         ddls = sum(int(r["ddls"]) for r in results)
         commits = sum(int(r["commits"]) for r in results)
         self._throughput_figures(f"{processes}_processes", ddls, commits, elapsed_s)
@@ -621,7 +521,7 @@ def _cold_child(payload: str, started_ns: int) -> None:
 # --- the peer: pyiceberg SqlCatalog on SQLite ------------------------------------------------
 
 
-def _run_peer(root: Path, config: BenchConfig, ui: _Ui) -> dict[str, Any]:
+def _run_peer(root: Path, config: BenchConfig, ui: Ui) -> dict[str, Any]:
     try:
         from pyiceberg.catalog.sql import SqlCatalog
         from pyiceberg.schema import Schema
@@ -683,15 +583,15 @@ def _run_peer(root: Path, config: BenchConfig, ui: _Ui) -> dict[str, Any]:
         out.update(_summary("list_tables", lists, suffix))
 
     elapsed = populate(0, small)
-    out[f"populate_s_to_{small}"] = _r(elapsed)
+    out[f"populate_s_to_{small}"] = round4(elapsed)
     measure(small, f"_at_{small}")
     for op in ("create_table", "drop_table", "load_table", "list_tables"):
         for stat in ("p50", "p95", "mean"):
             out[f"{op}_ms_{stat}"] = out[f"{op}_ms_{stat}_at_{small}"]
     estimate_s = out["create_table_ms_mean"] / 1000 * (large - small)
-    out[f"populate_s_estimate_to_{large}"] = _r(estimate_s)
+    out[f"populate_s_estimate_to_{large}"] = round4(estimate_s)
     if estimate_s <= config.peer_large_budget_s:
-        out[f"populate_s_to_{large}"] = _r(populate(small, large))
+        out[f"populate_s_to_{large}"] = round4(populate(small, large))
         measure(large, f"_at_{large}")
     else:
         out[f"skipped_at_{large}"] = (
@@ -774,25 +674,16 @@ def run_catalog_bench(
         populate_threads=populate_threads,
         peer_large_budget_s=peer_large_budget_s,
     )
-    console = console or Console(stderr=True)
-    ui = _Ui(console)
-    started = datetime.now(UTC)
+    ui = Ui(console)
     t_start = time.perf_counter()
     result: dict[str, Any] = {
-        "benchmark": "catalog",
-        "started_at": started.isoformat(timespec="seconds").replace("+00:00", "Z"),
-        "machine": {
-            "python": platform.python_version(),
-            "implementation": platform.python_implementation(),
-            "platform": platform.platform(),
-            "cpu_count": os.cpu_count(),
-        },
-        "config": {
-            **{k: list(v) if isinstance(v, tuple) else v for k, v in asdict(config).items()},
-            "quick": quick,
-            "columns_per_table": len(COLUMNS),
-            "writer_options": asdict(WriterOptions(background_checkpoints=True)),
-            "notes": [
+        **common.run_header(
+            "catalog",
+            config,
+            quick,
+            columns_per_table=len(COLUMNS),
+            writer_options=asdict(WriterOptions(background_checkpoints=True)),
+            notes=[
                 "commits_per_s_* = DDL requests committed per second (each returns only once "
                 "durable); manifest_commits_per_s_* counts published manifests (group commit "
                 "folds concurrent DDLs into one); both include checkpoint commits' cost.",
@@ -818,13 +709,12 @@ def run_catalog_bench(
                 "s3 backend: moto server on 127.0.0.1 (one Python process), sizes "
                 f"{config.s3_sizes[0]:,} and {config.s3_sizes[1]:,} to keep the run short.",
             ],
-        },
+        ),
         "backends": {},
         "peer": {},
         "ratios": {},
     }
-    tmp = Path(tempfile.mkdtemp(prefix="arco-bench-", dir=work_dir))
-    try:
+    with common.scratch_dir("arco-bench-", work_dir) as tmp:
         with ui.progress:
             local = _Backend("local", f"file://{tmp / 'local'}", {}, config.sizes)
             (tmp / "local").mkdir()
@@ -835,34 +725,20 @@ def run_catalog_bench(
             result["backends"]["s3"] = _run_s3(config, ui) if s3 else {"skipped": "s3=False"}
             result["peer"]["pyiceberg_sql_sqlite"] = _run_peer(tmp / "peer", config, ui)
         result["ratios"] = _ratios(result)
-        result["runtime_s"] = _r(time.perf_counter() - t_start)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    if json_path is not None:
-        json_path.parent.mkdir(parents=True, exist_ok=True)
-        json_path.write_text(json.dumps(result, indent=2, sort_keys=False) + "\n")
-    _print_summary(console, result)
+        result["runtime_s"] = round4(time.perf_counter() - t_start)
+    common.write_json(json_path, result)
+    _print_summary(ui.console, result)
     return result
 
 
-def _run_s3(config: BenchConfig, ui: _Ui) -> dict[str, Any]:
-    from arco.bench.s3server import moto_available, start_s3_server
+def _run_s3(config: BenchConfig, ui: Ui) -> dict[str, Any]:
+    def bench(url: str, options: dict[str, Any]) -> dict[str, Any]:
+        return _BackendBench(_Backend("s3", url, options, config.s3_sizes), config, ui).run()
 
-    if not moto_available():
-        return {"skipped": "moto[server] is not installed"}
-    with start_s3_server() as server:
-        server.create_bucket(S3_BUCKET)
-        backend = _Backend("s3", f"s3://{S3_BUCKET}", server.store_options(), config.s3_sizes)
-        figures = _BackendBench(backend, config, ui).run()
-    return {"sizes": list(config.s3_sizes), "server": "moto (loopback)", **figures}
+    return common.run_on_s3(S3_BUCKET, {"sizes": list(config.s3_sizes)}, bench)
 
 
 def _print_summary(console: Console, result: dict[str, Any]) -> None:
-    table = RichTable(title="arco bench catalog")
-    table.add_column("figure")
-    for name in result["backends"]:
-        table.add_column(name, justify="right")
-    table.add_column("peer", justify="right")
     backends = result["backends"]
     peer = result["peer"].get("pyiceberg_sql_sqlite", {})
     keys: list[str] = []
@@ -889,11 +765,4 @@ def _print_summary(console: Console, result: dict[str, Any]) -> None:
         "get_table_ms_warm",
         *(f"{op}_ms_p50" for op in PEER_OPS),
     ]
-
-    def cell(source: dict[str, Any], key: str) -> str:
-        value = source.get(key)
-        return "" if value is None else f"{value:,.3f}" if isinstance(value, float) else str(value)
-
-    for key in keys:
-        table.add_row(key, *(cell(b, key) for b in backends.values()), cell(peer, key))
-    console.print(table)
+    common.print_figures(console, "arco bench catalog", {**backends, "peer": peer}, keys)

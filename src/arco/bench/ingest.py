@@ -27,29 +27,22 @@ Every figure carries its unit in its name (``_ms``, ``_per_s``, ``_s``); ratios 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
-import json
 import multiprocessing
-import os
-import platform
 import random
-import shutil
-import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import suppress
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.table import Table as RichTable
 
-from arco.bench.catalog import _Ui, percentile, ratio
+from arco.bench import common
+from arco.bench.common import Ui, percentile, ratio
 from arco.clock import rfc3339_ms
 from arco.commit_log import CommitRecord, write_commit
 from arco.compactor import Compactor, CompactorOptions
@@ -104,30 +97,7 @@ class IngestBenchConfig:
 
     @classmethod
     def make(cls, quick: bool) -> IngestBenchConfig:
-        if quick:
-            return cls(
-                append_batch=50,
-                append_events_per_process=200,
-                s3_append_events_per_process=100,
-                append_reps=1,
-                s3_append_reps=1,
-                writer_processes=(1, 4),
-                compaction_events=300,
-                s3_compaction_events=200,
-                compaction_batched_events=200,
-                lag_rate_per_s=100.0,
-                lag_duration_s=1.5,
-                lag_batch=10,
-                s3_lag_rate_per_s=40.0,
-                s3_lag_duration_s=1.5,
-                lag_poll_ms=5.0,
-                state_sizes=(1_000, 10_000),
-                s3_state_sizes=(1_000, 5_000),
-                state_new_events=100,
-                state_update_fraction=0.1,
-                state_rounds=3,
-            )
-        return cls(
+        full = cls(
             append_batch=100,
             append_events_per_process=3_000,
             s3_append_events_per_process=1_000,
@@ -148,6 +118,26 @@ class IngestBenchConfig:
             state_new_events=1_000,
             state_update_fraction=0.1,
             state_rounds=7,
+        )
+        if not quick:
+            return full
+        return dataclasses.replace(
+            full,
+            append_batch=50,
+            append_events_per_process=200,
+            s3_append_events_per_process=100,
+            append_reps=1,
+            compaction_events=300,
+            s3_compaction_events=200,
+            compaction_batched_events=200,
+            lag_rate_per_s=100.0,
+            lag_duration_s=1.5,
+            s3_lag_rate_per_s=40.0,
+            s3_lag_duration_s=1.5,
+            state_sizes=(1_000, 10_000),
+            s3_state_sizes=(1_000, 5_000),
+            state_new_events=100,
+            state_rounds=3,
         )
 
 
@@ -299,10 +289,7 @@ def _seed_event_id(ms: int, i: int) -> str:
 
 
 @dataclass
-class _Backend:
-    name: str
-    url: str
-    options: dict[str, Any]
+class _Backend(common.Backend):
     append_events: int
     append_reps: int
     compaction_events: int
@@ -310,13 +297,31 @@ class _Backend:
     lag_duration: float
     state_sizes: tuple[int, int]
 
+    @classmethod
+    def of(
+        cls, name: str, url: str, options: dict[str, Any], config: IngestBenchConfig
+    ) -> _Backend:
+        """A backend with the sizes ``config`` gives it (its ``s3_*`` ones for ``s3``)."""
+        s3 = name == "s3"
+        return cls(
+            name,
+            url,
+            options,
+            config.s3_append_events_per_process if s3 else config.append_events_per_process,
+            config.s3_append_reps if s3 else config.append_reps,
+            config.s3_compaction_events if s3 else config.compaction_events,
+            config.s3_lag_rate_per_s if s3 else config.lag_rate_per_s,
+            config.s3_lag_duration_s if s3 else config.lag_duration_s,
+            config.s3_state_sizes if s3 else config.state_sizes,
+        )
+
 
 def _scoped(url: str, options: dict[str, Any], workspace: str) -> ScopedStore:
     return ScopedStore(open_store(url, **options), Scope(TENANT, workspace).prefix)
 
 
 class _BackendBench:
-    def __init__(self, backend: _Backend, config: IngestBenchConfig, ui: _Ui) -> None:
+    def __init__(self, backend: _Backend, config: IngestBenchConfig, ui: Ui) -> None:
         self.b = backend
         self.config = config
         self.ui = ui
@@ -373,9 +378,6 @@ class _BackendBench:
     def _run_writers(
         self, mode: str, processes: int, workspace: str
     ) -> tuple[int, float, list[int]]:
-        ctx = multiprocessing.get_context("spawn")
-        barrier = ctx.Barrier(processes + 1)
-        queue: multiprocessing.Queue[dict[str, Any]] = ctx.Queue()
         args = {
             "url": self.b.url,
             "options": self.b.options,
@@ -384,35 +386,8 @@ class _BackendBench:
             "events": self.b.append_events,
             "batch": self.config.append_batch,
         }
-        procs = [
-            ctx.Process(target=_writer_process, args=({**args, "worker": w}, barrier, queue))
-            for w in range(processes)
-        ]
-        results: list[dict[str, Any]] = []
         desc = f"\\[{self.b.name}] {mode} appends, {processes} process(es)"
-        with self.ui.task(desc, processes) as advance:
-            for p in procs:
-                p.start()
-            try:
-                with suppress(threading.BrokenBarrierError):
-                    barrier.wait(timeout=300)
-                t0 = time.perf_counter_ns()
-                for _ in procs:
-                    results.append(queue.get(timeout=600))
-                    advance(1)
-                elapsed_s = (time.perf_counter_ns() - t0) / 1e9
-            finally:
-                for p in procs:
-                    p.join(timeout=60)
-                    if p.is_alive():
-                        p.terminate()
-                        p.join(timeout=10)
-        failed = sorted(
-            (r["error"] for r in results if r.get("error")),
-            key=lambda e: e.startswith("BrokenBarrierError"),
-        )
-        if failed:
-            raise RuntimeError(f"writer process failed: {failed[0]}")
+        results, elapsed_s = common.run_processes(self.ui, desc, _writer_process, args, processes)
         sizes = [s for r in results for s in r["sizes"]]
         return sum(int(r["events"]) for r in results), elapsed_s, sizes
 
@@ -758,23 +733,15 @@ def run_ingest_bench(
     if s3 is None:
         s3 = not quick
     config = config or IngestBenchConfig.make(quick)
-    console = console or Console(stderr=True)
-    ui = _Ui(console)
+    ui = Ui(console)
     t_start = time.perf_counter()
     result: dict[str, Any] = {
-        "benchmark": "ingest",
-        "started_at": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
-        "machine": {
-            "python": platform.python_version(),
-            "implementation": platform.python_implementation(),
-            "platform": platform.platform(),
-            "cpu_count": os.cpu_count(),
-        },
-        "config": {
-            **{k: list(v) if isinstance(v, tuple) else v for k, v in asdict(config).items()},
-            "quick": quick,
-            "compactor_options": asdict(CompactorOptions()),
-            "notes": [
+        **common.run_header(
+            "ingest",
+            config,
+            quick,
+            compactor_options=asdict(CompactorOptions()),
+            notes=[
                 "append_events_per_s_*: events appended per second by N writer processes, each "
                 "with its own EventLedger, append() of append_batch events at a time (the "
                 f"ledger's pool of up to {MAX_WORKERS} threads); raw_put_events_per_s_*: the "
@@ -804,25 +771,14 @@ def run_ingest_bench(
                 "local store: file:// with fsync on every write; s3: moto server on 127.0.0.1 "
                 "(one Python process) with smaller sizes.",
             ],
-        },
+        ),
         "backends": {},
         "ratios": {},
     }
-    tmp = Path(tempfile.mkdtemp(prefix="arco-bench-ingest-", dir=work_dir))
-    try:
+    with common.scratch_dir("arco-bench-ingest-", work_dir) as tmp:
         with ui.progress:
             (tmp / "local").mkdir()
-            local = _Backend(
-                "local",
-                f"file://{tmp / 'local'}",
-                {},
-                config.append_events_per_process,
-                config.append_reps,
-                config.compaction_events,
-                config.lag_rate_per_s,
-                config.lag_duration_s,
-                config.state_sizes,
-            )
+            local = _Backend.of("local", f"file://{tmp / 'local'}", {}, config)
             result["backends"]["local"] = {
                 "state_sizes": list(config.state_sizes),
                 **_BackendBench(local, config, ui).run(),
@@ -830,35 +786,16 @@ def run_ingest_bench(
             result["backends"]["s3"] = _run_s3(config, ui) if s3 else {"skipped": "s3=False"}
         result["ratios"] = _ratios(result, config)
         result["runtime_s"] = round(time.perf_counter() - t_start, 2)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    if json_path is not None:
-        json_path.parent.mkdir(parents=True, exist_ok=True)
-        json_path.write_text(json.dumps(result, indent=2) + "\n")
-    _print_summary(console, result)
+    common.write_json(json_path, result)
+    _print_summary(ui.console, result)
     return result
 
 
-def _run_s3(config: IngestBenchConfig, ui: _Ui) -> dict[str, Any]:
-    from arco.bench.s3server import moto_available, start_s3_server
+def _run_s3(config: IngestBenchConfig, ui: Ui) -> dict[str, Any]:
+    def bench(url: str, options: dict[str, Any]) -> dict[str, Any]:
+        return _BackendBench(_Backend.of("s3", url, options, config), config, ui).run()
 
-    if not moto_available():
-        return {"skipped": "moto[server] is not installed"}
-    with start_s3_server() as server:
-        server.create_bucket(S3_BUCKET)
-        backend = _Backend(
-            "s3",
-            f"s3://{S3_BUCKET}",
-            server.store_options(),
-            config.s3_append_events_per_process,
-            config.s3_append_reps,
-            config.s3_compaction_events,
-            config.s3_lag_rate_per_s,
-            config.s3_lag_duration_s,
-            config.s3_state_sizes,
-        )
-        figures = _BackendBench(backend, config, ui).run()
-    return {"state_sizes": list(config.s3_state_sizes), "server": "moto (loopback)", **figures}
+    return common.run_on_s3(S3_BUCKET, {"state_sizes": list(config.s3_state_sizes)}, bench)
 
 
 def _labels(config: IngestBenchConfig) -> list[str]:
@@ -890,11 +827,7 @@ def _ratios(result: dict[str, Any], config: IngestBenchConfig) -> dict[str, Any]
 
 
 def _print_summary(console: Console, result: dict[str, Any]) -> None:
-    table = RichTable(title="arco bench ingest")
-    table.add_column("figure")
     backends = {k: v for k, v in result["backends"].items() if "skipped" not in v}
-    for name in backends:
-        table.add_column(name, justify="right")
     keys: list[str] = []
     for backend in backends.values():
         for key in backend:
@@ -904,11 +837,4 @@ def _print_summary(console: Console, result: dict[str, Any]) -> None:
                 continue
             if key not in keys:
                 keys.append(key)
-
-    def cell(source: dict[str, Any], key: str) -> str:
-        value = source.get(key)
-        return "" if value is None else f"{value:,.3f}" if isinstance(value, float) else str(value)
-
-    for key in keys:
-        table.add_row(key, *(cell(b, key) for b in backends.values()))
-    console.print(table)
+    common.print_figures(console, "arco bench ingest", backends, keys)
