@@ -226,13 +226,22 @@ class EventEnvelope(BaseModel):
 
 def rfc3339_to_ms(value: str | datetime) -> int:
     """Unix milliseconds of an RFC 3339 date-time with offset (see :func:`normalize_occurred_at`)."""
+    if isinstance(value, str) and _NORMAL_RE.fullmatch(value):
+        # stored times are already normalized: fromisoformat parses them in C
+        try:
+            return _ms_since_epoch(datetime.fromisoformat(value[:-1] + "+00:00"))
+        except ValueError:
+            pass  # e.g. February 30th: the general parser words the error
     text = normalize_occurred_at(value)
-    # normalized text is "YYYY-MM-DDTHH:MM:SS.mmmZ", which fromisoformat parses in C
-    moment = datetime.fromisoformat(text[:-1] + "+00:00")
+    return _ms_since_epoch(datetime.fromisoformat(text[:-1] + "+00:00"))
+
+
+def _ms_since_epoch(moment: datetime) -> int:
     return (moment - _EPOCH) // timedelta(milliseconds=1)
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_NORMAL_RE = re.compile(r"\d{4}-(0[1-9]|1[0-2])-\d{2}T([01]\d|2[0-3]):[0-5]\d:[0-5]\d\.\d{3}Z")
 
 
 def ulid_at(ms: int) -> str:
