@@ -16,6 +16,7 @@ import secrets
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import TypeVar
 
 from arco.errors import (
@@ -42,6 +43,25 @@ _ENTROPY_RE = re.compile(r"[0-9a-f]{8}")
 
 T = TypeVar("T")
 R = TypeVar("R")
+
+
+_RUNS_PER_WORKER = 2
+
+
+@dataclass(frozen=True, slots=True)
+class _Failed:
+    error: Exception
+
+
+def _attempt_all(fn: Callable[[T], R], items: Sequence[T]) -> list[R | _Failed]:
+    """``fn(item)`` per item, or the exception it raised; every item is attempted."""
+    out: list[R | _Failed] = []
+    for item in items:
+        try:
+            out.append(fn(item))
+        except Exception as exc:  # handed back to the caller, in item order
+            out.append(_Failed(exc))
+    return out
 
 
 class EventLedger:
@@ -184,10 +204,17 @@ class EventLedger:
         """
         if len(items) <= 1:
             return [fn(item) for item in items]
+        # a few runs of items per thread, not a future per item: with fast stores the
+        # per-future overhead and lock handoffs cost more than the requests themselves
+        size = -(-len(items) // (self._max_workers * _RUNS_PER_WORKER))
         pool = self._executor()
-        futures = [pool.submit(fn, item) for item in items]
-        errors = [f.exception() for f in futures]
-        for error in errors:
-            if error is not None:
-                raise error
-        return [f.result() for f in futures]
+        futures = [
+            pool.submit(_attempt_all, fn, items[i : i + size]) for i in range(0, len(items), size)
+        ]
+        outcomes = [outcome for future in futures for outcome in future.result()]
+        results: list[R] = []
+        for outcome in outcomes:
+            if isinstance(outcome, _Failed):
+                raise outcome.error
+            results.append(outcome)
+        return results
