@@ -271,20 +271,34 @@ class Compactor(Generic[T2]):
 
     # --- folding ------------------------------------------------------------------------
 
-    def compact(self, keys: Sequence[str]) -> CompactionResult:
+    def compact(
+        self, keys: Sequence[str], events: Sequence[EventEnvelope] | None = None
+    ) -> CompactionResult:
         """Fold the named ledger objects (the fast path, right after they were appended).
 
-        Objects already folded are skipped, so repeating a call is harmless.
+        ``events``, if given, are the events that ``keys`` were just appended with (by
+        :meth:`EventLedger.append`, which succeeds only if each object holds exactly that
+        event): they are folded without reading the objects back. Objects already folded
+        are skipped, so repeating a call is harmless.
         """
+        if events is not None and len(events) != len(keys):
+            raise ValidationError(
+                f"events: must match keys one to one (got {len(events)} for {len(keys)} keys)"
+            )
         names: list[str] = []
         for key in keys:
             parsed = parse_ledger_key(self._name, key)
             if parsed is None or parsed[1] is None:
                 raise ValidationError(f"keys: not a {self._name} ledger object key ({key!r})")
             names.append(key[len(ledger_prefix(self._name)) : -len(".json")])
+        known: dict[str, EventEnvelope] = {}
+        for name, event in zip(names, events or (), strict=False):
+            if event.event_id != name[:26]:
+                raise ValidationError(f"events: {event.event_id} is not the event of key {name}")
+            known[name] = event
         with self._mutex:
             result = CompactionResult()
-            self._fold(sorted(set(names)), result, None)
+            self._fold(sorted(set(names)), result, None, known)
         self._compactions.trigger(self._last_published, self.options.checkpoint_every)
         return result
 
@@ -300,11 +314,17 @@ class Compactor(Generic[T2]):
                 for key in self._ledger.list_keys()
             }
             result = CompactionResult()
-            self._fold(sorted(listed), result, listed)
+            self._fold(sorted(listed), result, listed, {})
         self._compactions.trigger(self._last_published, self.options.checkpoint_every)
         return result
 
-    def _fold(self, names: list[str], result: CompactionResult, listed: set[str] | None) -> None:
+    def _fold(
+        self,
+        names: list[str],
+        result: CompactionResult,
+        listed: set[str] | None,
+        known: Mapping[str, EventEnvelope],
+    ) -> None:
         """Fold ``names`` in rounds of at most ``max_batch``; prune if ``listed`` is given."""
         conflicts = 0
         prune_pending = listed is not None
@@ -318,7 +338,7 @@ class Compactor(Generic[T2]):
                 break
             batch = todo[: self.options.max_batch]
             try:
-                self._round(head, state, batch, prune, result)
+                self._round(head, state, batch, prune, result, known)
             except (CommitConflictError, FencedError) as exc:
                 COMPACTION_ROUNDS.labels(self._name, "conflict").inc()
                 conflicts += 1
@@ -354,11 +374,12 @@ class Compactor(Generic[T2]):
         batch: list[str],
         prune: list[str],
         result: CompactionResult,
+        known: Mapping[str, EventEnvelope],
     ) -> bool:
         """One commit: fold ``batch`` and forget ``prune``. True if anything was published."""
         started = time.monotonic()
         self._step("read")
-        reads = self._read(batch)
+        reads = self._read(batch, known)
         present = [r for r in reads if r.event is not None or r.problem is not None]
         missing = len(reads) - len(present)
         now = self._clock.now_ms()
@@ -488,7 +509,9 @@ class Compactor(Generic[T2]):
         )
         changes.upsert("ingested", item.name, row)
 
-    def _read(self, names: list[str]) -> list[_Read]:
+    def _read(self, names: list[str], known: Mapping[str, EventEnvelope]) -> list[_Read]:
+        """Each object as an event, or why it is not one; ``known`` events are not read."""
+
         def read(name: str) -> _Read:
             key = f"{ledger_prefix(self._name)}{name}.json"
             item = _Read(key, name)
@@ -504,7 +527,14 @@ class Compactor(Generic[T2]):
                     item.problem = None
             return item
 
-        return self._ledger.map(read, names)
+        reads = {
+            n: _Read(f"{ledger_prefix(self._name)}{n}.json", n, known[n])
+            for n in names
+            if n in known
+        }
+        unknown = [n for n in names if n not in reads]
+        reads.update(zip(unknown, self._ledger.map(read, unknown), strict=True))
+        return [reads[n] for n in names]
 
     def _quarantine(self, item: _Read, reason: str, now: int) -> None:
         """Set the object aside under ``quarantine/`` (create-only; a copy from an earlier

@@ -56,7 +56,7 @@ class Ingestor:
         self.unknown = unknown
         self.fold_mode = fold
         self._cond = threading.Condition()
-        self._pending: list[str] = []
+        self._pending: list[tuple[str, EventEnvelope]] = []
         self._busy = False
         self._closed = False
         self._thread: threading.Thread | None = None
@@ -83,9 +83,9 @@ class Ingestor:
                     raise ValidationError(f"events[{i}].{exc.message}") from None
         keys = self.ledger.append(events)
         if mode == "inline":
-            self.compactor.compact(keys)
+            self.compactor.compact(keys, events)
         elif mode == "background" and keys:
-            self._enqueue(keys)
+            self._enqueue(keys, events)
         return keys
 
     def flush(self, timeout: float | None = None) -> bool:
@@ -110,9 +110,9 @@ class Ingestor:
     def __exit__(self, *_: object) -> None:
         self.close()
 
-    def _enqueue(self, keys: list[str]) -> None:
+    def _enqueue(self, keys: list[str], events: Sequence[EventEnvelope]) -> None:
         with self._cond:
-            self._pending.extend(keys)
+            self._pending.extend(zip(keys, events, strict=True))
             if self._thread is None:
                 self._thread = threading.Thread(
                     target=self._run, name=f"arco-ingest-{self.domain.name}", daemon=True
@@ -126,10 +126,12 @@ class Ingestor:
                 self._cond.wait_for(lambda: self._pending or self._closed)
                 if not self._pending:
                     return
-                keys, self._pending = self._pending, []
+                pending, self._pending = self._pending, []
                 self._busy = True
+            keys = [key for key, _ in pending]
             try:
-                self.compactor.compact(keys)
+                # the events are in hand: the fast path folds them without reading them back
+                self.compactor.compact(keys, [event for _, event in pending])
                 self.last_error = None
             except ArcoError as exc:
                 # the events are safe in the ledger; anti-entropy folds them later
