@@ -44,6 +44,7 @@ FIGURES = [
     "event_bytes_mean",
     "compaction_events_per_s_anti_entropy",
     "compaction_events_per_s_compact_keys",
+    "compaction_events_per_s_compact_events",
     f"compaction_events_per_s_compact_keys_batch_{QUICK.append_batch}",
     "lag_achieved_events_per_s",
     "visibility_lag_ms_p50",
