@@ -225,7 +225,8 @@ def test_compact_watch_folds_what_others_append(tmp_path: Path) -> None:
             listed = json.loads(arco(store, "materializations", "list", "--json").stdout)
         assert len(listed) == 2
     finally:
-        watcher.send_signal(signal.SIGINT)
+        # SIGTERM: what a service manager sends (SIGINT may be ignored under pytest-xdist)
+        watcher.send_signal(signal.SIGTERM)
         out, err = watcher.communicate(timeout=30)
     passes = [json.loads(line) for line in out.splitlines()]
     assert sum(p["folded"] for p in passes) == 2, (out, err)

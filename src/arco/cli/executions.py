@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import signal
 import threading
 import time
+from collections.abc import Iterator
 from typing import Annotated
 
 import typer
@@ -69,7 +72,8 @@ def compact(
 ) -> None:
     """Fold every ledger event not yet folded (anti-entropy pass), once or continuously.
 
-    With ``--watch --json`` each pass prints one JSON object per line.
+    With ``--watch --json`` each pass prints one JSON object per line. SIGINT or SIGTERM
+    ends the watch after the running pass.
     """
     cli = current(ctx)
     check_domain(domain)
@@ -89,10 +93,26 @@ def compact(
         elif result.folded or result.pruned:
             cli.say(_summary(result))
 
-    try:
+    with _stop_on_signals(stop):
         executions.compactor.watch(interval, stop, on_pass=report)
-    except KeyboardInterrupt:
+
+
+@contextlib.contextmanager
+def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
+    """SIGINT and SIGTERM set ``stop``: the running pass finishes, then the command exits 0."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_signal(signum: int, frame: object) -> None:
         stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _cli(ctx: typer.Context) -> CliContext:
