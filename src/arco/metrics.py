@@ -12,6 +12,8 @@ __all__ = [
     "COMPACTION_DURATION",
     "COMPACTION_EVENTS",
     "COMPACTION_ROUNDS",
+    "HTTP_LATENCY",
+    "HTTP_REQUESTS",
     "REGISTRY",
     "VISIBILITY_LAG",
     "exposition",
@@ -44,6 +46,20 @@ COMPACTION_DURATION = Histogram(
     "arco_compaction_duration_seconds",
     "Duration of one published compaction round (read, fold, write, publish).",
     ["domain"],
+    registry=REGISTRY,
+)
+
+
+HTTP_REQUESTS = Counter(
+    "arco_http_requests",
+    "HTTP requests by route template, method and status.",
+    ["route", "method", "status"],
+    registry=REGISTRY,
+)
+HTTP_LATENCY = Histogram(
+    "arco_http_request_duration_seconds",
+    "HTTP request latency by route template and method.",
+    ["route", "method"],
     registry=REGISTRY,
 )
 

@@ -9,7 +9,17 @@ from typing import Annotated
 
 import typer
 
-from arco.cli import events, executions, gc, lineage, maintenance, namespaces, search, tables
+from arco.cli import (
+    events,
+    executions,
+    gc,
+    lineage,
+    maintenance,
+    namespaces,
+    search,
+    serve,
+    tables,
+)
 from arco.cli.context import ArcoGroup, CliContext
 
 __all__ = ["app", "main"]
@@ -34,6 +44,7 @@ app.add_typer(executions.app, name="materializations")
 app.command("gc")(gc.gc)
 app.add_typer(lineage.app, name="lineage")
 app.command("search")(search.search)
+app.command("serve")(serve.serve)
 
 
 def _version() -> str:

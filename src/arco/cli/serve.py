@@ -1,0 +1,102 @@
+"""``arco serve``: the REST API, signed file URLs, the explorer and the compactor loop."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from arco.cli.context import current, fail
+
+
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port to bind.")] = 8181,
+    dev: Annotated[
+        bool,
+        typer.Option(
+            "--dev",
+            help="Development mode: no tokens; the scope comes from X-Tenant-Id / "
+            "X-Workspace-Id headers. Loopback addresses only.",
+        ),
+    ] = False,
+    force_dev: Annotated[
+        bool, typer.Option("--force-dev", help="Allow --dev on a non-loopback address.")
+    ] = False,
+    compactor: Annotated[
+        bool,
+        typer.Option(
+            "--compactor/--no-compactor",
+            help="Fold tier-2 events in this process (else run 'arco compact --watch').",
+        ),
+    ] = True,
+    jwt_secret: Annotated[
+        str | None, typer.Option(envvar="ARCO_JWT_SECRET", help="HS256 shared secret.")
+    ] = None,
+    jwt_public_key: Annotated[
+        Path | None, typer.Option(help="PEM public key for RS256/ES256 tokens.")
+    ] = None,
+    jwks_url: Annotated[
+        str | None, typer.Option(envvar="ARCO_JWKS_URL", help="JWKS URL for RS256/ES256 keys.")
+    ] = None,
+    jwt_algorithm: Annotated[
+        list[str] | None,
+        typer.Option(help="Accepted algorithm (repeatable): HS256, RS256, ES256."),
+    ] = None,
+    jwt_issuer: Annotated[str | None, typer.Option(help="Required 'iss' claim.")] = None,
+    jwt_audience: Annotated[str | None, typer.Option(help="Required 'aud' claim.")] = None,
+    cors_origin: Annotated[
+        list[str] | None, typer.Option(help="Allowed CORS origin (repeatable).")
+    ] = None,
+    public_url: Annotated[
+        str | None, typer.Option(help="Base URL clients reach this server at (for file links).")
+    ] = None,
+) -> None:
+    """Run the HTTP API (and the explorer at /) on the --store."""
+    import uvicorn
+
+    from arco.server import ServerSettings, create_app
+    from arco.server.logs import configure
+    from arco.server.settings import AuthSettings
+
+    cli = current(ctx)
+    auth = None
+    if jwt_secret or jwt_public_key or jwks_url:
+        algorithms = tuple(jwt_algorithm or (["HS256"] if jwt_secret else ["RS256"]))
+        try:
+            pem = jwt_public_key.read_text() if jwt_public_key else None
+        except OSError as exc:
+            fail(f"--jwt-public-key: cannot read {jwt_public_key} ({exc.strerror or exc})")
+        auth = AuthSettings(
+            algorithms=algorithms,
+            secret=jwt_secret,
+            public_key_pem=pem,
+            jwks_url=jwks_url,
+            issuer=jwt_issuer,
+            audience=jwt_audience,
+        )
+    settings = ServerSettings(
+        store_url=cli.store_url,
+        host=host,
+        port=port,
+        dev=dev,
+        force_dev=force_dev,
+        auth=auth,
+        compactor=compactor,
+        cors_origins=tuple(cors_origin or ()),
+        public_url=public_url,
+    )
+    settings.check()
+    app = create_app(settings)
+    configure()
+    shown = "localhost" if host in ("127.0.0.1", "::1") else host
+    cli.err_console.print(
+        f"arco: serving {cli.store_url} at http://{shown}:{port}/ "
+        f"(explorer at http://{shown}:{port}/, API at /api/v1, {'development' if dev else 'production'} mode)",
+        soft_wrap=True,
+        highlight=False,
+        markup=False,
+    )
+    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)

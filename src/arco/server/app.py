@@ -1,0 +1,173 @@
+"""The FastAPI application: middleware (request ids, body limits, metrics, access log),
+the one error shape, and every router."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request, Response
+from fastapi.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from arco.metrics import HTTP_LATENCY, HTTP_REQUESTS
+from arco.server.errors import error_body, install_error_handlers
+from arco.server.routes import (
+    browser,
+    catalog,
+    commits,
+    events,
+    explorer,
+    files,
+    lineage,
+    manifests,
+    query,
+    search,
+    service,
+)
+from arco.server.services import Services
+from arco.server.settings import ServerSettings
+
+API_PREFIX = "/api/v1"
+REQUEST_ID_HEADER = "X-Request-Id"
+_REQUEST_ID_RE = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
+access_log = logging.getLogger("arco.server.access")
+
+
+def create_app(settings: ServerSettings, services: Services | None = None) -> FastAPI:
+    """The application for ``settings`` (``services`` for tests that share one)."""
+    svc = services or Services.start(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        svc.start_compactor()
+        try:
+            yield
+        finally:
+            svc.close()
+
+    app = FastAPI(
+        title="Arco",
+        version="1",
+        description="File-native lakehouse catalog: REST API over Parquet + JSON manifests.",
+        lifespan=lifespan,
+    )
+    app.state.services = svc
+    install_error_handlers(app)
+    for module in (catalog, lineage, search, manifests, commits, events, query, browser):
+        app.include_router(module.router, prefix=API_PREFIX)
+    app.include_router(service.router)
+    app.include_router(files.router)
+    app.include_router(explorer.router)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=["GET", "HEAD", "POST", "PATCH", "DELETE"],
+            allow_headers=["*"],
+            expose_headers=["ETag", REQUEST_ID_HEADER, "Content-Range", "Accept-Ranges"],
+        )
+    app.add_middleware(
+        BodyLimit,
+        limit=settings.limits.max_body_bytes,
+        large_paths={
+            f"{API_PREFIX}/events": settings.limits.max_events_body_bytes,
+        },
+    )
+
+    @app.middleware("http")
+    async def request_context(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        given = request.headers.get(REQUEST_ID_HEADER, "")
+        request_id = given if _REQUEST_ID_RE.fullmatch(given) else uuid.uuid4().hex
+        request.state.request_id = request_id
+        started = time.perf_counter()
+        response = await call_next(request)
+        elapsed = time.perf_counter() - started
+        response.headers[REQUEST_ID_HEADER] = request_id
+        route = getattr(request.scope.get("route"), "path", "unmatched")
+        HTTP_REQUESTS.labels(route, request.method, str(response.status_code)).inc()
+        HTTP_LATENCY.labels(route, request.method).observe(elapsed)
+        principal = getattr(request.state, "principal", None)
+        access_log.info(
+            "request",
+            extra={
+                "request_id": request_id,
+                "method": request.method,
+                "route": route,  # the template: never the raw path or query (signed URLs)
+                "status": response.status_code,
+                "duration_ms": round(elapsed * 1000, 2),
+                "tenant": getattr(principal, "tenant", None),
+                "workspace": getattr(principal, "workspace", None),
+            },
+        )
+        return response
+
+    return app
+
+
+class BodyLimit:
+    """Rejects request bodies over the limit with 413, by Content-Length or while streaming."""
+
+    def __init__(self, app: ASGIApp, limit: int, large_paths: dict[str, int]) -> None:
+        self.app = app
+        self.limit = limit
+        self.large_paths = large_paths
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.large_paths.get(scope.get("path", ""), self.limit)
+        for name, value in scope.get("headers", []):
+            if name == b"content-length" and value.isdigit() and int(value) > limit:
+                await _too_large(scope, send, limit)
+                return
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    raise _BodyTooLarge
+            return message
+
+        try:
+            await self.app(scope, limited, send)
+        except _BodyTooLarge:
+            await _too_large(scope, send, limit)
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+async def _too_large(scope: Scope, send: Send, limit: int) -> None:
+    import json
+
+    headers = dict(scope.get("headers", []))
+    given = headers.get(b"x-request-id", b"").decode("latin-1")
+    request_id = given if _REQUEST_ID_RE.fullmatch(given) else uuid.uuid4().hex
+    body = json.dumps(
+        error_body("PAYLOAD_TOO_LARGE", f"request body exceeds {limit} bytes", request_id)
+    ).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"x-request-id", request_id.encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

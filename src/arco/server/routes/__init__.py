@@ -1,0 +1,1 @@
+"""HTTP routes, one module per resource; :mod:`arco.server.app` mounts them."""

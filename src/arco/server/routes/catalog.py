@@ -1,0 +1,5 @@
+"""Routes: catalog (see docs/api.md)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

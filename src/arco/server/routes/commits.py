@@ -1,0 +1,5 @@
+"""Routes: commits (see docs/api.md)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

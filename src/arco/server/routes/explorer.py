@@ -1,0 +1,5 @@
+"""Routes: explorer (see docs/api.md)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

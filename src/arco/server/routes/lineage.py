@@ -1,0 +1,5 @@
+"""Routes: lineage (see docs/api.md)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

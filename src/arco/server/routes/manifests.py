@@ -1,0 +1,5 @@
+"""Routes: manifests (see docs/api.md)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

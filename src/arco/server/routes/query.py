@@ -1,0 +1,5 @@
+"""Routes: query (see docs/api.md)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

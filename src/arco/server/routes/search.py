@@ -1,0 +1,5 @@
+"""Routes: search (see docs/api.md)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,93 @@
+"""What one server process holds: settings, the root store, workspaces, auth and limits."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field
+
+from arco.errors import ArcoError
+from arco.server.auth import Authenticator, DevAuthenticator
+from arco.server.ratelimit import RateLimiter
+from arco.server.settings import ServerSettings
+from arco.server.workspaces import WorkspaceRegistry
+from arco.storage import open_store
+from arco.storage.port import ObjectStore
+
+log = logging.getLogger("arco.server")
+
+
+@dataclass
+class Services:
+    settings: ServerSettings
+    root: ObjectStore
+    workspaces: WorkspaceRegistry
+    authenticator: Authenticator
+    rate_limiter: RateLimiter
+    signing_key: bytes
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _compactor: threading.Thread | None = None
+    #: monotonic time of the compactor loop's last pass without failure, and its worst lag
+    _last_pass: float = field(default_factory=time.monotonic)
+    _last_lag_s: float = 0.0
+
+    @classmethod
+    def start(cls, settings: ServerSettings) -> Services:
+        settings.check()
+        root = open_store(settings.store_url)
+        authenticator: Authenticator
+        if settings.dev:
+            authenticator = DevAuthenticator()
+        else:
+            from arco.server.jwt_auth import JwtAuthenticator
+
+            assert settings.auth is not None  # checked above
+            authenticator = JwtAuthenticator(settings.auth)
+        return cls(
+            settings=settings,
+            root=root,
+            workspaces=WorkspaceRegistry(root),
+            authenticator=authenticator,
+            rate_limiter=RateLimiter(settings.limits),
+            signing_key=settings.signing_key or secrets.token_bytes(32),
+        )
+
+    def start_compactor(self) -> None:
+        """Fold every open workspace's ledger every ``compactor_interval_s`` (anti-entropy)."""
+        if not self.settings.compactor or self._compactor is not None:
+            return
+        self._compactor = threading.Thread(
+            target=self._compact_loop, name="arco-compactor-loop", daemon=True
+        )
+        self._compactor.start()
+
+    def _compact_loop(self) -> None:
+        while not self._stop.wait(self.settings.compactor_interval_s):
+            worst, failed = 0.0, False
+            for ws in self.workspaces:
+                try:
+                    result = ws.executions.compact()
+                except ArcoError as exc:
+                    failed = True
+                    log.warning("compaction of %s failed: %s", ws.scope.prefix, exc)
+                    continue
+                worst = max([worst, *(ms / 1000 for ms in result.lag_ms)])
+            if not failed:
+                self._last_pass = time.monotonic()
+                self._last_lag_s = worst
+
+    def max_lag_s(self) -> float:
+        """How far folding is behind: the worst lag of the last pass, or, if passes keep
+        failing (or no loop runs), the time since the last good one beyond one interval."""
+        if not self.settings.compactor:
+            return 0.0
+        stalled = time.monotonic() - self._last_pass - 2 * self.settings.compactor_interval_s
+        return max(self._last_lag_s, stalled, 0.0)
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._compactor is not None:
+            self._compactor.join(timeout=30)
+        self.workspaces.close()

@@ -1,0 +1,119 @@
+"""Configuration of ``arco serve`` (flags and ``ARCO_*`` environment variables)."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+
+from arco.errors import ValidationError
+
+#: every signing algorithm the server can be configured to accept (never ``none``)
+SUPPORTED_ALGORITHMS = ("HS256", "RS256", "ES256")
+
+
+@dataclass(frozen=True)
+class AuthSettings:
+    """How bearer tokens (JWT) are verified in production mode."""
+
+    #: the accepted algorithms: a fixed list, so a token cannot pick its own
+    algorithms: tuple[str, ...] = ("RS256",)
+    #: HS256 shared secret
+    secret: str | None = None
+    #: RS256/ES256 public key (PEM)
+    public_key_pem: str | None = None
+    #: RS256/ES256 keys from a JWKS document (cached, refreshed on an unknown ``kid``)
+    jwks_url: str | None = None
+    issuer: str | None = None
+    audience: str | None = None
+    tenant_claim: str = "tenant"
+    workspace_claim: str = "workspace"
+    subject_claim: str = "sub"
+    #: claim naming the token kind (``user`` or ``task``); absent means ``user``
+    kind_claim: str = "arco_kind"
+    leeway_s: int = 30
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Request limits (per tenant rates; sizes in bytes)."""
+
+    max_body_bytes: int = 1 << 20
+    max_events_body_bytes: int = 16 << 20
+    requests_per_s: float = 200.0
+    burst: int = 400
+    query_per_s: float = 10.0
+    query_burst: int = 20
+    mint_per_s: float = 10.0
+    mint_burst: int = 20
+    query_max_sql_bytes: int = 100_000
+    query_max_rows: int = 10_000
+    query_timeout_s: float = 10.0
+    query_max_result_bytes: int = 32 << 20
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """Everything ``create_app`` needs. ``dev=True`` takes the scope from request headers."""
+
+    store_url: str = "file://./.arco"
+    host: str = "127.0.0.1"
+    port: int = 8181
+    dev: bool = False
+    #: allow development mode on a non-loopback address (explicit opt-in)
+    force_dev: bool = False
+    auth: AuthSettings | None = None
+    limits: Limits = field(default_factory=Limits)
+    #: run the tier-2 compactor loop in the server process
+    compactor: bool = True
+    compactor_interval_s: float = 2.0
+    #: seconds a ledger event may wait to be folded before /ready reports not ready
+    lag_bound_s: float = 300.0
+    #: CORS origins allowed to call the API ("*" is refused in production)
+    cors_origins: tuple[str, ...] = ()
+    #: HMAC key for /files URLs of a local store (random per process if not given)
+    signing_key: bytes | None = None
+    #: public base URL for minted /files links (default: http://{host}:{port})
+    public_url: str | None = None
+
+    def check(self) -> None:
+        """Refuse unsafe configurations (raises ValidationError naming the setting)."""
+        if self.dev:
+            if not self.force_dev and not _is_loopback(self.host):
+                raise ValidationError(
+                    f"--dev: development mode trusts X-Tenant-Id headers and is refused on "
+                    f"non-loopback address {self.host!r} (add --force-dev to insist)"
+                )
+            return
+        if self.auth is None:
+            raise ValidationError(
+                "auth: production mode needs a token key (--jwt-secret, --jwt-public-key or "
+                "--jwks-url), or run with --dev on a loopback address"
+            )
+        unknown = [a for a in self.auth.algorithms if a not in SUPPORTED_ALGORITHMS]
+        if not self.auth.algorithms or unknown:
+            raise ValidationError(
+                f"auth.algorithms: must be a non-empty subset of {', '.join(SUPPORTED_ALGORITHMS)} "
+                f"(got {', '.join(self.auth.algorithms) or 'none'})"
+            )
+        if "HS256" in self.auth.algorithms and not self.auth.secret:
+            raise ValidationError("auth.secret: HS256 needs a shared secret")
+        asymmetric = [a for a in self.auth.algorithms if a != "HS256"]
+        if asymmetric and not (self.auth.public_key_pem or self.auth.jwks_url):
+            raise ValidationError(
+                f"auth: {', '.join(asymmetric)} needs a public key (PEM) or a JWKS URL"
+            )
+        if "*" in self.cors_origins:
+            raise ValidationError("cors_origins: '*' is refused in production mode")
+        if self.store_url.startswith("memory://"):
+            raise ValidationError(
+                "store: memory:// loses everything on exit; refused in production"
+            )
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -1,0 +1,83 @@
+"""The application shell: service routes, request ids, the error shape, body limits, startup checks."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from fastapi.testclient import TestClient
+
+from arco.errors import ValidationError
+from arco.server import ServerSettings, create_app
+from arco.server.settings import AuthSettings, Limits
+
+
+def test_health_ready_metrics(dev_client: TestClient) -> None:
+    assert dev_client.get("/health").json() == {"status": "ok"}
+    ready = dev_client.get("/ready")
+    assert ready.status_code == 200 and ready.json()["checks"]["storage"] == "ok"
+    metrics = dev_client.get("/metrics")
+    assert metrics.status_code == 200
+    assert "arco_http_requests_total" in metrics.text
+
+
+def test_request_id_is_echoed_or_generated(dev_client: TestClient) -> None:
+    given = dev_client.get("/health", headers={"X-Request-Id": "abc-123"})
+    assert given.headers["X-Request-Id"] == "abc-123"
+    made = dev_client.get("/health", headers={"X-Request-Id": "bad id with spaces"})
+    assert made.headers["X-Request-Id"] != "bad id with spaces"
+    assert len(made.headers["X-Request-Id"]) == 32
+
+
+def test_unknown_route_uses_the_error_shape(dev_client: TestClient) -> None:
+    r = dev_client.get("/api/v1/nope", headers={"X-Request-Id": "r-1"})
+    assert r.status_code == 404
+    assert r.json() == {
+        "error": {"code": "NOT_FOUND", "message": "no such route", "request_id": "r-1"}
+    }
+
+
+def test_oversized_body_is_413_in_the_error_shape(dev_settings: ServerSettings) -> None:
+    settings = dataclasses.replace(dev_settings, limits=Limits(max_body_bytes=100))
+    with TestClient(create_app(settings)) as client:
+        r = client.post("/api/v1/namespaces", content=b"x" * 101, headers={"X-Request-Id": "big"})
+        assert r.status_code == 413
+        assert r.json()["error"] == {
+            "code": "PAYLOAD_TOO_LARGE",
+            "message": "request body exceeds 100 bytes",
+            "request_id": "big",
+        }
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        (ServerSettings(dev=True, host="0.0.0.0"), r"^--dev: development mode .* non-loopback"),
+        (ServerSettings(), r"^auth: production mode needs a token key"),
+        (
+            ServerSettings(auth=AuthSettings(algorithms=("none",), secret="s")),
+            r"^auth.algorithms: must be a non-empty subset",
+        ),
+        (ServerSettings(auth=AuthSettings(algorithms=("HS256",))), r"^auth.secret: HS256 needs"),
+        (ServerSettings(auth=AuthSettings(algorithms=("RS256",))), r"^auth: RS256 needs a public"),
+        (
+            ServerSettings(
+                auth=AuthSettings(algorithms=("HS256",), secret="s"), cors_origins=("*",)
+            ),
+            r"^cors_origins: '\*' is refused",
+        ),
+        (
+            ServerSettings(
+                store_url="memory://x", auth=AuthSettings(algorithms=("HS256",), secret="s")
+            ),
+            r"^store: memory:// loses everything",
+        ),
+    ],
+)
+def test_startup_refuses_unsafe_settings(settings: ServerSettings, message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        create_app(settings)
+
+
+def test_dev_mode_on_other_addresses_needs_force() -> None:
+    ServerSettings(dev=True, host="0.0.0.0", force_dev=True).check()
