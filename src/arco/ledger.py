@@ -29,6 +29,7 @@ from arco.errors import (
 )
 from arco.events import EventEnvelope
 from arco.layout import ledger_key, ledger_name, ledger_prefix, parse_ledger_key
+from arco.metrics import EVENTS_APPENDED
 from arco.storage.port import ObjectStore
 
 __all__ = ["MAX_WORKERS", "EventLedger"]
@@ -142,6 +143,7 @@ class EventLedger:
             seen.add(event.event_id)
         items = [(self.key_for(e.event_id), e.to_bytes()) for e in events]
         self.map(lambda item: self._create(*item), items)
+        EVENTS_APPENDED.labels(self._domain).inc(len(items))
         return [key for key, _ in items]
 
     def _create(self, key: str, data: bytes) -> None:

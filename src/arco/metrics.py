@@ -9,12 +9,22 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 
 __all__ = [
+    "COMMIT_CONFLICTS",
+    "COMMIT_DURATION",
     "COMPACTION_DURATION",
     "COMPACTION_EVENTS",
     "COMPACTION_ROUNDS",
+    "EVENTS_APPENDED",
+    "FENCING_REJECTIONS",
     "HTTP_LATENCY",
     "HTTP_REQUESTS",
+    "LOCK_WAIT",
+    "QUERY_DURATION",
+    "QUERY_ROWS",
     "REGISTRY",
+    "STORAGE_DURATION",
+    "STORAGE_ERRORS",
+    "URLS_MINTED",
     "VISIBILITY_LAG",
     "exposition",
 ]
@@ -60,6 +70,68 @@ HTTP_LATENCY = Histogram(
     "arco_http_request_duration_seconds",
     "HTTP request latency by route template and method.",
     ["route", "method"],
+    registry=REGISTRY,
+)
+
+
+COMMIT_DURATION = Histogram(
+    "arco_commit_duration_seconds",
+    "Tier-1 commit latency (lock, validate, write, publish) per batch.",
+    ["domain"],
+    registry=REGISTRY,
+)
+LOCK_WAIT = Histogram(
+    "arco_lock_wait_seconds",
+    "Time spent acquiring a tier-1 domain lease.",
+    ["domain"],
+    registry=REGISTRY,
+)
+COMMIT_CONFLICTS = Counter(
+    "arco_commit_conflicts",
+    "Tier-1 commit attempts lost to a concurrent publish (manifest CAS failed).",
+    ["domain"],
+    registry=REGISTRY,
+)
+FENCING_REJECTIONS = Counter(
+    "arco_fencing_rejections",
+    "Tier-1 commits refused because a newer lease holder had fenced this one.",
+    ["domain"],
+    registry=REGISTRY,
+)
+EVENTS_APPENDED = Counter(
+    "arco_events_appended",
+    "Tier-2 events written to the ledger.",
+    ["domain"],
+    registry=REGISTRY,
+)
+STORAGE_DURATION = Histogram(
+    "arco_storage_operation_seconds",
+    "Latency of each object-store request (every attempt), by backend and operation.",
+    ["backend", "op"],
+    registry=REGISTRY,
+)
+STORAGE_ERRORS = Counter(
+    "arco_storage_errors",
+    "Failed object-store requests by backend, operation and error code.",
+    ["backend", "op", "code"],
+    registry=REGISTRY,
+)
+URLS_MINTED = Counter(
+    "arco_signed_urls_minted",
+    "Signed file URLs handed out, by domain.",
+    ["domain"],
+    registry=REGISTRY,
+)
+QUERY_DURATION = Histogram(
+    "arco_query_duration_seconds",
+    "SQL query endpoint latency, by outcome (ok, truncated, timeout, error).",
+    ["outcome"],
+    registry=REGISTRY,
+)
+QUERY_ROWS = Histogram(
+    "arco_query_rows",
+    "Rows returned per SQL query.",
+    buckets=(0, 1, 10, 100, 1_000, 10_000, 100_000),
     registry=REGISTRY,
 )
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -45,6 +46,7 @@ from arco.ids import next_ulid_after
 from arco.layout import commit_dir, ledger_key
 from arco.lock import Lease, LeaseLock
 from arco.manifest import FileEntry, Manifest, StoredManifest, publish_manifest, read_manifest
+from arco.metrics import COMMIT_CONFLICTS, COMMIT_DURATION, FENCING_REJECTIONS, LOCK_WAIT
 from arco.snapshot import SnapshotLoader, write_files
 from arco.storage.port import ObjectStore
 
@@ -196,12 +198,18 @@ class DomainWriter(Generic[S]):
 
     def _commit_batch(self, batch: list[_Pending]) -> None:
         last: ArcoError | None = None
+        started = time.monotonic()
         try:
             for _ in range(self.options.commit_attempts):
                 try:
                     self._commit_once(batch)
+                    COMMIT_DURATION.labels(self._domain).observe(time.monotonic() - started)
                     return
                 except (FencedError, CommitConflictError) as exc:
+                    counter = (
+                        FENCING_REJECTIONS if isinstance(exc, FencedError) else COMMIT_CONFLICTS
+                    )
+                    counter.labels(self._domain).inc()
                     last = exc
             assert last is not None
             self._fail(batch, last)
@@ -223,7 +231,9 @@ class DomainWriter(Generic[S]):
             self.on_step(name)
 
     def _commit_once(self, batch: list[_Pending]) -> None:
+        waited = time.monotonic()
         lease = self._lock.acquire()
+        LOCK_WAIT.labels(self._domain).observe(time.monotonic() - waited)
         outcomes: list[tuple[_Pending, Any]] = []
         try:
             head = read_manifest(self._store, self._domain)

@@ -21,6 +21,7 @@ from arco.storage import (
     UrlSigner,
     open_store,
 )
+from arco.storage.metered import MeteredStore
 from arco.storage.url import clear_memory_stores
 
 # --- UrlSigner ------------------------------------------------------------------------
@@ -83,12 +84,13 @@ def test_signer_validation() -> None:
 # --- open_store -----------------------------------------------------------------------
 
 
-def test_open_store_wraps_in_retrying_store_by_default(tmp_path: Path) -> None:
+def test_open_store_wraps_in_retrying_and_metered_stores_by_default(tmp_path: Path) -> None:
     store = open_store("memory://")
     assert isinstance(store, RetryingStore)
-    assert isinstance(store.inner, ObstoreStore)
-    assert isinstance(open_store("memory://", retry=False), ObstoreStore)
-    local = open_store(f"file://{tmp_path}", retry=False)
+    assert isinstance(store.inner, MeteredStore)
+    assert isinstance(store.inner.inner, ObstoreStore)
+    assert isinstance(open_store("memory://", retry=False, metered=False), ObstoreStore)
+    local = open_store(f"file://{tmp_path}", retry=False, metered=False)
     assert isinstance(local, LocalFileStore)
     assert isinstance(local, ObjectStore)
 
@@ -104,7 +106,7 @@ def test_memory_urls() -> None:
     fresh1.put("k", b"v")
     with pytest.raises(Exception):
         fresh2.get("k")
-    scoped = open_store("memory://shared/tenant=t/workspace=w", retry=False)
+    scoped = open_store("memory://shared/tenant=t/workspace=w", retry=False, metered=False)
     assert isinstance(scoped, ScopedStore)
     scoped.put("x", b"1")
     assert a.get("tenant=t/workspace=w/x").data == b"1"
@@ -184,7 +186,9 @@ def test_gcs_configuration_without_network(monkeypatch: pytest.MonkeyPatch) -> N
         "GOOGLE_APPLICATION_CREDENTIALS",
     ):
         monkeypatch.delenv(var, raising=False)
-    store = _assert_fast(lambda: open_store("gs://my-bucket/tenant=t/workspace=w", retry=False))
+    store = _assert_fast(
+        lambda: open_store("gs://my-bucket/tenant=t/workspace=w", retry=False, metered=False)
+    )
     assert isinstance(store, ObstoreStore)
     assert isinstance(store, ObjectStore)
     assert store.url == "gs://my-bucket/tenant=t/workspace=w"
@@ -200,6 +204,7 @@ def test_azure_configuration_without_network() -> None:
         lambda: open_store(
             "az://container/tenant=t",
             retry=False,
+            metered=False,
             account="myaccount",
             account_key="c2VjcmV0LWtleS1ieXRlcw==",
         )
@@ -223,6 +228,7 @@ def test_s3_configuration_without_network(monkeypatch: pytest.MonkeyPatch) -> No
         lambda: open_store(
             "s3://bkt/pre/fix",
             retry=False,
+            metered=False,
             region="eu-west-1",
             access_key_id="AKIA",
             secret_access_key="shh",

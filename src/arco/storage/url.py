@@ -30,6 +30,7 @@ from obstore.store import AzureStore, GCSStore, MemoryStore, S3Store
 from arco.errors import ValidationError
 from arco.storage.keys import ScopedStore, validate_key
 from arco.storage.local import LocalFileStore
+from arco.storage.metered import MeteredStore
 from arco.storage.obstore_backend import ObstoreStore
 from arco.storage.port import ObjectStore
 from arco.storage.retry import RetryingStore
@@ -50,7 +51,8 @@ _memory_lock = threading.Lock()
 def open_store(url: str, **options: Any) -> ObjectStore:
     """Open the store named by ``url``; see the module docstring for the schemes.
 
-    Common options: ``retry`` (default True: wrap in RetryingStore), ``retry_attempts``.
+    Common options: ``retry`` (default True: wrap in RetryingStore), ``retry_attempts``,
+    ``metered`` (default True: report request latency and errors as Prometheus metrics).
     ``file``: ``fsync``, ``signer``. ``s3``: ``endpoint``, ``region``, ``access_key_id``,
     ``secret_access_key``, ``session_token``, ``allow_http``, ``skip_signature``,
     ``virtual_hosted_style_request``, ``timeout``, ``connect_timeout`` (unset values come
@@ -63,6 +65,7 @@ def open_store(url: str, **options: Any) -> ObjectStore:
     """
     opts = dict(options)
     retry = bool(opts.pop("retry", True))
+    metered = bool(opts.pop("metered", True))
     attempts = int(opts.pop("retry_attempts", 5))
     scheme, sep, rest = url.partition("://")
     if not sep:
@@ -78,6 +81,8 @@ def open_store(url: str, **options: Any) -> ObjectStore:
     store = builder(rest, opts)
     if opts:
         raise ValidationError(f"store options {sorted(opts)}: not supported for {scheme}://")
+    if metered:  # every attempt is measured: the meter sits under the retries
+        store = MeteredStore(store, scheme)
     return RetryingStore(store, attempts=attempts) if retry else store
 
 
