@@ -15,6 +15,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from arco.metrics import HTTP_LATENCY, HTTP_REQUESTS
+from arco.server.api_doc import build_openapi
 from arco.server.errors import error_body, install_error_handlers
 from arco.server.routes import (
     browser,
@@ -58,6 +59,7 @@ def create_app(settings: ServerSettings, services: Services | None = None) -> Fa
         lifespan=lifespan,
     )
     app.state.services = svc
+    app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]
     install_error_handlers(app)
     for module in (catalog, lineage, search, manifests, commits, events, query, browser):
         app.include_router(module.router, prefix=API_PREFIX)
