@@ -146,3 +146,29 @@ def bench_ingest(
     cli.show(table("ingest benchmark", ["figure", "value"], figures))
     if json_path is not None:
         cli.say(f"results written to {json_path}")
+
+
+@bench_app.command("api")
+def bench_api(
+    ctx: typer.Context,
+    json_path: Annotated[
+        Path | None,
+        typer.Option("--json", metavar="FILE", help="Also write the results to FILE as JSON."),
+    ] = None,
+    quick: Annotated[
+        bool, typer.Option("--quick", help="50 tables, 1 s windows, under 30 s.")
+    ] = False,
+    clients: Annotated[
+        int, typer.Option("--clients", min=1, max=256, help="Concurrent clients (threads).")
+    ] = 16,
+) -> None:
+    """Benchmark the REST API on loopback against the library and DuckDB; print the figures."""
+    from arco.bench.api import run_api_bench  # type: ignore[import-not-found,unused-ignore]
+
+    cli = current(ctx)
+    results = run_api_bench(json_path, quick=quick, clients=clients, console=cli.console)
+    figures: list[tuple[str, object]] = []
+    _flatten("", results, figures)
+    cli.show(table("api benchmark", ["figure", "value"], figures))
+    if json_path is not None:
+        cli.say(f"results written to {json_path}")
