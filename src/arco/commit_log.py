@@ -10,14 +10,18 @@ nothing references it and garbage collection removes it.
 
 from __future__ import annotations
 
+import base64
+import binascii
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
 from arco import canonical_json
-from arco.errors import ArcoError, CorruptStateError
+from arco.errors import ArcoError, CorruptStateError, ObjectNotFoundError, ValidationError
+from arco.ids import is_ulid
 from arco.layout import commit_key
 from arco.manifest import Manifest, read_manifest
+from arco.paging import MAX_PAGE
 from arco.storage.port import ObjectStore
 
 #: ``compact`` folds tier-2 ledger events; the rest are tier-1 kinds, ``checkpoint`` and
@@ -75,3 +79,52 @@ def chain(store: ObjectStore, domain: str) -> list[CommitRecord]:
         records.append(record)
         commit_id = record.parent_commit_id
     return records[::-1]
+
+
+def list_commits(
+    store: ObjectStore, domain: str, *, page_token: str | None = None, limit: int = 100
+) -> tuple[list[CommitRecord], str | None]:
+    """One page of the current chain, newest first, and the token of the next page.
+
+    The walk starts at the head manifest's commit (or, with ``page_token``, at the commit the
+    token names) and follows ``parent_commit_id``; a token names the next commit to read, so
+    each page costs ``limit`` reads. A token that does not name a commit record of this store
+    is a ValidationError (tokens of another scope name nothing here).
+    """
+    if not 1 <= limit <= MAX_PAGE:
+        raise ValidationError(f"limit: must be between 1 and {MAX_PAGE} (got {limit})")
+    bad_token = ValidationError("page_token: not a token returned by a previous page")
+    commit_id: str | None
+    if page_token is None:
+        head = read_manifest(store, domain)
+        commit_id = head.manifest.commit_id if head is not None else None
+    else:
+        commit_id = _decode_commit_token(page_token)
+        if commit_id is None or not is_ulid(commit_id):
+            raise bad_token
+    records: list[CommitRecord] = []
+    while commit_id is not None and len(records) < limit:
+        try:
+            record = read_commit(store, domain, commit_id)
+        except ObjectNotFoundError:
+            if page_token is not None and not records:
+                raise bad_token from None
+            raise
+        records.append(record)
+        commit_id = record.parent_commit_id
+    return records, None if commit_id is None else _encode_commit_token(commit_id)
+
+
+def _encode_commit_token(commit_id: str) -> str:
+    raw = canonical_json.canonical_dumps({"commit": commit_id})
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_commit_token(token: str) -> str | None:
+    try:
+        padded = token + "=" * (-len(token) % 4)
+        data = canonical_json.loads(base64.urlsafe_b64decode(padded.encode()))
+    except (ArcoError, binascii.Error, ValueError, UnicodeError):
+        return None
+    commit_id = data.get("commit") if isinstance(data, dict) else None
+    return commit_id if isinstance(commit_id, str) else None

@@ -19,6 +19,7 @@ Keys here are *relative to a scope*: a :class:`~arco.storage.ScopedStore` adds t
 
 from __future__ import annotations
 
+import hashlib
 import re
 from typing import Literal
 
@@ -109,3 +110,10 @@ def quarantine_prefix(domain: str) -> str:
 def quarantine_key(domain: str, name: str) -> str:
     """Where the tier-2 compactor sets aside the ledger object ``name`` it could not apply."""
     return f"{quarantine_prefix(domain)}{name}.json"
+
+
+def request_record_key(domain: str, idempotency_key: str) -> str:
+    """Create-only record of a request applied under an idempotency key (tier 2, e.g. the
+    API's ``POST /events``): ``requests/{domain}/{sha256 of the key}.json``."""
+    digest = hashlib.sha256(idempotency_key.encode("utf-8")).hexdigest()
+    return f"requests/{domain}/{digest}.json"

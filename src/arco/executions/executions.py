@@ -7,8 +7,15 @@ from collections.abc import Sequence
 from typing import Any
 
 from arco.assets import AssetKey
+from arco.canonical_json import canonical_dumps
+from arco.canonical_json import loads as canonical_loads
 from arco.compactor import CompactionResult, Compactor, CompactorOptions
-from arco.errors import NotFoundError, ValidationError
+from arco.errors import (
+    IdempotencyConflictError,
+    NotFoundError,
+    ObjectExistsError,
+    ValidationError,
+)
 from arco.events import EventEnvelope
 from arco.executions.domain import EXECUTIONS
 from arco.executions.model import Materialization
@@ -16,6 +23,7 @@ from arco.executions.payloads import MATERIALIZATION_STATUSES
 from arco.executions.schema import MaterializationRow
 from arco.executions.state import ExecutionsState
 from arco.ingest import FoldMode, Ingestor, UnknownEvents
+from arco.layout import request_record_key
 from arco.paging import DEFAULT_PAGE, Page, Sorted, paginate
 from arco.scope import DEFAULT_SCOPE, Scope
 from arco.storage import ScopedStore, open_store
@@ -73,6 +81,44 @@ class Executions:
     def append(self, events: Sequence[EventEnvelope], *, fold: FoldMode | None = None) -> list[str]:
         """Append events to the ledger (see :class:`arco.ingest.Ingestor`); their keys."""
         return self._ingestor.append(events, fold=fold)
+
+    def append_once(
+        self, events: Sequence[EventEnvelope], idempotency_key: str, request_hash: str
+    ) -> list[str]:
+        """Append ``events`` under a request-level idempotency key; their event ids.
+
+        The first request stores a create-only record of its events (``request_hash``
+        identifies the request body) and then appends them. A request with the same key
+        and hash gets the recorded event ids, and their events are appended again: appends
+        are at-least-once and the compactor folds copies of an event once, so a request
+        that failed after its record was written is completed by its retry. The same key
+        with another hash is IdempotencyConflictError. Invalid events fail the request
+        before anything is written.
+        """
+        if self._ingestor.unknown == "reject":
+            for i, event in enumerate(events):
+                try:
+                    self._ingestor.domain.check(event)
+                except ValidationError as exc:
+                    raise ValidationError(f"events[{i}].{exc.message}") from None
+        key = request_record_key(EXECUTIONS.name, idempotency_key)
+        record = {
+            "idempotency_key": idempotency_key,
+            "request_hash": request_hash,
+            "events": [e.model_dump() for e in events],
+        }
+        try:
+            self.store.put(key, canonical_dumps(record), "create")
+        except ObjectExistsError:
+            stored = canonical_loads(self.store.get(key).data)
+            if stored.get("request_hash") != request_hash:
+                raise IdempotencyConflictError(
+                    f"idempotency_key: {idempotency_key!r} was already used with a "
+                    "different request"
+                ) from None
+            events = [EventEnvelope.from_object(e) for e in stored["events"]]
+        self.append(events)
+        return [e.event_id for e in events]
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until everything appended so far has been folded; False on timeout."""

@@ -1,5 +1,250 @@
-"""Routes: catalog (see docs/api.md)."""
+"""Routes: namespaces and tables (tier 1; see docs/api.md).
 
-from fastapi import APIRouter
+Every write is one catalog request (``arco.catalog.operations``) submitted with the
+request's ``Idempotency-Key`` and ``If-Match``; every read goes through the caller's
+workspace, so another workspace's objects are simply not found.
+"""
 
-router = APIRouter()
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+
+from arco.catalog import (
+    CreateNamespace,
+    DropNamespace,
+    DropTable,
+    Namespace,
+    Page,
+    RegisterTable,
+    RenameTable,
+    Table,
+    UpdateNamespace,
+    UpdateTable,
+)
+from arco.catalog.operations import Operation, build_request
+from arco.server.deps import CallerWorkspace
+from arco.server.errors import ApiError
+from arco.server.wire import (
+    API_DEPENDENCIES,
+    DEFAULT_LIMIT,
+    RENAME_FIELDS,
+    CreateNamespaceBody,
+    IdempotencyKey,
+    IfMatch,
+    Limit,
+    PageToken,
+    RegisterTableBody,
+    TablePatchBody,
+    UpdateNamespaceBody,
+    error_responses,
+    path_segment,
+    set_etag,
+)
+from arco.server.workspaces import Workspace
+
+router = APIRouter(tags=["catalog"], dependencies=API_DEPENDENCIES)
+
+_NS = "/api/v1/namespaces"
+
+
+def _namespace(ws: Workspace, request: Operation, key: str | None) -> Namespace:
+    result = ws.catalog.submit(request, idempotency_key=key)
+    assert isinstance(result, Namespace)
+    return result
+
+
+def _table(ws: Workspace, request: Operation, key: str | None) -> Table:
+    result = ws.catalog.submit(request, idempotency_key=key)
+    assert isinstance(result, Table)
+    return result
+
+
+# --- namespaces ---------------------------------------------------------------------------
+
+
+@router.post(
+    "/namespaces",
+    status_code=201,
+    response_model=Namespace,
+    summary="Create a namespace",
+    responses=error_responses(400, 409, 413, etag=201, location=201),
+)
+def create_namespace(
+    body: CreateNamespaceBody,
+    ws: CallerWorkspace,
+    response: Response,
+    idempotency_key: IdempotencyKey,
+) -> Namespace:
+    request = build_request(CreateNamespace, **body.model_dump(exclude_unset=True))
+    ns = _namespace(ws, request, idempotency_key)
+    set_etag(response, ns.version)
+    response.headers["Location"] = f"{_NS}/{path_segment(ns.name)}"
+    return ns
+
+
+@router.get(
+    "/namespaces",
+    response_model=Page[Namespace],
+    summary="List namespaces (by name)",
+    responses=error_responses(400),
+)
+def list_namespaces(
+    ws: CallerWorkspace, page_token: PageToken = None, limit: Limit = DEFAULT_LIMIT
+) -> Page[Namespace]:
+    return ws.catalog.list_namespaces(page_token=page_token, limit=limit)
+
+
+@router.get(
+    "/namespaces/{ns}",
+    response_model=Namespace,
+    summary="Get a namespace",
+    responses=error_responses(400, 404, etag=200),
+)
+def get_namespace(ns: str, ws: CallerWorkspace, response: Response) -> Namespace:
+    found = ws.catalog.get_namespace(ns)
+    set_etag(response, found.version)
+    return found
+
+
+@router.patch(
+    "/namespaces/{ns}",
+    response_model=Namespace,
+    summary="Update a namespace's description or properties",
+    responses=error_responses(400, 404, 409, 412, 413, etag=200),
+)
+def update_namespace(
+    ns: str,
+    body: UpdateNamespaceBody,
+    ws: CallerWorkspace,
+    response: Response,
+    idempotency_key: IdempotencyKey,
+    if_match: IfMatch,
+) -> Namespace:
+    request = build_request(
+        UpdateNamespace, name=ns, if_match=if_match, **body.model_dump(exclude_unset=True)
+    )
+    updated = _namespace(ws, request, idempotency_key)
+    set_etag(response, updated.version)
+    return updated
+
+
+@router.delete(
+    "/namespaces/{ns}",
+    status_code=204,
+    response_class=Response,
+    summary="Drop an empty namespace",
+    responses=error_responses(400, 404, 409, 412),
+)
+def drop_namespace(
+    ns: str, ws: CallerWorkspace, idempotency_key: IdempotencyKey, if_match: IfMatch
+) -> Response:
+    _namespace(ws, build_request(DropNamespace, name=ns, if_match=if_match), idempotency_key)
+    return Response(status_code=204)
+
+
+# --- tables --------------------------------------------------------------------------------
+
+
+@router.post(
+    "/namespaces/{ns}/tables",
+    status_code=201,
+    response_model=Table,
+    summary="Register a table with its columns",
+    responses=error_responses(400, 404, 409, 413, etag=201, location=201),
+)
+def register_table(
+    ns: str,
+    body: RegisterTableBody,
+    ws: CallerWorkspace,
+    response: Response,
+    idempotency_key: IdempotencyKey,
+) -> Table:
+    request = build_request(RegisterTable, namespace=ns, **body.model_dump(exclude_unset=True))
+    table = _table(ws, request, idempotency_key)
+    set_etag(response, table.version)
+    response.headers["Location"] = (
+        f"{_NS}/{path_segment(table.namespace)}/tables/{path_segment(table.name)}"
+    )
+    return table
+
+
+@router.get(
+    "/namespaces/{ns}/tables",
+    response_model=Page[Table],
+    summary="List the tables of a namespace (by name)",
+    responses=error_responses(400, 404),
+)
+def list_tables(
+    ns: str, ws: CallerWorkspace, page_token: PageToken = None, limit: Limit = DEFAULT_LIMIT
+) -> Page[Table]:
+    return ws.catalog.list_tables(ns, page_token=page_token, limit=limit)
+
+
+@router.get(
+    "/namespaces/{ns}/tables/{table}",
+    response_model=Table,
+    summary="Get a table with its columns",
+    responses=error_responses(400, 404, etag=200),
+)
+def get_table(ns: str, table: str, ws: CallerWorkspace, response: Response) -> Table:
+    found = ws.catalog.get_table(ns, table)
+    set_etag(response, found.version)
+    return found
+
+
+@router.patch(
+    "/namespaces/{ns}/tables/{table}",
+    response_model=Table,
+    summary="Update a table, or rename / move it",
+    description="Either UpdateTable fields (description, location, format, properties, "
+    "columns) or a rename (`new_name`, optionally `new_namespace`); mixing the two is 400.",
+    responses=error_responses(400, 404, 409, 412, 413, etag=200),
+)
+def update_table(
+    ns: str,
+    table: str,
+    ws: CallerWorkspace,
+    response: Response,
+    idempotency_key: IdempotencyKey,
+    if_match: IfMatch,
+    body: TablePatchBody,
+) -> Table:
+    given = body.model_dump(exclude_unset=True)
+    renaming = RENAME_FIELDS & given.keys()
+    request: RenameTable | UpdateTable
+    if renaming:
+        others = sorted(given.keys() - RENAME_FIELDS)
+        if others:
+            raise ApiError(
+                400,
+                "VALIDATION_FAILED",
+                f"body: a rename (new_name, new_namespace) cannot be combined with other "
+                f"changes ({', '.join(others)})",
+            )
+        if given.get("new_name") is None:
+            raise ApiError(400, "VALIDATION_FAILED", "new_name: is required to rename a table")
+        request = build_request(RenameTable, namespace=ns, name=table, if_match=if_match, **given)
+    else:
+        request = build_request(UpdateTable, namespace=ns, name=table, if_match=if_match, **given)
+    updated = _table(ws, request, idempotency_key)
+    set_etag(response, updated.version)
+    return updated
+
+
+@router.delete(
+    "/namespaces/{ns}/tables/{table}",
+    status_code=204,
+    response_class=Response,
+    summary="Drop a table",
+    responses=error_responses(400, 404, 412),
+)
+def drop_table(
+    ns: str,
+    table: str,
+    ws: CallerWorkspace,
+    idempotency_key: IdempotencyKey,
+    if_match: IfMatch,
+) -> Response:
+    request = build_request(DropTable, namespace=ns, name=table, if_match=if_match)
+    _table(ws, request, idempotency_key)
+    return Response(status_code=204)

@@ -1,5 +1,32 @@
-"""Routes: manifests (see docs/api.md)."""
+"""Routes: the current manifest of a domain (see docs/api.md)."""
 
-from fastapi import APIRouter
+from __future__ import annotations
 
-router = APIRouter()
+from typing import Literal
+
+from fastapi import APIRouter, Response
+
+from arco.errors import NotFoundError
+from arco.manifest import Manifest, read_manifest
+from arco.server.deps import CallerWorkspace
+from arco.server.wire import API_DEPENDENCIES, error_responses, set_etag
+
+router = APIRouter(tags=["manifests"], dependencies=API_DEPENDENCIES)
+
+#: the domains with a manifest of their own (search postings are part of ``catalog``)
+ManifestDomain = Literal["catalog", "lineage", "executions"]
+
+
+@router.get(
+    "/manifests/{domain}",
+    response_model=Manifest,
+    summary="The current manifest of a domain: its version and Parquet files",
+    description="`ETag` is the snapshot version. 404 if the domain was never written.",
+    responses=error_responses(400, 404, etag=200),
+)
+def get_manifest(domain: ManifestDomain, ws: CallerWorkspace, response: Response) -> Manifest:
+    stored = read_manifest(ws.store, domain)
+    if stored is None:
+        raise NotFoundError(f"domain {domain!r} has no manifest yet (nothing was written)")
+    set_etag(response, stored.manifest.snapshot_version)
+    return stored.manifest
