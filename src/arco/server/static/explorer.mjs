@@ -219,33 +219,40 @@ async function selectTable(namespace, table) {
   $("detail-section").dataset.selected = `${namespace}/${table.name}`;
 }
 
+// The same walk as arco.lineage.traverse: breadth first from the asset, each node expanded
+// upstream and downstream ("both") once, up to `depth` hops; nodes are case-insensitive.
 async function renderLineage(asset, depth = 3) {
-  const edges = await rows("SELECT source, target, edge_type, run_id FROM lineage.edges");
-  const seen = new Map([[asset, 0]]); // node -> layer (negative upstream, positive downstream)
-  const shown = [];
-  const walk = (dir) => {
-    let frontier = [asset];
-    for (let d = 1; d <= depth && frontier.length; d++) {
-      const next = [];
-      for (const node of frontier) {
-        for (const e of edges) {
-          const [from, to] = dir < 0 ? [e.target, e.source] : [e.source, e.target];
-          if (from !== node) continue;
-          if (!shown.includes(e)) shown.push(e);
-          if (!seen.has(to)) {
-            seen.set(to, dir * d);
-            next.push(to);
-          }
-        }
-      }
-      frontier = next;
+  const edges = await rows(
+    "SELECT edge_id, source, target, edge_type, run_id FROM lineage.edges"
+  );
+  const key = (a) => a.normalize("NFKC").toLowerCase();
+  const info = new Map([[key(asset), { name: asset, distance: 0, layer: 0 }]]);
+  const shown = new Map();
+  const queue = [key(asset)];
+  while (queue.length) {
+    const node = queue.shift();
+    const here = info.get(node);
+    if (here.distance === depth) continue;
+    const steps = [];
+    for (const e of edges) {
+      if (key(e.target) === node) steps.push([e, e.source, -1]);
+      if (key(e.source) === node) steps.push([e, e.target, 1]);
     }
-  };
-  walk(-1);
-  walk(1);
+    for (const [e, neighbour, dir] of steps) {
+      if (!shown.has(e.edge_id)) shown.set(e.edge_id, e);
+      const k = key(neighbour);
+      if (!info.has(k)) {
+        info.set(k, { name: neighbour, distance: here.distance + 1, layer: here.layer + dir });
+        queue.push(k);
+      }
+    }
+  }
+  const ordered = [...shown.values()].sort((a, b) =>
+    `${key(a.source)}\u0000${key(a.target)}`.localeCompare(`${key(b.source)}\u0000${key(b.target)}`)
+  );
   $("lineage-edges").replaceChildren(
-    ...(shown.length
-      ? shown.map((e) =>
+    ...(ordered.length
+      ? ordered.map((e) =>
           el(
             "li",
             { class: "lineage-edge", dataset: { source: e.source, target: e.target } },
@@ -255,10 +262,11 @@ async function renderLineage(asset, depth = 3) {
         )
       : [el("li", { class: "hint" }, "no lineage recorded")])
   );
-  $("lineage-graph").replaceChildren(lineageSvg(asset, seen, shown));
+  const layers = new Map([...info.values()].map((n) => [n.name, n.layer]));
+  $("lineage-graph").replaceChildren(lineageSvg(asset, layers, ordered, key));
 }
 
-function lineageSvg(asset, layers, edges) {
+function lineageSvg(asset, layers, edges, key) {
   const NS = "http://www.w3.org/2000/svg";
   const svg = (tag, attrs = {}) => {
     const n = document.createElementNS(NS, tag);
@@ -281,8 +289,9 @@ function lineageSvg(asset, layers, edges) {
   marker.append(svg("path", { d: "M0,0 L10,5 L0,10 z", fill: "#888" }));
   defs.append(marker);
   root.append(defs);
+  const byKey = new Map([...pos].map(([name, p]) => [key(name), p]));
   for (const e of edges) {
-    const [x1, y1] = pos.get(e.source), [x2, y2] = pos.get(e.target);
+    const [x1, y1] = byKey.get(key(e.source)), [x2, y2] = byKey.get(key(e.target));
     root.append(svg("line", { class: "edge", x1: x1 + W, y1: y1 + H / 2, x2, y2: y2 + H / 2 }));
   }
   for (const [node, [x, y]] of pos) {
