@@ -1,0 +1,387 @@
+"""Tenant isolation and existence privacy.
+
+Tenant A probes every route with tenant B's names, ids, file paths, page tokens and
+idempotency keys, and gets exactly what it gets for objects that do not exist: the same
+status, the same error code and the same message once the echoed names are swapped. Its
+listings never show B's objects. Run in development mode (scope from ``X-Tenant-Id``) and in
+production mode (scope from a JWT).
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import jwt
+import pytest
+from fastapi.testclient import TestClient
+
+from arco.scope import Scope
+from arco.server import ServerSettings, create_app
+from arco.server.settings import AuthSettings
+
+API = "/api/v1"
+SECRET = "isolation-test-secret-of-enough-length"
+
+#: B's names and their never-used stand-ins (same length, so messages line up)
+B_NS, MISSING_NS = "bsecret", "nsecret"
+B_TABLE, MISSING_TABLE = "btable", "ntable"
+B_ASSET, MISSING_ASSET = f"{B_NS}/{B_TABLE}", f"{MISSING_NS}/{MISSING_TABLE}"
+B_DOWN, MISSING_DOWN = f"{B_NS}/bdown", f"{MISSING_NS}/bdown"
+B_RUN = "brun-private"
+B_KEY = "b-idempotency-key"
+
+Headers = Callable[[str], dict[str, str]]
+
+
+@pytest.fixture(params=["dev", "jwt"])
+def mode(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[TestClient, Headers]]:
+    store_url = f"file://{tmp_path / 'store'}"
+    if request.param == "dev":
+        settings = ServerSettings(store_url=store_url, dev=True, compactor=False)
+
+        def headers(tenant: str) -> dict[str, str]:
+            return {"X-Tenant-Id": tenant, "X-Workspace-Id": "main"}
+
+    else:
+        settings = ServerSettings(
+            store_url=store_url,
+            compactor=False,
+            auth=AuthSettings(algorithms=("HS256",), secret=SECRET),
+        )
+
+        def headers(tenant: str) -> dict[str, str]:
+            claims = {"tenant": tenant, "workspace": "main", "sub": f"user-{tenant}"}
+            token = jwt.encode({**claims, "exp": int(time.time()) + 600}, SECRET, "HS256")
+            # dev headers are ignored in production: they must not widen the scope
+            return {"Authorization": f"Bearer {token}", "X-Tenant-Id": "tenant-b"}
+
+    with TestClient(create_app(settings)) as client:
+        yield client, headers
+
+
+@dataclasses.dataclass
+class World:
+    client: TestClient
+    a: dict[str, str]
+    b: dict[str, str]
+    fresh: dict[str, str]  # a tenant that never wrote anything
+    b_materialization: str
+    b_commit_token: str
+    b_files: list[str]
+    b_commit_ids: set[str]
+    b_event_ids: list[str]
+
+
+def _ok(r: Any, status: int = 200) -> Any:
+    assert r.status_code == status, r.text
+    return r.json() if r.content else None
+
+
+@pytest.fixture
+def world(mode: tuple[TestClient, Headers]) -> World:
+    client, headers = mode
+    a, b, fresh = headers("tenant-a"), headers("tenant-b"), headers("tenant-c")
+    # B's private world: a namespace, a table, lineage, events, all with an idempotency key
+    _ok(
+        client.post(
+            f"{API}/namespaces", json={"name": B_NS}, headers={**b, "Idempotency-Key": B_KEY}
+        ),
+        201,
+    )
+    table = {"name": B_TABLE, "columns": [{"name": "id", "type": "int64"}], "description": "b only"}
+    _ok(client.post(f"{API}/namespaces/{B_NS}/tables", json=table, headers=b), 201)
+    _ok(
+        client.post(f"{API}/lineage/edges", json={"source": B_ASSET, "target": B_DOWN}, headers=b),
+        201,
+    )
+    event = {
+        "event_type": "materialization",
+        "asset_key": B_ASSET,
+        "run_id": B_RUN,
+        "status": "succeeded",
+    }
+    event_ids = _ok(client.post(f"{API}/events", json={"events": [event]}, headers=b), 202)[
+        "event_ids"
+    ]
+    services = client.app.state.services  # type: ignore[attr-defined]
+    assert services.workspaces.get(Scope("tenant-b", "main")).executions.flush(30)
+    mats = _ok(client.get(f"{API}/materializations", headers=b))["items"]
+    assert len(mats) == 1
+    commits = _ok(client.get(f"{API}/commits/catalog", params={"limit": 1}, headers=b))
+    assert commits["next_page_token"] is not None
+    files = [f["path"] for f in _ok(client.get(f"{API}/manifests/catalog", headers=b))["files"]]
+    b_commits = {
+        c["commit_id"]
+        for domain in ("catalog", "lineage", "executions")
+        for c in _ok(client.get(f"{API}/commits/{domain}", headers=b))["items"]
+    }
+    # A has a catalog of its own (so its listings are not trivially empty)
+    _ok(client.post(f"{API}/namespaces", json={"name": "aown"}, headers=a), 201)
+    return World(
+        client,
+        a,
+        b,
+        fresh,
+        mats[0]["materialization_id"],
+        commits["next_page_token"],
+        files,
+        b_commits,
+        event_ids,
+    )
+
+
+def _swap(value: Any, swaps: dict[str, str]) -> Any:
+    """``value`` with every B name replaced by its stand-in (in strings, recursively)."""
+    if isinstance(value, str):
+        for old, new in swaps.items():
+            value = value.replace(old, new)
+        return value
+    if isinstance(value, list | tuple):
+        return type(value)(_swap(v, swaps) for v in value)
+    if isinstance(value, dict):
+        return {_swap(k, swaps): _swap(v, swaps) for k, v in value.items()}
+    return value
+
+
+def _view(r: Any) -> tuple[int, Any]:
+    """What a response tells: status and body, minus the per-request id."""
+    body = r.json() if r.content else None
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        body = {"error": {k: v for k, v in body["error"].items() if k != "request_id"}}
+    return r.status_code, body
+
+
+def _probe(
+    client: TestClient,
+    method: str,
+    path: str,
+    missing_path: str,
+    headers: dict[str, str],
+    *,
+    json: Any = None,
+    missing_json: Any = None,
+    params: dict[str, Any] | None = None,
+    missing_params: dict[str, Any] | None = None,
+    swaps: dict[str, str],
+) -> tuple[int, Any]:
+    """The same request for B's object and for a missing one: identical after swapping."""
+    probe = client.request(method, path, json=json, params=params, headers=headers)
+    missing = client.request(
+        method,
+        missing_path,
+        json=json if missing_json is None else missing_json,
+        params=params if missing_params is None else missing_params,
+        headers=headers,
+    )
+    assert _swap(_view(probe), swaps) == _view(missing), (method, path)
+    return _view(probe)
+
+
+#: every API route (method, OpenAPI path) the probes below cover
+PROBED = {
+    ("get", "/api/v1/namespaces"),
+    ("post", "/api/v1/namespaces"),
+    ("get", "/api/v1/namespaces/{ns}"),
+    ("patch", "/api/v1/namespaces/{ns}"),
+    ("delete", "/api/v1/namespaces/{ns}"),
+    ("get", "/api/v1/namespaces/{ns}/tables"),
+    ("post", "/api/v1/namespaces/{ns}/tables"),
+    ("get", "/api/v1/namespaces/{ns}/tables/{table}"),
+    ("patch", "/api/v1/namespaces/{ns}/tables/{table}"),
+    ("delete", "/api/v1/namespaces/{ns}/tables/{table}"),
+    ("post", "/api/v1/lineage/edges"),
+    ("delete", "/api/v1/lineage/edges"),
+    ("get", "/api/v1/lineage/{asset}"),
+    ("get", "/api/v1/search"),
+    ("get", "/api/v1/manifests/{domain}"),
+    ("get", "/api/v1/commits/{domain}"),
+    ("post", "/api/v1/events"),
+    ("get", "/api/v1/materializations"),
+    ("get", "/api/v1/materializations/{materialization_id}"),
+    ("post", "/api/v1/query"),
+    ("post", "/api/v1/browser/urls"),
+}
+
+
+def test_every_api_route_is_probed(dev_client: TestClient) -> None:
+    routes = {
+        (method, path)
+        for path, item in dev_client.app.openapi()["paths"].items()  # type: ignore[attr-defined]
+        if path.startswith(API)
+        for method in item
+    }
+    assert routes - PROBED == set(), "add a probe for the new route(s) to this module"
+
+
+def _routes(client: TestClient) -> set[str]:
+    return set(client.app.openapi()["paths"])  # type: ignore[attr-defined]
+
+
+def test_probing_b_is_probing_nothing(world: World) -> None:
+    c, a = world.client, world.a
+    swaps = {B_NS: MISSING_NS, B_TABLE: MISSING_TABLE, world.b_materialization: "m" * 36}
+    missing_mid = "m" * 36
+    ns, mns = f"{API}/namespaces/{B_NS}", f"{API}/namespaces/{MISSING_NS}"
+    t, mt = f"{ns}/tables/{B_TABLE}", f"{mns}/tables/{MISSING_TABLE}"
+
+    def probe(method: str, path: str, missing: str, **kw: Any) -> tuple[int, Any]:
+        return _probe(c, method, path, missing, a, swaps=swaps, **kw)
+
+    assert probe("GET", ns, mns)[0] == 404
+    assert probe("PATCH", ns, mns, json={"description": "x"})[0] == 404
+    assert probe("DELETE", ns, mns)[0] == 404
+    assert probe("GET", f"{ns}/tables", f"{mns}/tables")[0] == 404
+    assert probe("POST", f"{ns}/tables", f"{mns}/tables", json={"name": "t"})[0] == 404
+    assert probe("GET", t, mt)[0] == 404
+    assert probe("PATCH", t, mt, json={"description": "x"})[0] == 404
+    assert probe("PATCH", t, mt, json={"new_name": "moved"})[0] == 404
+    assert probe("DELETE", t, mt)[0] == 404
+    edge = {"source": B_ASSET, "target": B_DOWN}
+    missing_edge = {"source": MISSING_ASSET, "target": MISSING_DOWN}
+    lineage = f"{API}/lineage/edges"
+    assert probe("DELETE", lineage, lineage, json=edge, missing_json=missing_edge)[0] == 404
+    for direction in ("up", "down", "both"):
+        status, graph = probe(
+            "GET",
+            f"{API}/lineage/{B_ASSET}",
+            f"{API}/lineage/{MISSING_ASSET}",
+            params={"direction": direction},
+        )
+        assert status == 200 and graph["edges"] == []
+    search = f"{API}/search"
+    for q in (B_NS, B_TABLE, "b only"):
+        status, hits = probe(
+            "GET",
+            search,
+            search,
+            params={"q": q},
+            missing_params={"q": _swap(q, {**swaps, "b only": "n only"})},
+        )
+        assert status == 200 and hits == {"items": []}
+    assert (
+        probe(
+            "GET",
+            f"{API}/materializations/{world.b_materialization}",
+            f"{API}/materializations/{missing_mid}",
+        )[0]
+        == 404
+    )
+    mats = f"{API}/materializations"
+    for field, value in (("asset_key", B_ASSET), ("run_id", B_RUN)):
+        status, page = probe(
+            "GET",
+            mats,
+            mats,
+            params={field: value},
+            missing_params={field: _swap(value, {**swaps, "brun": "nrun"})},
+        )
+        assert status == 200 and page["items"] == []
+
+    # a page token of B's commit chain names nothing in A's workspace
+    unknown = (
+        base64.urlsafe_b64encode(f'{{"commit":"{_ulid_like()}"}}'.encode()).decode().rstrip("=")
+    )
+    for domain in ("catalog", "lineage", "executions"):
+        commits = f"{API}/commits/{domain}"
+        status, _ = probe(
+            "GET",
+            commits,
+            commits,
+            params={"page_token": world.b_commit_token},
+            missing_params={"page_token": unknown},
+        )
+        assert status == 400
+
+    # domains A never wrote look exactly like those of a tenant that never wrote anything
+    for domain in ("lineage", "executions"):
+        for route in ("manifests", "commits"):
+            assert _view(c.get(f"{API}/{route}/{domain}", headers=a)) == _view(
+                c.get(f"{API}/{route}/{domain}", headers=world.fresh)
+            )
+
+    routes = _routes(c)
+    if f"{API}/browser/urls" in routes:
+        # B's file paths are not files of A's manifests
+        fake = [_swap(p, dict.fromkeys("123456789", "0")) for p in world.b_files]
+        browser = f"{API}/browser/urls"
+        probe(
+            "POST",
+            browser,
+            browser,
+            json={"domain": "catalog", "paths": world.b_files},
+            missing_json={"domain": "catalog", "paths": fake},
+        )
+    if f"{API}/query" in routes:
+        query = f"{API}/query"
+        sql = f"SELECT name FROM catalog.namespaces WHERE name = '{B_NS}'"
+        status, result = probe(
+            "POST", query, query, json={"sql": sql}, missing_json={"sql": _swap(sql, swaps)}
+        )
+        assert status == 200 and result["rows"] == []
+
+
+def _ulid_like() -> str:
+    return "01J8" + uuid.uuid4().hex.upper()[:22].translate(str.maketrans("ILOU", "0123"))
+
+
+def test_writes_with_b_names_and_keys_act_in_a_only(world: World) -> None:
+    """Creating what B has, with B's idempotency key, is a fresh create in A (no 409)."""
+    c, a = world.client, world.a
+    for name in (B_NS, MISSING_NS):
+        r = c.post(
+            f"{API}/namespaces",
+            json={"name": name, "description": "a"},
+            headers={**a, "Idempotency-Key": B_KEY if name == B_NS else "fresh-key"},
+        )
+        assert r.status_code == 201, r.text
+        assert r.json()["description"] == "a"
+        r = c.post(f"{API}/namespaces/{name}/tables", json={"name": B_TABLE}, headers=a)
+        assert r.status_code == 201, r.text
+    for source, target in ((B_ASSET, B_DOWN), (MISSING_ASSET, MISSING_DOWN)):
+        r = c.post(f"{API}/lineage/edges", json={"source": source, "target": target}, headers=a)
+        assert r.status_code == 201, r.text
+    event = {
+        "event_type": "materialization",
+        "asset_key": B_ASSET,
+        "run_id": "a-run",
+        "status": "started",
+    }
+    for key in (B_KEY, "fresh-events-key"):
+        r = c.post(f"{API}/events", json={"events": [event]}, headers={**a, "Idempotency-Key": key})
+        assert r.status_code == 202, r.text
+        assert set(r.json()["event_ids"]).isdisjoint(world.b_event_ids)
+    # B's objects are untouched by all of this
+    b_ns = c.get(f"{API}/namespaces/{B_NS}", headers=world.b).json()
+    assert b_ns["description"] is None
+    b_edges = c.get(f"{API}/lineage/{B_ASSET}", headers=world.b).json()["edges"]
+    assert [e["version"] for e in b_edges] == [1]
+
+
+def test_listings_never_show_b(world: World) -> None:
+    c, a = world.client, world.a
+    names = [n["name"] for n in c.get(f"{API}/namespaces", headers=a).json()["items"]]
+    assert names == ["aown"]
+    assert c.get(f"{API}/materializations", headers=a).json() == {
+        "items": [],
+        "next_page_token": None,
+    }
+    a_commits = {
+        x["commit_id"]
+        for domain in ("catalog", "lineage", "executions")
+        for x in c.get(f"{API}/commits/{domain}", headers=a).json()["items"]
+    }
+    assert a_commits and a_commits.isdisjoint(world.b_commit_ids)
+    manifest = c.get(f"{API}/manifests/catalog", headers=a).json()
+    assert manifest["commit_id"] not in world.b_commit_ids
+    assert {f["path"] for f in manifest["files"]}.isdisjoint(world.b_files)
+    assert c.get(f"{API}/search", params={"q": "b"}, headers=a).json() == {"items": []}
+    if f"{API}/query" in _routes(c):
+        r = c.post(f"{API}/query", json={"sql": "SELECT name FROM catalog.namespaces"}, headers=a)
+        assert r.status_code == 200, r.text
+        assert r.json()["rows"] == [["aown"]]
