@@ -29,6 +29,7 @@ Every figure carries its unit in its name (``_ms``, ``_per_s``, ``_s``); ratios 
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import random
@@ -343,6 +344,7 @@ def run_window(
         "latency_ms_p50": round4(percentile(values, 50)),
         "latency_ms_p99": round4(percentile(values, 99)),
         "latency_ms_mean": round4(sum(values) / n),
+        "latency_ms_max": round4(max(values)),
         "client_cpu_ms_per_request": round4((cpu1 - cpu0) * 1000 / n),
     }
     if server0 is not None and server1 is not None:
@@ -455,14 +457,30 @@ def probe_http(server: _Server, config: ApiBenchConfig) -> dict[str, str]:
 
 
 def library_query(catalog: Catalog) -> tuple[str, Callable[[str], int]]:
-    """The query engine the ``/query`` route runs (its name, and ``sql -> rows``)."""
+    """The query engine the ``/query`` route runs (its name, and ``sql -> rows``):
+    ``arco.query_engine.QueryEngine`` (snapshots cached per version) where it exists, else
+    ``arco.query.query_snapshot``."""
+    try:
+        module: Any = importlib.import_module("arco.query_engine")
+    except ImportError:
+        module = None
+    if module is not None:
+        engine = module.QueryEngine()
+        scope_key = catalog.scope.prefix
+
+        def cached(sql: str) -> int:
+            rows: int = engine.query(catalog.store, scope_key, sql).row_count
+            return rows
+
+        return "arco.query_engine.QueryEngine", cached
+
     from arco.query import query_snapshot
 
-    def run(sql: str) -> int:
+    def uncached(sql: str) -> int:
         rows: int = query_snapshot(catalog.store, sql).num_rows
         return rows
 
-    return "arco.query.query_snapshot", run
+    return "arco.query.query_snapshot", uncached
 
 
 def _library_calls(
@@ -625,7 +643,7 @@ def run_api_bench(
                 "library requests_per_s / HTTP requests_per_s (both > 1 = the cost of HTTP).",
                 "sequential: one caller, warm, every mode interleaved in rounds (the same "
                 "calls as the concurrent rows); http_minus_library_ms_p50 is the HTTP cost of "
-                "one unloaded request.",
+                "one unloaded request, sequential.health.http_ms_p50 the floor of the stack.",
                 "query_vs_duckdb: from the sequential run; duckdb_direct "
                 "is one DuckDB connection whose catalog.* views read the Parquet files of "
                 "the current manifest with arco.query.merged_view_sql.",
@@ -684,11 +702,13 @@ def run_api_bench(
                     f"p99 {http[op]['latency_ms_p99']:.2f} ms"
                 )
             # sequential, one caller: the same call objects as the concurrent runs
-            http_one = {op: calls[op](0) for op in LIBRARY_OPS if op not in missing}
+            http_one = {op: calls[op](0) for op in HTTP_OPS if op not in missing}
             library_one = {
                 op: make(0) for op, make in _library_calls(reader, config, engine).items()
             }
             modes: dict[str, Call] = {}
+            if "health" in http_one:
+                modes["http_health"] = http_one["health"][0]
             for op in LIBRARY_OPS:
                 if op in http_one:
                     modes[f"http_{op}"] = http_one[op][0]
@@ -748,7 +768,11 @@ def run_api_bench(
                 figures["http_ms_p50"] - figures["library_ms_p50"]
             )
         seq[op] = figures
-    result["sequential"] = {"samples_per_mode": config.sequential_samples, **seq}
+    result["sequential"] = {
+        "samples_per_mode": config.sequential_samples,
+        "health": {f"http_{k}": v for k, v in sequential.get("http_health", {}).items()},
+        **seq,
+    }
     qd: dict[str, Any] = {
         "samples_per_mode": config.sequential_samples,
         **seq["query"],
@@ -778,7 +802,7 @@ def _print_summary(console: Console, result: dict[str, Any]) -> None:
     columns = {f"http {op}": figures for op, figures in result["http"].items()}
     columns.update({f"lib {op}": figures for op, figures in result["library"].items()})
     common.print_figures(console, "arco bench api", columns, keys)
-    sequential = {op: result["sequential"][op] for op in LIBRARY_OPS}
+    sequential = {op: result["sequential"][op] for op in ("health", *LIBRARY_OPS)}
     common.print_figures(
         console,
         "one caller, sequential",
