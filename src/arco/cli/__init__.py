@@ -20,7 +20,7 @@ from arco.cli import (
     serve,
     tables,
 )
-from arco.cli.context import ArcoGroup, CliContext
+from arco.cli.context import STORE_ONLY_COMMANDS, ArcoGroup, CliContext, fail
 
 __all__ = ["app", "main"]
 
@@ -74,6 +74,24 @@ def root(
     ] = "file://./.arco",
     tenant: Annotated[str, typer.Option(envvar="ARCO_TENANT", help="Tenant.")] = "default",
     workspace: Annotated[str, typer.Option(envvar="ARCO_WORKSPACE", help="Workspace.")] = "default",
+    url: Annotated[
+        str | None,
+        typer.Option(
+            "--url",
+            envvar="ARCO_URL",
+            metavar="URL",
+            help="Talk to an Arco server (http://host:8181) instead of a store; the bearer "
+            "token comes from $ARCO_TOKEN (see --token-env).",
+        ),
+    ] = None,
+    token_env: Annotated[
+        str,
+        typer.Option(
+            "--token-env",
+            metavar="NAME",
+            help="Environment variable holding the bearer token for --url.",
+        ),
+    ] = "ARCO_TOKEN",
     version: Annotated[
         bool,
         typer.Option(
@@ -82,7 +100,14 @@ def root(
     ] = False,
 ) -> None:
     """Arco: a file-native lakehouse catalog on object storage."""
-    ctx.obj = CliContext(store, tenant, workspace)
+    if url:
+        command = ctx.invoked_subcommand
+        if command in STORE_ONLY_COMMANDS:
+            fail(f"{command} works on a store, not with --url")
+        token = os.environ.get(token_env) or None
+        ctx.obj = CliContext(store, tenant, workspace, url=url, token=token)
+    else:
+        ctx.obj = CliContext(store, tenant, workspace)
 
 
 def main() -> None:

@@ -8,8 +8,9 @@ import os
 from collections.abc import Callable, Iterable
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
+import click
 import typer
 from pydantic import BaseModel
 from rich.console import Console
@@ -18,12 +19,16 @@ from rich.text import Text
 from typer.core import TyperGroup
 
 from arco.catalog import Catalog, ColumnSpec, Page, WriterOptions
+from arco.client.remote import RemoteCatalog, RemoteExecutions, StoreOnlyError
 from arco.compactor import CompactorOptions
 from arco.errors import ArcoError
 from arco.executions import Executions
 from arco.ingest import UnknownEvents
 from arco.paging import MAX_PAGE
 from arco.scope import Scope
+
+if TYPE_CHECKING:
+    from arco.client import Client
 
 T = TypeVar("T")
 
@@ -51,35 +56,102 @@ IdempotencyKey = Annotated[
 _NULLABILITY = {":nullable": True, ":null": True, ":not-null": False, ":required": False}
 
 
-class CliContext:
-    """The global options of one invocation; opens the catalog on first use."""
+#: top-level commands that need the store itself; with ``--url`` they fail at once
+STORE_ONLY_COMMANDS = frozenset({"gc", "verify", "compact", "bench"})
 
-    def __init__(self, store_url: str, tenant: str, workspace: str) -> None:
-        self.store_url = store_url
+
+def _command_name() -> str:
+    """The running command without the program name (``events list``)."""
+    click_ctx = click.get_current_context(silent=True)
+    if click_ctx is None:
+        return "this command"
+    return click_ctx.command_path.partition(" ")[2] or click_ctx.command_path
+
+
+def store_only_error(what: str | None = None) -> StoreOnlyError:
+    """The one error of a store-only command run with ``--url``."""
+    return StoreOnlyError(f"{what or _command_name()} works on a store, not with --url")
+
+
+class CliContext:
+    """The global options of one invocation; opens the catalog on first use.
+
+    With ``url`` (``--url``), :attr:`catalog` and :meth:`executions` are the server's
+    (:mod:`arco.client`), ``--tenant`` / ``--workspace`` go as development-mode scope
+    headers and ``token`` as the bearer token; :attr:`store_url` then raises.
+    """
+
+    def __init__(
+        self,
+        store_url: str,
+        tenant: str,
+        workspace: str,
+        *,
+        url: str | None = None,
+        token: str | None = None,
+    ) -> None:
+        self._store_url = store_url
         self.tenant = tenant
         self.workspace = workspace
+        self.url = url or None
+        self._token = token
         self.console = Console(highlight=False)
         self.err_console = Console(stderr=True, highlight=False)
-        self._catalog: Catalog | None = None
-        self._executions: Executions | None = None
+        self._catalog: Catalog | RemoteCatalog | None = None
+        self._executions: Executions | RemoteExecutions | None = None
+        self._client: Client | None = None
 
     @property
-    def catalog(self) -> Catalog:
-        """The catalog of ``--store`` / ``--tenant`` / ``--workspace``, opened once."""
+    def store_url(self) -> str:
+        """``--store``; a command that needs it fails with ``--url``."""
+        if self.url is not None:
+            raise store_only_error()
+        return self._store_url
+
+    @property
+    def remote(self) -> bool:
+        return self.url is not None
+
+    @property
+    def client(self) -> Client:
+        """The client of ``--url``, opened once."""
+        if self.url is None:
+            raise RuntimeError("arco: no --url given")
+        if self._client is None:
+            from arco.client import Client
+
+            self._client = Client(
+                self.url, token=self._token, tenant=self.tenant, workspace=self.workspace
+            )
+        return self._client
+
+    @property
+    def catalog(self) -> Catalog | RemoteCatalog:
+        """The catalog of ``--store`` (or ``--url``) / ``--tenant`` / ``--workspace``, opened
+        once."""
         if self._catalog is None:
+            if self.url is not None:
+                self._catalog = self.client.catalog
+                return self._catalog
             scope = Scope(self.tenant, self.workspace)
             # Inline checkpoints: a CLI process must not exit with one half-written.
             options = WriterOptions(background_checkpoints=False)
-            self._catalog = Catalog.open(self.store_url, scope, options=options)
+            self._catalog = Catalog.open(self._store_url, scope, options=options)
         return self._catalog
 
-    def executions(self, unknown: UnknownEvents = "reject") -> Executions:
-        """The executions of the workspace, opened once; appends are folded inline."""
+    def executions(self, unknown: UnknownEvents = "reject") -> Executions | RemoteExecutions:
+        """The executions of the workspace, opened once; appends are folded inline (by the
+        server with ``--url``, which rejects events it cannot apply)."""
         if self._executions is None:
+            if self.url is not None:
+                if unknown != "reject":
+                    raise store_only_error(f"{_command_name()} --unknown {unknown}")
+                self._executions = self.client.executions
+                return self._executions
             scope = Scope(self.tenant, self.workspace)
             options = CompactorOptions(background_checkpoints=False)
             self._executions = Executions.open(
-                self.store_url, scope, fold="inline", unknown=unknown, options=options
+                self._store_url, scope, fold="inline", unknown=unknown, options=options
             )
         return self._executions
 
@@ -95,10 +167,15 @@ class CliContext:
         """Close what was opened (waits for checkpoints)."""
         catalog, self._catalog = self._catalog, None
         executions, self._executions = self._executions, None
-        if catalog is not None:
-            catalog.close()
-        if executions is not None:
-            executions.close()
+        client, self._client = self._client, None
+        try:
+            if catalog is not None:
+                catalog.close()
+            if executions is not None:
+                executions.close()
+        finally:
+            if client is not None:
+                client.close()
 
 
 def current(ctx: typer.Context) -> CliContext:

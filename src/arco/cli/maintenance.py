@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
+from arco.catalog import Catalog
 from arco.cli.context import JsonFlag, current, fail, jsonable, print_json, table
 
 bench_app = typer.Typer(name="bench", help="Benchmarks.", no_args_is_help=True)
@@ -69,10 +70,15 @@ def query(
     """Run SQL (DuckDB) over the catalog's Parquet, e.g. SELECT * FROM info.tables."""
     if as_json and as_csv:
         raise typer.BadParameter("--json and --csv are mutually exclusive")
-    from arco.query import run_query
-
     cli = current(ctx)
-    result = run_query(cli.catalog, sql)
+    if cli.remote:
+        result = cli.client.query(sql)  # Arrow IPC from the server's query endpoint
+    else:
+        from arco.query import run_query
+
+        catalog = cli.catalog
+        assert isinstance(catalog, Catalog)
+        result = run_query(catalog, sql)
     names = [str(n) for n in result.column_names]
     rows: list[dict[str, Any]] = result.to_pylist()
     if as_json:

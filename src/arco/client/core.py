@@ -1,0 +1,421 @@
+"""``Client``: the REST API of an Arco server over httpx, with typed errors and safe retries."""
+
+from __future__ import annotations
+
+import email.utils
+import random
+import time
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any, Literal
+from urllib.parse import urljoin
+
+import httpx
+import pyarrow as pa
+from pydantic import BaseModel, ConfigDict
+
+from arco.client.errors import (
+    ConnectionFailedError,
+    RemoteError,
+    RequestTimeoutError,
+    error_class,
+)
+from arco.client.remote import RemoteCatalog, RemoteExecutions, segment
+from arco.clock import SYSTEM_CLOCK
+from arco.events import EventEnvelope, parse_event
+from arco.ids import next_ulid_after
+from arco.manifest import Manifest
+from arco.paging import DEFAULT_PAGE, Page
+
+__all__ = [
+    "API_PREFIX",
+    "Client",
+    "CommitInfo",
+    "QueryColumn",
+    "QueryResult",
+    "SignedFile",
+    "SignedUrls",
+]
+
+API_PREFIX = "/api/v1"
+ARROW_STREAM = "application/vnd.apache.arrow.stream"
+TENANT_HEADER = "X-Tenant-Id"
+WORKSPACE_HEADER = "X-Workspace-Id"
+REQUEST_ID_HEADER = "X-Request-Id"
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+#: the longest ``Retry-After`` the client waits for before giving up on a retry
+MAX_RETRY_AFTER = 60.0
+#: status codes worth retrying even when the error code does not say so
+_RETRY_STATUSES = frozenset({429, 502, 503})
+_MUTATIONS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+Method = Literal["GET", "HEAD", "POST", "PATCH", "DELETE"]
+
+
+class _Open(BaseModel):
+    # server-side additions must not break an older client
+    model_config = ConfigDict(frozen=True, extra="allow")
+
+
+class CommitInfo(_Open):
+    """One entry of a domain's commit history (``GET /commits/{domain}``)."""
+
+    commit_id: str
+    kind: str | None = None
+    snapshot_version: int
+    holder: str | None = None
+    committed_at: datetime | None = None
+    operations: list[Any] = []
+
+
+class SignedFile(_Open):
+    path: str
+    table: str
+    kind: str
+    from_version: int
+    version: int
+    rows: int
+    bytes: int
+    sha256: str
+    url: str
+
+
+class SignedUrls(_Open):
+    """Signed URLs for the files of a domain's current manifest (``POST /browser/urls``)."""
+
+    domain: str
+    snapshot_version: int
+    expires_at: datetime
+    files: list[SignedFile]
+
+
+class QueryColumn(_Open):
+    name: str
+    type: str
+
+
+class QueryResult(_Open):
+    """A query result in the JSON format (``truncated``: the row limit cut it)."""
+
+    columns: list[QueryColumn]
+    rows: list[list[Any]]
+    row_count: int
+    truncated: bool = False
+
+
+def _retry_after(value: str | None) -> float | None:
+    """``Retry-After`` in seconds (delta-seconds or an HTTP date); None if absent/invalid."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def error_from_response(response: httpx.Response) -> RemoteError:
+    """The typed exception for an error response (one JSON shape; anything else tolerated)."""
+    code: str | None = None
+    message = ""
+    request_id = response.headers.get(REQUEST_ID_HEADER)
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        err = body["error"]
+        code = err.get("code") if isinstance(err.get("code"), str) else None
+        message = str(err.get("message") or "")
+        request_id = str(err.get("request_id") or "") or request_id
+    if not message:
+        text = response.text.strip().replace("\n", " ")[:200] if response.content else ""
+        message = f"HTTP {response.status_code}" + (f": {text}" if text else "")
+    cls = error_class(code, response.status_code)
+    return cls(
+        message,
+        status=response.status_code,
+        code=code or cls.code,
+        request_id=request_id,
+        retry_after=_retry_after(response.headers.get("Retry-After")),
+    )
+
+
+class Client:
+    """A client of an Arco server's REST API (``/api/v1``).
+
+    ``url`` is the server's base URL (``http://127.0.0.1:8181``; a trailing ``/api/v1`` is
+    accepted). Authentication: ``token`` (a bearer JWT) in production, or ``tenant`` /
+    ``workspace`` sent as the development-mode scope headers. ``transport`` replaces httpx's
+    (tests, ASGI apps, proxies).
+
+    Catalog routes are on :attr:`catalog` (the method names and signatures of
+    :class:`arco.catalog.Catalog`), materializations on :attr:`executions`; the rest are
+    methods of the client itself. Entities come back as the library's own models.
+
+    Failed requests raise :class:`arco.client.errors.RemoteError` subclasses that are also
+    the matching :mod:`arco.errors` classes. Retryable failures (429 and 503 with their
+    ``Retry-After``, other retryable codes, connection errors, timeouts) are retried up to
+    ``retries`` times with exponential backoff; every attempt of a write carries the same
+    ``Idempotency-Key`` (one generated per call unless given), so a retried write is applied
+    once.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        token: str | None = None,
+        tenant: str | None = None,
+        workspace: str | None = None,
+        timeout: float = 30,
+        retries: int = 3,
+        transport: httpx.BaseTransport | None = None,
+        backoff: float = 0.2,
+        max_backoff: float = 10.0,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        if retries < 0:
+            raise ValueError("retries must be >= 0")
+        base = url.rstrip("/")
+        if base.endswith(API_PREFIX):
+            base = base[: -len(API_PREFIX)]
+        self.base_url = base
+        self.retries = retries
+        self.backoff = backoff
+        self.max_backoff = max_backoff
+        default_headers: dict[str, str] = {"User-Agent": "arco-client", **(headers or {})}
+        if token:
+            default_headers["Authorization"] = f"Bearer {token}"
+        if tenant:
+            default_headers[TENANT_HEADER] = tenant
+        if workspace:
+            default_headers[WORKSPACE_HEADER] = workspace
+        self._http = httpx.Client(
+            base_url=base,
+            headers=default_headers,
+            timeout=httpx.Timeout(timeout),
+            transport=transport,
+            follow_redirects=False,
+        )
+        self.catalog = RemoteCatalog(self)
+        self.executions = RemoteExecutions(self)
+
+    # --- lifecycle ----------------------------------------------------------------------
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Client({self.base_url!r})"
+
+    # --- the one request path -----------------------------------------------------------
+
+    def request(
+        self,
+        method: Method,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        headers: Mapping[str, str] | None = None,
+        idempotency_key: str | None = None,
+        if_match: int | str | None = None,
+        api: bool = True,
+    ) -> httpx.Response:
+        """Send one request (retried as described on the class); the successful response.
+
+        ``path`` is relative to ``/api/v1`` (``api=False``: to the server root). A write
+        (POST/PATCH/DELETE) always carries an ``Idempotency-Key``: ``idempotency_key`` or a
+        new one, the same on every attempt.
+        """
+        sent: dict[str, str] = {REQUEST_ID_HEADER: uuid.uuid4().hex, **(headers or {})}
+        if method in _MUTATIONS:
+            sent[IDEMPOTENCY_HEADER] = idempotency_key or uuid.uuid4().hex
+        if if_match is not None:
+            sent["If-Match"] = f'"{if_match}"'
+        query = {k: v for k, v in (params or {}).items() if v is not None}
+        target = f"{API_PREFIX}{path}" if api else path
+        attempt = 0
+        while True:
+            error: RemoteError
+            try:
+                response = self._http.request(
+                    method, target, params=query or None, json=json, headers=sent
+                )
+            except httpx.TimeoutException as exc:
+                error = RequestTimeoutError(
+                    f"{method} {target}: no response within the timeout ({type(exc).__name__})"
+                )
+            except httpx.TransportError as exc:
+                error = ConnectionFailedError(
+                    f"{method} {target}: cannot reach {self.base_url} ({type(exc).__name__}: {exc})"
+                )
+            else:
+                if response.status_code < 400:
+                    return response
+                error = error_from_response(response)
+            if attempt >= self.retries or not self._retryable(error):
+                raise error
+            time.sleep(self._delay(attempt, error.retry_after))
+            attempt += 1
+
+    @staticmethod
+    def _retryable(error: RemoteError) -> bool:
+        if error.code == "QUERY_TIMEOUT":
+            return False
+        return error.retryable or error.status in _RETRY_STATUSES
+
+    def _delay(self, attempt: int, retry_after: float | None) -> float:
+        if retry_after is not None:
+            return min(retry_after, MAX_RETRY_AFTER)
+        ceiling = min(self.max_backoff, self.backoff * 2.0**attempt)
+        jitter: float = random.uniform(0.5, 1.0)
+        return ceiling * jitter
+
+    def get_json(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
+        return self.request("GET", path, params=params).json()
+
+    # --- service --------------------------------------------------------------------------
+
+    def health(self) -> dict[str, Any]:
+        """``GET /health`` (liveness)."""
+        data: dict[str, Any] = self.request("GET", "/health", api=False).json()
+        return data
+
+    def ready(self) -> dict[str, Any]:
+        """``GET /ready`` (storage reachable, compaction lag bounded); raises when not ready."""
+        data: dict[str, Any] = self.request("GET", "/ready", api=False).json()
+        return data
+
+    # --- manifests and commits ----------------------------------------------------------
+
+    def manifest(self, domain: str) -> Manifest:
+        """The current manifest of ``domain`` (catalog, lineage, executions)."""
+        return Manifest.model_validate(self.get_json(f"/manifests/{segment(domain)}"))
+
+    def list_commits(
+        self, domain: str, *, page_token: str | None = None, limit: int = DEFAULT_PAGE
+    ) -> Page[CommitInfo]:
+        """The commit history of ``domain``, newest first."""
+        data = self.get_json(
+            f"/commits/{segment(domain)}", {"page_token": page_token, "limit": limit}
+        )
+        return Page[CommitInfo].model_validate(data)
+
+    # --- events -------------------------------------------------------------------------
+
+    def append_events(
+        self,
+        events: Iterable[EventEnvelope | Mapping[str, Any]],
+        *,
+        source: str = "arco-client",
+        idempotency_key: str | None = None,
+    ) -> list[str]:
+        """Append events (envelopes, or bare payloads with an ``event_type``); their ids.
+
+        Mappings are parsed here like ``arco events append`` lines, so every event has its
+        ``event_id`` before the first attempt: a retried batch is deduplicated by id.
+        """
+        now_ms = SYSTEM_CLOCK.now_ms()
+        last: str | None = None
+
+        def new_id() -> str:
+            nonlocal last
+            last = next_ulid_after(last)
+            return last
+
+        body = []
+        for item in events:
+            event = (
+                item
+                if isinstance(item, EventEnvelope)
+                else parse_event(dict(item), source=source, now_ms=now_ms, new_id=new_id)
+            )
+            body.append(event.model_dump(mode="json"))
+        response = self.request(
+            "POST", "/events", json={"events": body}, idempotency_key=idempotency_key
+        )
+        ids = response.json().get("event_ids", [])
+        return [str(i) for i in ids]
+
+    # --- query --------------------------------------------------------------------------
+
+    def query(self, sql: str) -> pa.Table:
+        """Run read-only SQL on the server; the result as a ``pyarrow.Table`` (Arrow IPC)."""
+        response = self.request(
+            "POST",
+            "/query",
+            params={"format": "arrow"},
+            json={"sql": sql},
+            headers={"Accept": ARROW_STREAM},
+        )
+        with pa.ipc.open_stream(response.content) as reader:
+            return reader.read_all()
+
+    def query_json(self, sql: str) -> QueryResult:
+        """Run read-only SQL; the JSON result (column types, rows, ``truncated``)."""
+        response = self.request(
+            "POST",
+            "/query",
+            params={"format": "json"},
+            json={"sql": sql},
+            headers={"Accept": "application/json"},
+        )
+        return QueryResult.model_validate(response.json())
+
+    def query_csv(self, sql: str) -> str:
+        """Run read-only SQL; the result as CSV text."""
+        response = self.request(
+            "POST",
+            "/query",
+            params={"format": "csv"},
+            json={"sql": sql},
+            headers={"Accept": "text/csv"},
+        )
+        return response.text
+
+    # --- signed URLs and files ----------------------------------------------------------
+
+    def mint_urls(
+        self, domain: str, paths: Sequence[str] | None = None, ttl_seconds: int | None = None
+    ) -> SignedUrls:
+        """Signed URLs for the files of ``domain``'s current manifest (all, or ``paths``)."""
+        body: dict[str, Any] = {"domain": domain}
+        if paths is not None:
+            body["paths"] = list(paths)
+        if ttl_seconds is not None:
+            body["ttl_seconds"] = ttl_seconds
+        return SignedUrls.model_validate(self.request("POST", "/browser/urls", json=body).json())
+
+    def fetch(self, url: str, *, start: int | None = None, end: int | None = None) -> bytes:
+        """The bytes of a signed URL (absolute, or relative to the server); a range with
+        ``start``/``end`` (inclusive)."""
+        headers: dict[str, str] = {}
+        if start is not None or end is not None:
+            headers["Range"] = f"bytes={start or 0}-{'' if end is None else end}"
+        absolute = urljoin(self.base_url + "/", url)
+        if absolute.startswith(self.base_url + "/"):
+            path = absolute[len(self.base_url) :]
+            return self.request("GET", path, headers=headers, api=False).content
+        # a native presigned URL (S3 ...): no credentials of ours go there
+        with httpx.Client(timeout=self._http.timeout) as plain:
+            response = plain.get(absolute, headers=headers)
+        if response.status_code >= 400:
+            raise error_from_response(response)
+        return response.content
