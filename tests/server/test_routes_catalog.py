@@ -8,10 +8,27 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import BaseModel
 
-from arco.catalog import Catalog
+from arco.catalog import (
+    Catalog,
+    CreateNamespace,
+    RegisterTable,
+    RenameTable,
+    UpdateNamespace,
+    UpdateTable,
+)
+from arco.lineage import AddEdge, RemoveEdge
 from arco.scope import Scope
 from arco.server import ServerSettings
+from arco.server.wire import (
+    AddEdgeBody,
+    CreateNamespaceBody,
+    EdgeRef,
+    RegisterTableBody,
+    TablePatchBody,
+    UpdateNamespaceBody,
+)
 from arco.storage import open_store
 
 API = "/api/v1"
@@ -283,3 +300,33 @@ def test_search(dev_client: TestClient, library: Catalog) -> None:
     assert dev_client.get(f"{API}/search", params={"q": "zzzz"}).json() == {"items": []}
     _error(dev_client.get(f"{API}/search"), 400, "VALIDATION_FAILED")
     _error(dev_client.get(f"{API}/search", params={"q": "a", "limit": 0}), 400, "VALIDATION_FAILED")
+
+
+@pytest.mark.parametrize(
+    ("body", "requests", "path_fields"),
+    [
+        (CreateNamespaceBody, [CreateNamespace], set()),
+        (UpdateNamespaceBody, [UpdateNamespace], {"name"}),
+        (RegisterTableBody, [RegisterTable], {"namespace"}),
+        (TablePatchBody, [UpdateTable, RenameTable], {"namespace", "name"}),
+        (AddEdgeBody, [AddEdge], set()),
+        (EdgeRef, [RemoveEdge], set()),
+    ],
+)
+def test_bodies_are_the_request_fields(
+    body: type[BaseModel], requests: list[type[BaseModel]], path_fields: set[str]
+) -> None:
+    """Request bodies stay the library request fields minus op, if_match and path fields."""
+    wanted = {
+        name: field
+        for request in requests
+        for name, field in request.model_fields.items()
+        if name not in {"op", "if_match", *path_fields}
+    }
+    assert set(body.model_fields) == set(wanted)
+    for name, field in body.model_fields.items():
+        if len(requests) == 1:  # a PATCH makes every field optional
+            assert field.annotation == wanted[name].annotation, name
+            assert field.get_default(call_default_factory=True) == wanted[name].get_default(
+                call_default_factory=True
+            ), name
