@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from arco.errors import ValidationError
 
@@ -31,6 +36,18 @@ class AuthSettings:
     #: claim naming the token kind (``user`` or ``task``); absent means ``user``
     kind_claim: str = "arco_kind"
     leeway_s: int = 30
+    #: seconds a fetched JWKS document is trusted before it is fetched again
+    jwks_cache_s: float = 300.0
+    #: minimum seconds between refetches triggered by an unknown ``kid`` (so tokens with
+    #: made-up key ids cannot turn the server into a load generator against the JWKS host)
+    jwks_refresh_cooldown_s: float = 30.0
+    #: timeout of one JWKS fetch
+    jwks_timeout_s: float = 5.0
+    #: allow a plain ``http://`` JWKS URL on a non-loopback host (keys could be forged in
+    #: transit; refused unless set)
+    allow_insecure_jwks_url: bool = False
+    #: tokens longer than this are rejected before they are parsed
+    max_token_bytes: int = 8192
 
 
 @dataclass(frozen=True)
@@ -102,12 +119,64 @@ class ServerSettings:
             raise ValidationError(
                 f"auth: {', '.join(asymmetric)} needs a public key (PEM) or a JWKS URL"
             )
+        _check_auth_details(self.auth)
         if "*" in self.cors_origins:
             raise ValidationError("cors_origins: '*' is refused in production mode")
         if self.store_url.startswith("memory://"):
             raise ValidationError(
                 "store: memory:// loses everything on exit; refused in production"
             )
+
+
+def _check_auth_details(auth: AuthSettings) -> None:
+    """The parts of ``auth`` that would otherwise only fail on the first request."""
+    asymmetric = [a for a in auth.algorithms if a != "HS256"]
+    if auth.public_key_pem is not None:
+        try:
+            key = load_pem_public_key(auth.public_key_pem.encode())
+        except (ValueError, TypeError, UnsupportedAlgorithm):
+            raise ValidationError(
+                "auth.public_key_pem: not a PEM public key (-----BEGIN PUBLIC KEY-----)"
+            ) from None
+        usable = [a for a in asymmetric if public_key_fits(key, a)]
+        if not usable and not auth.jwks_url:
+            kind = type(key).__name__.removeprefix("_")
+            raise ValidationError(
+                f"auth.public_key_pem: this key ({kind}) cannot verify "
+                f"{', '.join(asymmetric) or 'HS256'} tokens (RS256 needs an RSA key, ES256 "
+                f"a P-256 key)"
+            )
+    if auth.jwks_url is not None:
+        url = urlsplit(auth.jwks_url)
+        if url.scheme not in ("http", "https") or not url.hostname:
+            raise ValidationError(f"auth.jwks_url: not an http(s) URL ({auth.jwks_url!r})")
+        if url.scheme == "http" and not (
+            _is_loopback(url.hostname) or auth.allow_insecure_jwks_url
+        ):
+            raise ValidationError(
+                "auth.jwks_url: plain http on a non-loopback host lets anyone on the path "
+                "forge keys; use https://"
+            )
+        if not asymmetric:
+            raise ValidationError("auth.jwks_url: JWKS keys need RS256 or ES256 in algorithms")
+    for name in ("tenant_claim", "workspace_claim", "subject_claim", "kind_claim"):
+        if not getattr(auth, name):
+            raise ValidationError(f"auth.{name}: must not be empty")
+    if not 0 <= auth.leeway_s <= 300:
+        raise ValidationError(f"auth.leeway_s: must be 0..300 seconds (got {auth.leeway_s})")
+    if auth.jwks_cache_s <= 0 or auth.jwks_refresh_cooldown_s < 0 or auth.jwks_timeout_s <= 0:
+        raise ValidationError(
+            "auth.jwks_*: cache and timeout must be positive, the cooldown not negative"
+        )
+
+
+def public_key_fits(key: object, algorithm: str) -> bool:
+    """Whether public ``key`` can verify ``algorithm`` signatures."""
+    if algorithm == "RS256":
+        return isinstance(key, rsa.RSAPublicKey)
+    if algorithm == "ES256":
+        return isinstance(key, ec.EllipticCurvePublicKey) and isinstance(key.curve, ec.SECP256R1)
+    return False
 
 
 def _is_loopback(host: str) -> bool:
