@@ -6,6 +6,7 @@ import socket
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 
@@ -13,10 +14,11 @@ from arco.server import ServerSettings, create_app
 
 
 class LiveServer:
-    def __init__(self, store: Path) -> None:
+    def __init__(self, store: Path, **settings_options: Any) -> None:
         self.store = store
         self.store_url = f"file://{store}"
-        settings = ServerSettings(store_url=self.store_url, dev=True, compactor=False)
+        options: dict[str, Any] = {"dev": True, "compactor": False, **settings_options}
+        settings = ServerSettings(store_url=self.store_url, **options)
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind(("127.0.0.1", 0))

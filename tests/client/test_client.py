@@ -364,7 +364,6 @@ def test_query_returns_an_arrow_table(client: Client) -> None:
         client.query("DROP TABLE catalog.namespaces")
 
 
-@pytest.mark.xfail(reason="route POST /api/v1/browser/urls is not written yet", strict=False)
 def test_mint_urls_and_fetch(client: Client) -> None:
     client.catalog.create_namespace("sales")
     minted = client.mint_urls("catalog", ttl_seconds=60)

@@ -56,16 +56,26 @@ IdempotencyKey = Annotated[
 _NULLABILITY = {":nullable": True, ":null": True, ":not-null": False, ":required": False}
 
 
+try:  # Typer >= 0.2x vendors Click as typer._click
+    from typer._click import globals as _typer_click  # type: ignore[attr-defined,unused-ignore]
+
+    _CLICKS: tuple[Any, ...] = (_typer_click, click)
+except ImportError:  # pragma: no cover - Typer on the Click package
+    _CLICKS = (click,)
+
 #: top-level commands that need the store itself; with ``--url`` they fail at once
 STORE_ONLY_COMMANDS = frozenset({"gc", "verify", "compact", "bench"})
 
 
 def _command_name() -> str:
     """The running command without the program name (``events list``)."""
-    click_ctx = click.get_current_context(silent=True)
-    if click_ctx is None:
-        return "this command"
-    return click_ctx.command_path.partition(" ")[2] or click_ctx.command_path
+    path = ""
+    for module in _CLICKS:  # Typer may run on its own copy of Click
+        found = module.get_current_context(silent=True)
+        if found is not None:
+            path = found.command_path
+            break
+    return path.partition(" ")[2] or path or "this command"
 
 
 def store_only_error(what: str | None = None) -> StoreOnlyError:
