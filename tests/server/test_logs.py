@@ -142,6 +142,7 @@ def test_rejected_tokens_are_not_logged(client: TestClient, lines: Lines) -> Non
         "rejected token: TokenRejected",
         "rejected token: ExpiredSignatureError",
     }
+    assert all(e["request_id"] == "bad-1" for e in rejected)
     access = [e for e in entries if e["logger"] == "arco.server.access"]
     assert [e["status"] for e in access] == [401, 401, 401]
     assert all(e["request_id"] == "bad-1" and e["tenant"] is None for e in access)

@@ -62,13 +62,18 @@ class JwtAuthenticator:
 
     def authenticate(self, request: Request) -> Principal:
         token = bearer_token(request.headers.get("Authorization"), self.settings.max_token_bytes)
+        request_id = getattr(request.state, "request_id", None)
         if token is None:
-            log.debug("rejected request: no bearer token")
+            log.debug("rejected request: no bearer token", extra={"request_id": request_id})
             raise unauthenticated()
         try:
             return self._principal(self.verify(token))
         except (jwt.PyJWTError, TokenRejected, ValueError, TypeError, KeyError) as exc:
-            log.info("rejected token: %s", type(exc).__name__, extra={"reason": str(exc)[:200]})
+            log.info(
+                "rejected token: %s",
+                type(exc).__name__,
+                extra={"request_id": request_id, "reason": str(exc)[:200]},
+            )
             raise unauthenticated() from None
 
     def verify(self, token: str) -> dict[str, Any]:
