@@ -34,7 +34,16 @@ from arco.server.settings import AuthSettings
 
 SECRET = "test-secret-that-is-long-enough-for-hs256!"
 WHOAMI = "/api/v1/_test/whoami"
-DROP = object()
+
+
+class _Drop:
+    """Marks a claim to leave out (a stable repr: xdist workers must collect equal ids)."""
+
+    def __repr__(self) -> str:
+        return "DROP"
+
+
+DROP = _Drop()
 
 
 # --- keys and tokens ---------------------------------------------------------------------

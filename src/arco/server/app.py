@@ -15,6 +15,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from arco.metrics import HTTP_LATENCY, HTTP_REQUESTS
+from arco.server import logs
 from arco.server.api_doc import build_openapi
 from arco.server.errors import error_body, install_error_handlers
 from arco.server.routes import (
@@ -90,7 +91,8 @@ def create_app(settings: ServerSettings, services: Services | None = None) -> Fa
         request_id = given if _REQUEST_ID_RE.fullmatch(given) else uuid.uuid4().hex
         request.state.request_id = request_id
         started = time.perf_counter()
-        response = await call_next(request)
+        with logs.bind(request_id=request_id):  # every line logged while serving it
+            response = await call_next(request)
         elapsed = time.perf_counter() - started
         response.headers[REQUEST_ID_HEADER] = request_id
         route = getattr(request.scope.get("route"), "path", "unmatched")
