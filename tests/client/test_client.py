@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -22,12 +23,14 @@ from arco.client import (
     RemoteError,
     ServerError,
     UnauthenticatedError,
+    was_truncated,
 )
 from arco.client.errors import RemoteNotFoundError, RemoteTransientStorageError
 from arco.executions import Materialization
 from arco.lineage import Edge, LineageGraph
 from arco.manifest import Manifest
 from arco.paging import Page
+from arco.server.settings import Limits
 
 
 @pytest.fixture
@@ -503,3 +506,31 @@ def test_headers_token_tenant_and_base_url() -> None:
     assert (req.headers["X-Tenant-Id"], req.headers["X-Workspace-Id"]) == ("t", "w")
     assert req.headers["X-Request-Id"]
     assert "Idempotency-Key" not in req.headers  # reads carry none
+
+
+def test_query_reports_truncation(tmp_path: Path) -> None:
+    with LiveServer(tmp_path / "s", limits=Limits(query_max_rows=2)) as live:
+        with Client(live.url) as c:
+            for name in ("a", "b", "c"):
+                c.catalog.create_namespace(name)
+            cut = c.query("SELECT name FROM catalog.namespaces ORDER BY name")
+            assert cut.column("name").to_pylist() == ["a", "b"] and was_truncated(cut)
+            whole = c.query("SELECT name FROM catalog.namespaces WHERE name = 'a'")
+            assert whole.num_rows == 1 and not was_truncated(whole)
+            assert c.query_json("SELECT name FROM catalog.namespaces").truncated
+
+
+@pytest.mark.slow  # waits out a real Retry-After (>= 1 s) twice
+def test_real_rate_limit_is_waited_out(tmp_path: Path) -> None:
+    limits = Limits(query_per_s=1.0, query_burst=1)
+    with LiveServer(tmp_path / "s", limits=limits) as live:
+        with Client(live.url, retries=0) as once:
+            once.query("SELECT 1")
+            with pytest.raises(RateLimitedError) as info:
+                once.query("SELECT 1")
+            assert info.value.status == 429 and info.value.retry_after is not None
+        with Client(live.url) as patient:
+            started = time.monotonic()  # back to back: one of them waits for Retry-After
+            for _ in range(2):
+                assert patient.query("SELECT 1 AS x").column("x").to_pylist() == [1]
+            assert time.monotonic() - started >= 0.9  # Retry-After (>= 1 s) was honoured

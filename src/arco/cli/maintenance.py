@@ -72,7 +72,13 @@ def query(
         raise typer.BadParameter("--json and --csv are mutually exclusive")
     cli = current(ctx)
     if cli.remote:
+        from arco.client import was_truncated
+
         result = cli.client.query(sql)  # Arrow IPC from the server's query endpoint
+        if was_truncated(result):
+            typer.echo(
+                f"warning: the server's limits cut the result to {len(result)} rows", err=True
+            )
     else:
         from arco.query import run_query
 

@@ -13,6 +13,7 @@ from arco.client.core import (
     SignedFile,
     SignedUrls,
     error_from_response,
+    was_truncated,
 )
 from arco.client.errors import (
     BadRequestError,
@@ -51,4 +52,5 @@ __all__ = [
     "UnauthenticatedError",
     "error_class",
     "error_from_response",
+    "was_truncated",
 ]

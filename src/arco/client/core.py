@@ -36,6 +36,7 @@ __all__ = [
     "QueryResult",
     "SignedFile",
     "SignedUrls",
+    "was_truncated",
 ]
 
 API_PREFIX = "/api/v1"
@@ -44,6 +45,9 @@ TENANT_HEADER = "X-Tenant-Id"
 WORKSPACE_HEADER = "X-Workspace-Id"
 REQUEST_ID_HEADER = "X-Request-Id"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
+TRUNCATED_HEADER = "X-Arco-Truncated"
+#: schema metadata key of :meth:`Client.query` results: ``b"true"`` if limits cut rows
+TRUNCATED_METADATA = b"arco.truncated"
 
 #: the longest ``Retry-After`` the client waits for before giving up on a retry
 MAX_RETRY_AFTER = 60.0
@@ -103,6 +107,11 @@ class QueryResult(_Open):
     rows: list[list[Any]]
     row_count: int
     truncated: bool = False
+
+
+def was_truncated(table: pa.Table) -> bool:
+    """Whether the server's limits left rows out of a :meth:`Client.query` result."""
+    return (table.schema.metadata or {}).get(TRUNCATED_METADATA) == b"true"
 
 
 def _retry_after(value: str | None) -> float | None:
@@ -357,7 +366,11 @@ class Client:
     # --- query --------------------------------------------------------------------------
 
     def query(self, sql: str) -> pa.Table:
-        """Run read-only SQL on the server; the result as a ``pyarrow.Table`` (Arrow IPC)."""
+        """Run read-only SQL on the server; the result as a ``pyarrow.Table`` (Arrow IPC).
+
+        The server's row/byte limits may cut the result: :func:`was_truncated` tells (the
+        schema metadata key ``arco.truncated``).
+        """
         response = self.request(
             "POST",
             "/query",
@@ -366,7 +379,11 @@ class Client:
             headers={"Accept": ARROW_STREAM},
         )
         with pa.ipc.open_stream(response.content) as reader:
-            return reader.read_all()
+            table = reader.read_all()
+        truncated = response.headers.get(TRUNCATED_HEADER, "false").strip().lower() == "true"
+        metadata = dict(table.schema.metadata or {})
+        metadata[TRUNCATED_METADATA] = b"true" if truncated else b"false"
+        return table.replace_schema_metadata(metadata)
 
     def query_json(self, sql: str) -> QueryResult:
         """Run read-only SQL; the JSON result (column types, rows, ``truncated``)."""
