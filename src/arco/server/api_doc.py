@@ -51,7 +51,8 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
         title=app.title, version=app.version, description=app.description, routes=app.routes
     )
     components = doc.setdefault("components", {})
-    components.setdefault("schemas", {})["ErrorResponse"] = ERROR_SCHEMA
+    # routes may declare the error model themselves (with the code enum): keep theirs
+    components.setdefault("schemas", {}).setdefault("ErrorResponse", ERROR_SCHEMA)
     components.setdefault("securitySchemes", {})["bearerAuth"] = {
         "type": "http",
         "scheme": "bearer",
