@@ -29,7 +29,6 @@ Every figure carries its unit in its name (``_ms``, ``_per_s``, ``_s``); ratios 
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import random
@@ -52,6 +51,7 @@ from arco.bench.common import Ui, percentile, ratio, round4
 from arco.catalog import Catalog, WriterOptions
 from arco.catalog.domain import CATALOG
 from arco.manifest import read_manifest
+from arco.query_engine import QueryEngine
 from arco.scope import Scope
 from arco.storage import open_store
 
@@ -457,30 +457,15 @@ def probe_http(server: _Server, config: ApiBenchConfig) -> dict[str, str]:
 
 
 def library_query(catalog: Catalog) -> tuple[str, Callable[[str], int]]:
-    """The query engine the ``/query`` route runs (its name, and ``sql -> rows``):
-    ``arco.query_engine.QueryEngine`` (snapshots cached per version) where it exists, else
-    ``arco.query.query_snapshot``."""
-    try:
-        module: Any = importlib.import_module("arco.query_engine")
-    except ImportError:
-        module = None
-    if module is not None:
-        engine = module.QueryEngine()
-        scope_key = catalog.scope.prefix
+    """The query engine the ``/query`` route runs, on the bench's own catalog: its name,
+    and ``sql -> rows`` (snapshots decoded once per version, as in the server)."""
+    engine = QueryEngine()
+    scope_key = catalog.scope.prefix
 
-        def cached(sql: str) -> int:
-            rows: int = engine.query(catalog.store, scope_key, sql).row_count
-            return rows
+    def run(sql: str) -> int:
+        return engine.query(catalog.store, scope_key, sql).row_count
 
-        return "arco.query_engine.QueryEngine", cached
-
-    from arco.query import query_snapshot
-
-    def uncached(sql: str) -> int:
-        rows: int = query_snapshot(catalog.store, sql).num_rows
-        return rows
-
-    return "arco.query.query_snapshot", uncached
+    return "arco.query_engine.QueryEngine", run
 
 
 def _library_calls(
