@@ -541,3 +541,30 @@ def test_cli_gc_dry_run_json_on_executions(tmp_path: Path) -> None:
     assert {f["code"] for f in json.loads(result.stdout)["findings"]} == {"compaction_lag"}
     assert arco(root, "verify", "--lag-bound", str(30 * 86400)).exit_code == 0
     assert arco(root, "gc", "--quarantine-retention", "-1").exit_code == 2
+
+
+def test_request_records_expire_with_the_ledger_retention() -> None:
+    from arco.clock import SYSTEM_CLOCK
+    from arco.events import parse_event
+    from arco.executions import Executions
+    from arco.gc import collect_garbage
+    from arco.layout import request_record_key
+    from arco.storage import open_store
+
+    store = open_store("memory://")
+    now = SYSTEM_CLOCK.now_ms()
+    event = parse_event(
+        {"event_type": "materialization", "asset_key": "a/b", "run_id": "r", "status": "started"},
+        source="t",
+        now_ms=now,
+    )
+    with Executions(store, fold="inline") as executions:
+        executions.append_once([event], "request-1", "hash-1")
+    record = request_record_key("executions", "request-1")
+    young = collect_garbage(store, domains=(), now_ms=now + 6 * DAY_MS)
+    assert record not in {i.key for i in young.deleted}
+    assert young.kept["retained_request_record"] == 1
+    old = collect_garbage(store, domains=(), now_ms=now + 8 * DAY_MS, dry_run=True)
+    assert [(i.key, i.reason) for i in old.deleted if i.key.startswith("requests/")] == [
+        (record, "expired_request_record")
+    ]

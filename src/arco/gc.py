@@ -28,6 +28,8 @@ object folded after the listing is therefore simply kept):
   ``ingested`` and it is older than ``ledger_retention_s`` both by the time in its event id
   and by its last-modified time. An object that is not folded yet is never deleted, however
   old (``uncompacted_ledger_event``);
+* a request record (``requests/``: what an ``Idempotency-Key`` of ``POST /events``
+  answered) is deleted (``expired_request_record``) once older than the ledger retention;
 * a quarantine copy is deleted (``expired_quarantine``) once it is older than
   ``quarantine_retention_s`` and either its ``ingested`` row was folded that long ago, or
   the row was pruned (the name is at or below the watermark, not in ``ingested`` and no
@@ -60,6 +62,7 @@ from arco.layout import (
     ledger_prefix,
     parse_ledger_key,
     quarantine_prefix,
+    requests_prefix,
     snapshots_prefix,
 )
 from arco.manifest import StoredManifest, read_manifest, sha256_hex
@@ -93,6 +96,7 @@ REASONS = (
     "compacted_ledger_event",
     "unreferenced_snapshot",
     "expired_quarantine",
+    "expired_request_record",
 )
 
 Progress = Callable[[str], None]
@@ -297,12 +301,22 @@ class _Planner:
             ]
         self.progress(f"{self.domain}: listing quarantine")
         quarantine = _list(self.store, quarantine_prefix(self.domain))
+        requests = _list(self.store, requests_prefix(self.domain))
         return [
             *self.plan_commits(commits, chain, report),
             *self.plan_tier2_events(events, ingested, report),
             *self.plan_snapshots(snapshots, chain, report),
             *self.plan_quarantine(quarantine, events, ingested, chain, report),
+            *self.plan_requests(requests, report),
         ]
+
+    def plan_requests(self, requests: list[ObjectMeta], report: GcReport) -> Iterable[GcItem]:
+        """Idempotency records of tier-2 requests are honoured for the ledger retention."""
+        for meta in requests:
+            if self.old(meta, max(self.retention_ms, self.min_age_ms)):
+                yield self.item(meta, "expired_request_record")
+            else:
+                report.keep("retained_request_record")
 
     def walk_chain(self, report: GcReport) -> _Chain:
         """Follow ``parent_commit_id`` from the head to version 1 (or the first gap)."""

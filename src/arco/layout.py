@@ -15,6 +15,7 @@ Keys here are *relative to a scope*: a :class:`~arco.storage.ScopedStore` adds t
     state/{domain}/...                      tier 2: the same three kinds of directory
     commits/{domain}/{commit_id}.json       hash-chained audit trail
     quarantine/{domain}/{name}.json         tier-2 ledger objects that could not be applied
+    requests/{domain}/{sha256}.json         tier-2 request records kept for Idempotency-Key
 """
 
 from __future__ import annotations
@@ -112,8 +113,12 @@ def quarantine_key(domain: str, name: str) -> str:
     return f"{quarantine_prefix(domain)}{name}.json"
 
 
+def requests_prefix(domain: str) -> str:
+    return f"requests/{domain}/"
+
+
 def request_record_key(domain: str, idempotency_key: str) -> str:
     """Create-only record of a request applied under an idempotency key (tier 2, e.g. the
     API's ``POST /events``): ``requests/{domain}/{sha256 of the key}.json``."""
     digest = hashlib.sha256(idempotency_key.encode("utf-8")).hexdigest()
-    return f"requests/{domain}/{digest}.json"
+    return f"{requests_prefix(domain)}{digest}.json"
