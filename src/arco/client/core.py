@@ -199,6 +199,8 @@ class Client:
         if base.endswith(API_PREFIX):
             base = base[: -len(API_PREFIX)]
         self.base_url = base
+        # what error messages show: never credentials embedded in the URL
+        self._shown_url = str(httpx.URL(base).copy_with(username=None, password=None))
         self.retries = retries
         self.backoff = backoff
         self.max_backoff = max_backoff
@@ -273,7 +275,7 @@ class Client:
                 )
             except httpx.TransportError as exc:
                 error = ConnectionFailedError(
-                    f"{method} {target}: cannot reach {self.base_url} ({type(exc).__name__}: {exc})"
+                    f"{method} {target}: cannot reach {self._shown_url} ({type(exc).__name__}: {exc})"
                 )
             else:
                 if response.status_code < 400:
