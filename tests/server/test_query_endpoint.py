@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import time
@@ -17,11 +18,9 @@ from fastapi.testclient import TestClient
 
 from arco.scope import Scope
 from arco.server import ServerSettings, create_app
-from arco.server.auth import DevAuthenticator
-from arco.server.ratelimit import RateLimiter
 from arco.server.services import Services
 from arco.server.settings import Limits
-from arco.server.workspaces import Workspace, WorkspaceRegistry
+from arco.server.workspaces import Workspace
 from arco.storage import CountingStore, open_store
 from arco.storage.port import ObjectData
 
@@ -46,14 +45,7 @@ class RecordingStore(CountingStore):
 
 
 def make_client(settings: ServerSettings, root: RecordingStore) -> TestClient:
-    services = Services(
-        settings=settings,
-        root=root,
-        workspaces=WorkspaceRegistry(root),
-        authenticator=DevAuthenticator(),
-        rate_limiter=RateLimiter(settings.limits),
-        signing_key=b"k" * 32,
-    )
+    services = Services.start(dataclasses.replace(settings, signing_key=b"k" * 32), root=root)
     return TestClient(create_app(settings, services))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,11 +16,9 @@ from fastapi.testclient import TestClient
 from arco.query import merged_view_sql
 from arco.scope import Scope
 from arco.server import ServerSettings, create_app
-from arco.server.auth import DevAuthenticator
-from arco.server.ratelimit import RateLimiter
 from arco.server.services import Services
 from arco.server.settings import Limits
-from arco.server.workspaces import Workspace, WorkspaceRegistry
+from arco.server.workspaces import Workspace
 from arco.storage import CountingStore, open_store
 
 MINT = "/api/v1/browser/urls"
@@ -39,14 +38,7 @@ def client(tmp_path: Path, root: CountingStore) -> Iterator[TestClient]:
         compactor=False,
         limits=Limits(mint_burst=1000),
     )
-    services = Services(
-        settings=settings,
-        root=root,
-        workspaces=WorkspaceRegistry(root),
-        authenticator=DevAuthenticator(),
-        rate_limiter=RateLimiter(settings.limits),
-        signing_key=b"s" * 32,
-    )
+    services = Services.start(dataclasses.replace(settings, signing_key=b"s" * 32), root=root)
     with TestClient(create_app(settings, services)) as c:
         ws: Workspace = services.workspaces.get(Scope("acme", "main"))
         ws.catalog.create_namespace("sales")

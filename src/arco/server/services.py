@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass, field
 
 from arco.errors import ArcoError
+from arco.query_engine import QueryEngine, QueryLimits
 from arco.server.auth import Authenticator, DevAuthenticator
 from arco.server.ratelimit import RateLimiter
 from arco.server.settings import ServerSettings
@@ -27,6 +28,7 @@ class Services:
     authenticator: Authenticator
     rate_limiter: RateLimiter
     signing_key: bytes
+    query_engine: QueryEngine
     _stop: threading.Event = field(default_factory=threading.Event)
     _compactor: threading.Thread | None = None
     #: monotonic time of the compactor loop's last pass without failure, and its worst lag
@@ -34,9 +36,11 @@ class Services:
     _last_lag_s: float = 0.0
 
     @classmethod
-    def start(cls, settings: ServerSettings) -> Services:
+    def start(cls, settings: ServerSettings, *, root: ObjectStore | None = None) -> Services:
+        """Check ``settings`` and open everything; ``root`` replaces the store named by
+        ``settings.store_url`` (tests wrap stores to count or fail requests)."""
         settings.check()
-        root = open_store(settings.store_url)
+        root = root if root is not None else open_store(settings.store_url)
         authenticator: Authenticator
         if settings.dev:
             authenticator = DevAuthenticator()
@@ -52,6 +56,14 @@ class Services:
             authenticator=authenticator,
             rate_limiter=RateLimiter(settings.limits),
             signing_key=settings.signing_key or secrets.token_bytes(32),
+            query_engine=QueryEngine(
+                QueryLimits(
+                    max_sql_bytes=settings.limits.query_max_sql_bytes,
+                    max_rows=settings.limits.query_max_rows,
+                    timeout_s=settings.limits.query_timeout_s,
+                    max_result_bytes=settings.limits.query_max_result_bytes,
+                )
+            ),
         )
 
     def start_compactor(self) -> None:
@@ -91,3 +103,4 @@ class Services:
         if self._compactor is not None:
             self._compactor.join(timeout=30)
         self.workspaces.close()
+        self.query_engine.close()

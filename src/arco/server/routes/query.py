@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import threading
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from arco.query_engine import ENCODERS, MEDIA_TYPES, QueryEngine, QueryLimits, QueryTimeoutError
+from arco.query_engine import ENCODERS, MEDIA_TYPES, QueryEngine, QueryTimeoutError
 from arco.query_engine import pick_format as _pick_format
 from arco.server.deps import Caller, CallerWorkspace, services
 from arco.server.errors import ApiError
@@ -18,8 +17,6 @@ router = APIRouter(tags=["query"])
 #: response headers of every successful query, whatever the format
 TRUNCATED_HEADER = "X-Arco-Truncated"
 ROW_COUNT_HEADER = "X-Arco-Row-Count"
-
-_engine_lock = threading.Lock()
 
 
 class QueryRequest(BaseModel):
@@ -41,24 +38,8 @@ class QueryResponse(BaseModel):
 
 
 def query_engine(request: Request) -> QueryEngine:
-    """The process's query engine (one per application, created on first use)."""
-    state = request.app.state
-    engine: QueryEngine | None = getattr(state, "query_engine", None)
-    if engine is None:
-        with _engine_lock:
-            engine = getattr(state, "query_engine", None)
-            if engine is None:
-                limits = services(request).settings.limits
-                engine = QueryEngine(
-                    QueryLimits(
-                        max_sql_bytes=limits.query_max_sql_bytes,
-                        max_rows=limits.query_max_rows,
-                        timeout_s=limits.query_timeout_s,
-                        max_result_bytes=limits.query_max_result_bytes,
-                    )
-                )
-                state.query_engine = engine
-    return engine
+    """The process's query engine (owned by :class:`arco.server.services.Services`)."""
+    return services(request).query_engine
 
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
