@@ -106,8 +106,8 @@ class ApiBenchConfig:
         return cls(
             tables=n,
             clients=clients,
-            window_s=window_s or (1.0 if quick else 10.0),
-            warmup_s=warmup_s if warmup_s is not None else (0.3 if quick else 1.0),
+            window_s=window_s or (0.8 if quick else 10.0),
+            warmup_s=warmup_s if warmup_s is not None else (0.2 if quick else 1.0),
             sequential_samples=max(rounds, samples - samples % rounds),
             sequential_rounds=rounds,
             page_limit=100,
@@ -581,7 +581,7 @@ def run_api_bench(
 ) -> dict[str, Any]:
     """Run the API benchmark; write the JSON to ``json_path`` (if given) and return it.
 
-    ``quick`` runs 50 tables and 1 s windows (well under 30 s); the keywords override
+    ``quick`` runs 50 tables and 0.8 s windows (well under 30 s); the keywords override
     either profile. An HTTP operation whose route is not served (or answers wrongly) is
     reported under ``missing`` instead of being measured.
     """

@@ -168,7 +168,7 @@ def bench_api(
         typer.Option("--json", metavar="FILE", help="Also write the results to FILE as JSON."),
     ] = None,
     quick: Annotated[
-        bool, typer.Option("--quick", help="50 tables, 1 s windows, under 30 s.")
+        bool, typer.Option("--quick", help="50 tables, short windows, under 30 s.")
     ] = False,
     clients: Annotated[
         int, typer.Option("--clients", min=1, max=256, help="Concurrent clients (threads).")
