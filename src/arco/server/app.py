@@ -7,10 +7,10 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -83,37 +83,67 @@ def create_app(settings: ServerSettings, services: Services | None = None) -> Fa
         },
     )
 
-    @app.middleware("http")
-    async def request_context(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        given = request.headers.get(REQUEST_ID_HEADER, "")
-        request_id = given if _REQUEST_ID_RE.fullmatch(given) else uuid.uuid4().hex
-        request.state.request_id = request_id
-        started = time.perf_counter()
-        with logs.bind(request_id=request_id):  # every line logged while serving it
-            response = await call_next(request)
-        elapsed = time.perf_counter() - started
-        response.headers[REQUEST_ID_HEADER] = request_id
-        route = getattr(request.scope.get("route"), "path", "unmatched")
-        HTTP_REQUESTS.labels(route, request.method, str(response.status_code)).inc()
-        HTTP_LATENCY.labels(route, request.method).observe(elapsed)
-        principal = getattr(request.state, "principal", None)
-        access_log.info(
-            "request",
-            extra={
-                "request_id": request_id,
-                "method": request.method,
-                "route": route,  # the template: never the raw path or query (signed URLs)
-                "status": response.status_code,
-                "duration_ms": round(elapsed * 1000, 2),
-                "tenant": getattr(principal, "tenant", None),
-                "workspace": getattr(principal, "workspace", None),
-            },
-        )
-        return response
-
+    # outermost: every response, the 413s of BodyLimit included, carries the request id
+    app.add_middleware(RequestContext)
     return app
+
+
+class RequestContext:
+    """Request id (accepted or generated, echoed), metrics and the access log.
+
+    Plain ASGI rather than an ``@app.middleware`` function: it wraps ``send`` instead of
+    buffering the response through a second task, which keeps per-request overhead low.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = ""
+        for name, value in scope.get("headers", []):
+            if name == b"x-request-id":
+                given = value.decode("latin-1")
+                break
+        request_id = given if _REQUEST_ID_RE.fullmatch(given) else uuid.uuid4().hex
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        header = (b"x-request-id", request_id.encode("ascii"))
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+                headers = [h for h in message.get("headers", []) if h[0].lower() != b"x-request-id"]
+                message = {**message, "headers": [*headers, header]}
+            await send(message)
+
+        started = time.perf_counter()
+        try:
+            with logs.bind(request_id=request_id):  # every line logged while serving it
+                await self.app(scope, receive, send_with_id)
+        finally:
+            elapsed = time.perf_counter() - started
+            method = str(scope.get("method", ""))
+            route = getattr(scope.get("route"), "path", "unmatched")
+            HTTP_REQUESTS.labels(route, method, str(status)).inc()
+            HTTP_LATENCY.labels(route, method).observe(elapsed)
+            principal = state.get("principal")
+            access_log.info(
+                "request",
+                extra={
+                    "request_id": request_id,
+                    "method": method,
+                    "route": route,  # the template: never the raw path or query (signed URLs)
+                    "status": status,
+                    "duration_ms": round(elapsed * 1000, 2),
+                    "tenant": getattr(principal, "tenant", None),
+                    "workspace": getattr(principal, "workspace", None),
+                },
+            )
 
 
 class BodyLimit:
@@ -157,9 +187,7 @@ class _BodyTooLarge(Exception):
 async def _too_large(scope: Scope, send: Send, limit: int) -> None:
     import json
 
-    headers = dict(scope.get("headers", []))
-    given = headers.get(b"x-request-id", b"").decode("latin-1")
-    request_id = given if _REQUEST_ID_RE.fullmatch(given) else uuid.uuid4().hex
+    request_id = str(scope.get("state", {}).get("request_id", "")) or uuid.uuid4().hex
     body = json.dumps(
         error_body("PAYLOAD_TOO_LARGE", f"request body exceeds {limit} bytes", request_id)
     ).encode()
