@@ -28,11 +28,12 @@ from ulid import ULID
 from arco.canonical_json import canonical_dumps
 from arco.clock import rfc3339_ms
 from arco.errors import ValidationError, preview
-from arco.ids import is_ulid
+from arco.ids import is_ulid, next_ulid_after
 
 __all__ = [
     "MAX_PAYLOAD_BYTES",
     "EventEnvelope",
+    "increasing_ids",
     "normalize_occurred_at",
     "parse_event",
     "rfc3339_to_ms",
@@ -242,6 +243,19 @@ def _ms_since_epoch(moment: datetime) -> int:
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _NORMAL_RE = re.compile(r"\d{4}-(0[1-9]|1[0-2])-\d{2}T([01]\d|2[0-3]):[0-5]\d:[0-5]\d\.\d{3}Z")
+
+
+def increasing_ids() -> Callable[[], str]:
+    """A source of fresh ULIDs, each greater than the last: generated ids of one batch keep
+    the batch's order (pass it as ``parse_event``'s ``new_id``)."""
+    last: str | None = None
+
+    def new_id() -> str:
+        nonlocal last
+        last = next_ulid_after(last)
+        return last
+
+    return new_id
 
 
 def ulid_at(ms: int) -> str:

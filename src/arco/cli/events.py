@@ -12,8 +12,7 @@ from arco.cli.context import CliContext, JsonFlag, current, fail, print_json, ta
 from arco.cli.executions import check_domain
 from arco.clock import SYSTEM_CLOCK
 from arco.errors import ValidationError
-from arco.events import EventEnvelope, parse_event
-from arco.ids import next_ulid_after
+from arco.events import EventEnvelope, increasing_ids, parse_event
 from arco.ledger import EventLedger
 from arco.scope import Scope
 from arco.storage import ScopedStore, open_store
@@ -44,13 +43,7 @@ def _read_input(file: str) -> bytes:
 def _parse_lines(data: bytes, source: str) -> tuple[list[EventEnvelope], list[int]]:
     """Every non-blank line as an event; the first invalid one fails the whole input."""
     now_ms = SYSTEM_CLOCK.now_ms()
-    last: str | None = None
-
-    def new_id() -> str:
-        # generated ids increase with line order
-        nonlocal last
-        last = next_ulid_after(last)
-        return last
+    new_id = increasing_ids()
 
     events: list[EventEnvelope] = []
     numbers: list[int] = []

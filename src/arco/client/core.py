@@ -23,8 +23,7 @@ from arco.client.errors import (
 )
 from arco.client.remote import RemoteCatalog, RemoteExecutions, segment
 from arco.clock import SYSTEM_CLOCK
-from arco.events import EventEnvelope, parse_event
-from arco.ids import next_ulid_after
+from arco.events import EventEnvelope, increasing_ids, parse_event
 from arco.manifest import Manifest
 from arco.paging import DEFAULT_PAGE, Page
 
@@ -344,12 +343,7 @@ class Client:
         ``event_id`` before the first attempt: a retried batch is deduplicated by id.
         """
         now_ms = SYSTEM_CLOCK.now_ms()
-        last: str | None = None
-
-        def new_id() -> str:
-            nonlocal last
-            last = next_ulid_after(last)
-            return last
+        new_id = increasing_ids()
 
         body = []
         for item in events:

@@ -9,9 +9,8 @@ from fastapi import APIRouter, Query, Response
 from arco import canonical_json
 from arco.clock import SYSTEM_CLOCK
 from arco.errors import ValidationError
-from arco.events import EventEnvelope, parse_event
+from arco.events import EventEnvelope, increasing_ids, parse_event
 from arco.executions import Materialization
-from arco.ids import next_ulid_after
 from arco.paging import Page
 from arco.server.deps import CallerWorkspace
 from arco.server.wire import (
@@ -34,13 +33,7 @@ API_SOURCE = "arco-api"
 
 def _parse(body: EventsBody) -> list[EventEnvelope]:
     now_ms = SYSTEM_CLOCK.now_ms()
-    last: str | None = None
-
-    def new_id() -> str:
-        # generated ids increase in request order
-        nonlocal last
-        last = next_ulid_after(last)
-        return last
+    new_id = increasing_ids()
 
     events = []
     for i, item in enumerate(body.events):
