@@ -47,6 +47,7 @@ from arco.layout import commit_dir, ledger_key
 from arco.lock import Lease, LeaseLock
 from arco.manifest import FileEntry, Manifest, StoredManifest, publish_manifest, read_manifest
 from arco.metrics import COMMIT_CONFLICTS, COMMIT_DURATION, FENCING_REJECTIONS, LOCK_WAIT
+from arco.request_context import current_request_id
 from arco.snapshot import SnapshotLoader, write_files
 from arco.storage.port import ObjectStore
 
@@ -70,6 +71,8 @@ class _Pending:
     request: Any  # a validated Operation
     idempotency_key: str | None
     request_hash: str
+    #: the request id current when it was submitted (commit records name it)
+    request_id: str | None = None
     future: Future[Any] = field(default_factory=Future)
 
 
@@ -142,7 +145,7 @@ class DomainWriter(Generic[S]):
         """Apply one request; concurrent callers are grouped into one commit."""
         op = request.validated()
         key = validate_idempotency_key(idempotency_key)
-        pending = _Pending(op, key, op.request_hash())
+        pending = _Pending(op, key, op.request_hash(), current_request_id())
         with self._cv:
             self._queue.append(pending)
             while (self._leading or self._compaction_waiting) and not pending.future.done():
@@ -301,15 +304,16 @@ class DomainWriter(Generic[S]):
             )
             changes.upsert("idempotency", row.idempotency_key, row)
         target = self._spec.describe_result(result)
-        applied.append(
-            {
-                "op": p.request.op,
-                "target": target,
-                "idempotency_key": p.idempotency_key,
-                "request_hash": p.request_hash,
-                "request": p.request.model_dump(mode="json"),
-            }
-        )
+        entry: dict[str, Any] = {
+            "op": p.request.op,
+            "target": target,
+            "idempotency_key": p.idempotency_key,
+            "request_hash": p.request_hash,
+            "request": p.request.model_dump(mode="json"),
+        }
+        if p.request_id is not None:
+            entry["request_id"] = p.request_id
+        applied.append(entry)
         return result
 
     def _publish_changes(

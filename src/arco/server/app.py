@@ -15,6 +15,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from arco.metrics import HTTP_LATENCY, HTTP_REQUESTS
+from arco.request_context import bound_request_id
 from arco.server import logs
 from arco.server.api_doc import build_openapi
 from arco.server.errors import error_body, install_error_handlers
@@ -123,7 +124,8 @@ class RequestContext:
 
         started = time.perf_counter()
         try:
-            with logs.bind(request_id=request_id):  # every line logged while serving it
+            # every line logged while serving it, and every commit it makes, names it
+            with logs.bind(request_id=request_id), bound_request_id(request_id):
                 await self.app(scope, receive, send_with_id)
         finally:
             elapsed = time.perf_counter() - started
