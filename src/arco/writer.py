@@ -47,7 +47,7 @@ from arco.layout import commit_dir, ledger_key
 from arco.lock import Lease, LeaseLock
 from arco.manifest import FileEntry, Manifest, StoredManifest, publish_manifest, read_manifest
 from arco.metrics import COMMIT_CONFLICTS, COMMIT_DURATION, FENCING_REJECTIONS, LOCK_WAIT
-from arco.request_context import current_request_id
+from arco.request_context import RequestInfo, current_request
 from arco.snapshot import SnapshotLoader, write_files
 from arco.storage.port import ObjectStore
 
@@ -71,8 +71,8 @@ class _Pending:
     request: Any  # a validated Operation
     idempotency_key: str | None
     request_hash: str
-    #: the request id current when it was submitted (commit records name it)
-    request_id: str | None = None
+    #: the HTTP (or library) request current when it was submitted: commit records name it
+    caller: RequestInfo | None = None
     future: Future[Any] = field(default_factory=Future)
 
 
@@ -145,7 +145,7 @@ class DomainWriter(Generic[S]):
         """Apply one request; concurrent callers are grouped into one commit."""
         op = request.validated()
         key = validate_idempotency_key(idempotency_key)
-        pending = _Pending(op, key, op.request_hash(), current_request_id())
+        pending = _Pending(op, key, op.request_hash(), current_request())
         with self._cv:
             self._queue.append(pending)
             while (self._leading or self._compaction_waiting) and not pending.future.done():
@@ -311,8 +311,11 @@ class DomainWriter(Generic[S]):
             "request_hash": p.request_hash,
             "request": p.request.model_dump(mode="json"),
         }
-        if p.request_id is not None:
-            entry["request_id"] = p.request_id
+        if p.caller is not None:
+            if p.caller.request_id is not None:
+                entry["request_id"] = p.caller.request_id
+            if p.caller.subject is not None:
+                entry["subject"] = p.caller.subject
         applied.append(entry)
         return result
 

@@ -1,5 +1,5 @@
-"""The commit trail names the HTTP request that made each change (spec: who, when, what,
-request id)."""
+"""The commit trail names who made each change and in which request (spec: who, when,
+what, request id)."""
 
 from __future__ import annotations
 
@@ -24,6 +24,8 @@ def test_commit_records_carry_the_request_id(dev_client: TestClient) -> None:
     commits = dev_client.get("/api/v1/commits/catalog").json()["items"]
     ids = [op.get("request_id") for c in commits for op in c["operations"]]
     assert ids == ["req-update-2", "req-create-1"]  # newest first
+    # and who: the authenticated subject (development mode calls everyone "dev")
+    assert {op.get("subject") for c in commits for op in c["operations"]} == {"dev"}
 
 
 def test_library_callers_can_name_their_request() -> None:
@@ -34,4 +36,31 @@ def test_library_callers_can_name_their_request() -> None:
         catalog.create_namespace("b")
         records = chain(catalog.store, "catalog")
     assert [r.operations[0].get("request_id") for r in records] == ["batch-42", None]
+    assert all("subject" not in r.operations[0] for r in records)
     assert current_request_id() is None
+
+
+def test_commit_records_name_the_token_subject(tmp_path: object) -> None:
+    import time
+
+    import jwt
+
+    from arco.server import ServerSettings, create_app
+    from arco.server.settings import AuthSettings
+
+    secret = "s" * 32
+    settings = ServerSettings(
+        store_url=f"file://{tmp_path}/store",
+        auth=AuthSettings(algorithms=("HS256",), secret=secret),
+        compactor=False,
+    )
+    claims = {"tenant": "acme", "workspace": "lab", "sub": "alice", "exp": time.time() + 600}
+    token = jwt.encode(claims, secret, algorithm="HS256")
+    with TestClient(create_app(settings)) as client:
+        headers = {"Authorization": f"Bearer {token}"}
+        assert (
+            client.post("/api/v1/namespaces", json={"name": "x"}, headers=headers).status_code
+            == 201
+        )
+        commits = client.get("/api/v1/commits/catalog", headers=headers).json()["items"]
+    assert [op["subject"] for c in commits for op in c["operations"]] == ["alice"]

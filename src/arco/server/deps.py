@@ -6,6 +6,7 @@ from typing import Annotated, cast
 
 from fastapi import Depends, Request
 
+from arco.request_context import current_request
 from arco.server.principal import Principal
 from arco.server.services import Services
 from arco.server.workspaces import Workspace
@@ -20,6 +21,9 @@ def principal(request: Request) -> Principal:
     svc = services(request)
     found = svc.authenticator.authenticate(request)
     request.state.principal = found
+    info = current_request()
+    if info is not None:  # commit records name who made each change
+        info.subject = found.subject
     svc.rate_limiter.charge(found.tenant, "request")
     return found
 
