@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Annotated, cast
 
 from fastapi import Depends, Request
@@ -28,9 +29,13 @@ def principal(request: Request) -> Principal:
     return found
 
 
-def workspace(request: Request, caller: Annotated[Principal, Depends(principal)]) -> Workspace:
-    """The caller's workspace (the only one its requests can ever reach)."""
-    return services(request).workspaces.get(caller.scope)
+def workspace(
+    request: Request, caller: Annotated[Principal, Depends(principal)]
+) -> Iterator[Workspace]:
+    """The caller's workspace (the only one its requests can ever reach), held open for
+    the request."""
+    with services(request).workspaces.use(caller.scope) as ws:
+        yield ws
 
 
 Caller = Annotated[Principal, Depends(principal)]

@@ -52,7 +52,7 @@ class Services:
         return cls(
             settings=settings,
             root=root,
-            workspaces=WorkspaceRegistry(root),
+            workspaces=WorkspaceRegistry(root, settings.max_open_workspaces),
             authenticator=authenticator,
             rate_limiter=RateLimiter(settings.limits),
             signing_key=settings.signing_key or secrets.token_bytes(32),
@@ -78,7 +78,7 @@ class Services:
     def _compact_loop(self) -> None:
         while not self._stop.wait(self.settings.compactor_interval_s):
             worst, failed = 0.0, False
-            for ws in self.workspaces:
+            for ws in self.workspaces.held():
                 try:
                     result = ws.executions.compact()
                 except ArcoError as exc:

@@ -83,6 +83,8 @@ class ServerSettings:
     #: run the tier-2 compactor loop in the server process
     compactor: bool = True
     compactor_interval_s: float = 2.0
+    #: workspaces kept open at most (idle ones beyond it are closed, least recently used)
+    max_open_workspaces: int = 256
     #: seconds a ledger event may wait to be folded before /ready reports not ready
     lag_bound_s: float = 300.0
     #: CORS origins allowed to call the API ("*" is refused in production)

@@ -9,7 +9,9 @@ one store opens its own; correctness across processes comes from the storage pro
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from arco.catalog import Catalog
@@ -34,30 +36,86 @@ class Workspace:
         self.catalog.close()
 
 
-class WorkspaceRegistry:
-    """Opens each workspace of a root store on first use and keeps it open."""
+#: workspaces a server keeps open at most (idle ones beyond it are closed, least recently
+#: used first; one in use is never closed)
+DEFAULT_MAX_OPEN = 256
 
-    def __init__(self, root: ObjectStore) -> None:
+
+class WorkspaceRegistry:
+    """Opens each workspace of a root store on first use; keeps at most ``max_open`` open.
+
+    Requests hold a workspace with :meth:`use` for their duration, so eviction only closes
+    idle ones; a workspace needed again is simply reopened (its state reloads from storage).
+    """
+
+    def __init__(self, root: ObjectStore, max_open: int = DEFAULT_MAX_OPEN) -> None:
+        if max_open < 1:
+            raise ValueError("max_open must be at least 1")
         self.root = root
-        self._open: dict[Scope, Workspace] = {}
+        self.max_open = max_open
+        self._open: OrderedDict[Scope, Workspace] = OrderedDict()
+        self._users: dict[Scope, int] = {}
         self._lock = threading.Lock()
 
     def get(self, scope: Scope) -> Workspace:
+        """The workspace of ``scope``, opened if needed (not held: prefer :meth:`use`)."""
+        with self.use(scope) as ws:
+            return ws
+
+    @contextmanager
+    def use(self, scope: Scope) -> Iterator[Workspace]:
+        """Hold the workspace of ``scope`` open while the block runs."""
         with self._lock:
             ws = self._open.get(scope)
             if ws is None:
                 catalog = Catalog(self.root, scope)
                 executions = Executions(catalog.store, fold="background")
-                ws = Workspace(scope, catalog, executions)
-                self._open[scope] = ws
-            return ws
+                ws = self._open[scope] = Workspace(scope, catalog, executions)
+            self._open.move_to_end(scope)
+            self._users[scope] = self._users.get(scope, 0) + 1
+        try:
+            yield ws
+        finally:
+            with self._lock:
+                self._users[scope] -= 1
+                if not self._users[scope]:
+                    del self._users[scope]
+                idle = self._evictable()
+            for old in idle:
+                old.close()
+
+    def _evictable(self) -> list[Workspace]:
+        """Remove idle workspaces beyond ``max_open`` (call with the lock held)."""
+        evicted: list[Workspace] = []
+        for scope in list(self._open):
+            if len(self._open) <= self.max_open:
+                break
+            if scope not in self._users:
+                evicted.append(self._open.pop(scope))
+        return evicted
+
+    def held(self) -> Iterator[Workspace]:
+        """Each open workspace in turn, held while the caller works on it."""
+        with self._lock:
+            scopes = list(self._open)
+        for scope in scopes:
+            with self._lock:
+                if scope not in self._open:
+                    continue  # evicted meanwhile
+            with self.use(scope) as ws:
+                yield ws
 
     def __iter__(self) -> Iterator[Workspace]:
         with self._lock:
             return iter(list(self._open.values()))
 
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._open)
+
     def close(self) -> None:
         with self._lock:
-            spaces, self._open = list(self._open.values()), {}
+            spaces = list(self._open.values())
+            self._open.clear()
         for ws in spaces:
             ws.close()
