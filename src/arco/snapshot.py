@@ -8,10 +8,12 @@ delta files, so reads after a commit never re-read the whole catalog.
 
 from __future__ import annotations
 
+import gc
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import Any, Generic
 
 import pyarrow as pa
@@ -19,7 +21,7 @@ import pyarrow as pa
 from arco.domain import Delta, DomainSpec, S
 from arco.errors import CorruptStateError
 from arco.layout import data_file
-from arco.manifest import FileEntry, FileKind, StoredManifest, sha256_hex
+from arco.manifest import FileEntry, FileKind, Manifest, StoredManifest, sha256_hex
 from arco.parquet import decode, encode, encode_table, merge_tables, read_table
 from arco.storage.port import ObjectStore
 
@@ -98,6 +100,20 @@ def write_merged(
     return out
 
 
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Decoding a state allocates millions of objects that all survive; the cyclic GC would
+    scan them again and again and find nothing (it doubles the time to load a large state).
+    Paused for the load only; collection resumes (and catches up) right after."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 class SnapshotLoader(Generic[S]):
     """Loads a domain's states from manifests, caching decoded states by version."""
 
@@ -142,6 +158,10 @@ class SnapshotLoader(Generic[S]):
             state = self.domain.new_state()
             needed = list(manifest.files)
         needed = [f for f in needed if f.table not in lazy]
+        with _gc_paused():
+            return self._build(manifest, state, needed)
+
+    def _build(self, manifest: Manifest, state: S, needed: list[FileEntry]) -> S:
         contents = self._read_all(needed)
         checkpoint: Delta = {}
         deltas: dict[int, Delta] = {}
