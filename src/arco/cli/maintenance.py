@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from arco.catalog import Catalog
-from arco.cli.context import JsonFlag, current, fail, jsonable, print_json, table
+from arco.cli.context import CliContext, JsonFlag, current, fail, jsonable, print_json, table
 
 bench_app = typer.Typer(name="bench", help="Benchmarks.", no_args_is_help=True)
 
@@ -109,13 +109,27 @@ def _flatten(prefix: str, value: Any, out: list[tuple[str, object]]) -> None:
         out.append((prefix, json.dumps(jsonable(value)) if isinstance(value, list) else value))
 
 
+BenchJson = Annotated[
+    Path | None,
+    typer.Option("--json", metavar="FILE", help="Also write the results to FILE as JSON."),
+]
+
+
+def _show_results(
+    cli: CliContext, title: str, results: dict[str, Any], json_path: Path | None
+) -> None:
+    """A benchmark's figures as one table, and where its JSON went."""
+    figures: list[tuple[str, object]] = []
+    _flatten("", results, figures)
+    cli.show(table(title, ["figure", "value"], figures))
+    if json_path is not None:
+        cli.say(f"results written to {json_path}")
+
+
 @bench_app.command("catalog")
 def bench_catalog(
     ctx: typer.Context,
-    json_path: Annotated[
-        Path | None,
-        typer.Option("--json", metavar="FILE", help="Also write the results to FILE as JSON."),
-    ] = None,
+    json_path: BenchJson = None,
     quick: Annotated[bool, typer.Option("--quick", help="Small sizes, a few seconds.")] = False,
     s3: Annotated[
         bool, typer.Option("--s3/--no-s3", help="Include the loopback S3 (moto) runs.")
@@ -126,20 +140,13 @@ def bench_catalog(
 
     cli = current(ctx)
     results = run_catalog_bench(json_path, quick=quick, s3=s3, console=cli.console)
-    figures: list[tuple[str, object]] = []
-    _flatten("", results, figures)
-    cli.show(table("catalog benchmark", ["figure", "value"], figures))
-    if json_path is not None:
-        cli.say(f"results written to {json_path}")
+    _show_results(cli, "catalog benchmark", results, json_path)
 
 
 @bench_app.command("ingest")
 def bench_ingest(
     ctx: typer.Context,
-    json_path: Annotated[
-        Path | None,
-        typer.Option("--json", metavar="FILE", help="Also write the results to FILE as JSON."),
-    ] = None,
+    json_path: BenchJson = None,
     quick: Annotated[bool, typer.Option("--quick", help="Small sizes, under 20 s.")] = False,
     s3: Annotated[
         bool | None,
@@ -153,20 +160,13 @@ def bench_ingest(
 
     cli = current(ctx)
     results = run_ingest_bench(json_path, quick=quick, s3=s3, console=cli.console)
-    figures: list[tuple[str, object]] = []
-    _flatten("", results, figures)
-    cli.show(table("ingest benchmark", ["figure", "value"], figures))
-    if json_path is not None:
-        cli.say(f"results written to {json_path}")
+    _show_results(cli, "ingest benchmark", results, json_path)
 
 
 @bench_app.command("api")
 def bench_api(
     ctx: typer.Context,
-    json_path: Annotated[
-        Path | None,
-        typer.Option("--json", metavar="FILE", help="Also write the results to FILE as JSON."),
-    ] = None,
+    json_path: BenchJson = None,
     quick: Annotated[
         bool, typer.Option("--quick", help="50 tables, short windows, under 30 s.")
     ] = False,
@@ -179,8 +179,4 @@ def bench_api(
 
     cli = current(ctx)
     results = run_api_bench(json_path, quick=quick, clients=clients, console=cli.console)
-    figures: list[tuple[str, object]] = []
-    _flatten("", results, figures)
-    cli.show(table("api benchmark", ["figure", "value"], figures))
-    if json_path is not None:
-        cli.say(f"results written to {json_path}")
+    _show_results(cli, "api benchmark", results, json_path)
