@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import dataclasses
 import logging
 import os
 import secrets
@@ -397,7 +398,9 @@ class Compactor(Generic[T2]):
         ingested = state.ingested
         for name in prune:
             row = ingested[name]
-            changes.remove("ingested", name, _replace_version(row, version, now))
+            # the tombstone: the row as it was, written by this version
+            tombstone = dataclasses.replace(row, compacted_at=now, version=version)
+            changes.remove("ingested", name, tombstone)
         if changes.empty:
             result.missing += missing
             return False
@@ -686,19 +689,4 @@ def _in_event_order(items: list[_Read]) -> list[_Read]:
     return sorted(
         items,
         key=lambda r: ("", r.name) if r.event is None else (event_order(r.event), r.name),
-    )
-
-
-def _replace_version(row: IngestedRow, version: int, now: int) -> IngestedRow:
-    """A tombstone for ``row`` written at ``version``."""
-    return IngestedRow(
-        name=row.name,
-        event_id=row.event_id,
-        event_type=row.event_type,
-        dedupe_key=row.dedupe_key,
-        outcome=row.outcome,
-        detail=row.detail,
-        occurred_at=row.occurred_at,
-        compacted_at=now,
-        version=version,
     )
