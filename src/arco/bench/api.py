@@ -29,6 +29,7 @@ Every figure carries its unit in its name (``_ms``, ``_per_s``, ``_s``); ratios 
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import random
@@ -567,6 +568,13 @@ def sequential_calls(
 # --- the whole run ----------------------------------------------------------------------------
 
 
+def _uvicorn_stack() -> str:
+    """The HTTP parser and event loop uvicorn's "auto" settings pick here."""
+    http = "httptools" if importlib.util.find_spec("httptools") else "h11"
+    loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
+    return f"{http}, {loop}"
+
+
 def run_api_bench(
     json_path: Path | None,
     *,
@@ -607,7 +615,7 @@ def run_api_bench(
             query_sql=QUERY_SQL,
             query_target_ratio=QUERY_TARGET_RATIO,
             server=(
-                f"uvicorn {uvicorn.__version__} (1 process, h11, asyncio), create_app(dev=True, "
+                f"uvicorn {uvicorn.__version__} (1 process, {_uvicorn_stack()}), create_app(dev=True, "
                 "compactor=False), rate limits raised, JSON access log to a file"
             ),
             client=f"httpx {httpx.__version__}, one keep-alive Client per thread",
