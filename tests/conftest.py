@@ -1,4 +1,6 @@
-"""Shared fixtures: a real loopback S3 server (moto) and one store per backend."""
+"""Shared fixtures: a real loopback S3 server (moto), one store per backend, catalogs on the
+memory and local backends, and a fake clock (FakeClock and inline_options live in
+``catalog_support``, importable from every test module)."""
 
 from __future__ import annotations
 
@@ -16,7 +18,9 @@ from typing import Any
 import httpx
 import pytest
 
-from arco.storage import ObjectStore, open_store
+from arco.catalog import Catalog
+from arco.storage import LocalFileStore, ObjectStore, open_store
+from catalog_support import FakeClock, inline_options
 
 S3_ACCESS_KEY = "arco-test-access-key"
 S3_SECRET_KEY = "arco-test-secret-key"
@@ -132,3 +136,38 @@ def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> ObjectStore:
         return open_store(f"file://{tmp_path}/store", retry=False, fsync=False)
     url, options = request.getfixturevalue("s3_url")
     return open_store(url, retry=False, **options)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def memory_root() -> ObjectStore:
+    return open_store("memory://")
+
+
+# Local stores skip fsync here: durability against power loss is not what these tests check
+# (a killed process loses nothing that reached the page cache), and fsync makes each local
+# commit ~100 ms on this disk. The storage contract tests keep fsync on.
+
+
+@pytest.fixture
+def local_root(tmp_path: Path) -> ObjectStore:
+    return LocalFileStore(tmp_path / "store", fsync=False)
+
+
+@pytest.fixture(params=["memory", "local"])
+def root_store(request: pytest.FixtureRequest, tmp_path: Path) -> ObjectStore:
+    if request.param == "memory":
+        return open_store("memory://")
+    return LocalFileStore(tmp_path / "store", fsync=False)
+
+
+@pytest.fixture
+def catalog(root_store: ObjectStore) -> Iterator[Catalog]:
+    """A catalog on each backend with frequent inline checkpoints."""
+    cat = Catalog(root_store, options=inline_options())
+    yield cat
+    cat.close()

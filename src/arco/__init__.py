@@ -20,43 +20,43 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from arco.catalog import Catalog, Column, ColumnSpec, Namespace, SearchHit, Table
-    from arco.compactor import CompactionResult, Compactor, CompactorOptions
+    from arco.core.paging import Page
+    from arco.core.scope import Scope
     from arco.errors import ArcoError, ConflictError, NotFoundError, ValidationError
-    from arco.events import EventEnvelope, parse_event
     from arco.executions import EXECUTIONS, Executions, Materialization
-    from arco.ingest import Ingestor
-    from arco.ledger import EventLedger
-    from arco.paging import Page
-    from arco.scope import Scope
     from arco.storage import ObjectStore, open_store
-    from arco.writer import WriterOptions
+    from arco.tier1.writer import WriterOptions
+    from arco.tier2.compactor import CompactionResult, Compactor, CompactorOptions
+    from arco.tier2.envelope import EventEnvelope, parse_event
+    from arco.tier2.ingestor import Ingestor
+    from arco.tier2.ledger import EventLedger
 
 _EXPORTS = {
     "ArcoError": "arco.errors",
     "Catalog": "arco.catalog",
     "Column": "arco.catalog",
     "ColumnSpec": "arco.catalog",
-    "CompactionResult": "arco.compactor",
-    "Compactor": "arco.compactor",
-    "CompactorOptions": "arco.compactor",
+    "CompactionResult": "arco.tier2.compactor",
+    "Compactor": "arco.tier2.compactor",
+    "CompactorOptions": "arco.tier2.compactor",
     "ConflictError": "arco.errors",
     "EXECUTIONS": "arco.executions",
-    "EventEnvelope": "arco.events",
-    "EventLedger": "arco.ledger",
+    "EventEnvelope": "arco.tier2.envelope",
+    "EventLedger": "arco.tier2.ledger",
     "Executions": "arco.executions",
-    "Ingestor": "arco.ingest",
+    "Ingestor": "arco.tier2.ingestor",
     "Materialization": "arco.executions",
     "Namespace": "arco.catalog",
     "NotFoundError": "arco.errors",
     "ObjectStore": "arco.storage",
-    "Page": "arco.paging",
-    "Scope": "arco.scope",
+    "Page": "arco.core.paging",
+    "Scope": "arco.core.scope",
     "SearchHit": "arco.catalog",
     "Table": "arco.catalog",
     "ValidationError": "arco.errors",
-    "WriterOptions": "arco.writer",
+    "WriterOptions": "arco.tier1.writer",
     "open_store": "arco.storage",
-    "parse_event": "arco.events",
+    "parse_event": "arco.tier2.envelope",
 }
 
 __all__ = [

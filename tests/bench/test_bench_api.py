@@ -27,8 +27,8 @@ from arco.bench.api import (
 from arco.bench.common import Ui
 from arco.catalog import Catalog
 from arco.cli import app
-from arco.query import query_snapshot
-from arco.scope import Scope
+from arco.core.scope import Scope
+from arco.query.views import query_snapshot
 from arco.storage import open_store
 
 QUICK = ApiBenchConfig.make(quick=True)

@@ -24,12 +24,12 @@ from arco.bench.ingest import (
     seed_materializations,
 )
 from arco.cli import app
-from arco.commit_log import chain
-from arco.compactor import Compactor
 from arco.executions import EXECUTIONS
-from arco.ledger import EventLedger
+from arco.maintenance.verify import verify_scope
+from arco.metadata.commit_log import chain
 from arco.storage import ScopedStore, open_store
-from arco.verify import verify_scope
+from arco.tier2.compactor import Compactor
+from arco.tier2.ledger import EventLedger
 
 QUICK = IngestBenchConfig.make(quick=True)
 SMALL, LARGE = QUICK.state_sizes

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from arco.catalog import Catalog
+from arco.core.scope import Scope
 from arco.errors import ArcoError, InvalidKeyError, ValidationError
-from arco.scope import Scope
 from arco.storage import ObjectStore, ScopedStore
 
 

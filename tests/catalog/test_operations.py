@@ -13,9 +13,9 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from catalog_support import inline_options
 
 from arco.catalog import Catalog, Namespace, Table
+from arco.core.scope import Scope
 from arco.errors import (
     AlreadyExistsError,
     ConflictError,
@@ -23,8 +23,8 @@ from arco.errors import (
     NotFoundError,
     PreconditionFailedError,
 )
-from arco.scope import Scope
 from arco.storage import ObjectStore
+from catalog_support import inline_options
 
 COLUMNS = [
     {"name": "id", "type": "Int64", "nullable": False, "description": "primary key"},

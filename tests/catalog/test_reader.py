@@ -20,7 +20,7 @@ from arco.errors import (
     TransientStorageError,
     ValidationError,
 )
-from arco.layout import manifest_key
+from arco.metadata.layout import manifest_key
 from arco.storage import CountingStore, FaultyStore, ObjectStore
 
 MANIFEST = manifest_key("catalog")

@@ -23,7 +23,6 @@ from typing import Any
 
 import hypothesis.strategies as st
 import pytest
-from catalog_support import FakeClock, inline_options
 from hypothesis import HealthCheck, settings
 from hypothesis.stateful import (
     RuleBasedStateMachine,
@@ -43,8 +42,9 @@ from arco.errors import (
     PreconditionFailedError,
     ValidationError,
 )
+from arco.maintenance.verify import verify_scope
 from arco.storage import open_store
-from arco.verify import verify_scope
+from catalog_support import FakeClock, inline_options
 
 NS_NAMES = [
     "sales",

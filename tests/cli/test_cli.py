@@ -23,7 +23,7 @@ from typer.testing import CliRunner, Result
 from arco.catalog import Catalog, ColumnSpec
 from arco.cli import app
 from arco.cli.context import parse_column_spec, parse_pairs
-from arco.scope import Scope
+from arco.core.scope import Scope
 
 runner = CliRunner()
 
@@ -472,7 +472,7 @@ def test_verify_ok_and_findings(sales: Cli, monkeypatch: pytest.MonkeyPatch) -> 
             progress("catalog")
         return FakeReport(list(findings), {"manifests": 1, "snapshots": 2})
 
-    fake_module(monkeypatch, "arco.verify", verify_scope=verify_scope)
+    fake_module(monkeypatch, "arco.maintenance.verify", verify_scope=verify_scope)
     out = sales.ok("verify").stdout
     assert "manifests=1" in out and "no findings" in out
     # the scoped store: keys are relative to tenant=default/workspace=default/
@@ -510,7 +510,7 @@ def test_query_outputs(sales: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
             }
         )
 
-    fake_module(monkeypatch, "arco.query", run_query=run_query)
+    fake_module(monkeypatch, "arco.query.views", run_query=run_query)
     sql = "SELECT * FROM system.tables"
     out = sales.ok("query", sql).stdout
     assert "orders" in out and "1.50" in out and "2 row(s)" in out
@@ -542,7 +542,7 @@ def test_query_error_is_one_line(sales: Cli, monkeypatch: pytest.MonkeyPatch) ->
     def run_query(catalog: Catalog, sql: str) -> pa.Table:
         raise ValidationError("sql: only SELECT statements are allowed")
 
-    fake_module(monkeypatch, "arco.query", run_query=run_query)
+    fake_module(monkeypatch, "arco.query.views", run_query=run_query)
     line = one_error_line(sales("query", "DROP TABLE x"))
     assert line == "error: sql: only SELECT statements are allowed"
 
@@ -565,14 +565,14 @@ def test_bench_catalog(cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 
 
 def test_real_verify_on_a_fresh_catalog(sales: Cli) -> None:
-    pytest.importorskip("arco.verify")
+    pytest.importorskip("arco.maintenance.verify")
     result = sales("verify", "--json")
     assert result.exit_code == 0, (result.stdout, result.stderr)
     assert json.loads(result.stdout)["ok"] is True
 
 
 def test_real_query_over_system_tables(sales: Cli) -> None:
-    pytest.importorskip("arco.query")
+    pytest.importorskip("arco.query.views")
     assert sales.json("query", "SELECT name FROM catalog.tables") == [{"name": "orders"}]
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 from typer.testing import CliRunner, Result
 
 from arco.cli import app
-from arco.ledger import EventLedger
 from arco.storage import LocalFileStore, ScopedStore
+from arco.tier2.ledger import EventLedger
 
 runner = CliRunner()
 

@@ -11,7 +11,7 @@ from typer.testing import CliRunner, Result
 
 from arco.catalog import Catalog, WriterOptions
 from arco.cli import app
-from arco.clock import ManualClock
+from arco.core.clock import ManualClock
 from arco.storage import FaultyStore, LocalFileStore, SimulatedCrash
 
 runner = CliRunner()

@@ -26,10 +26,10 @@ from arco.client import (
     was_truncated,
 )
 from arco.client.errors import RemoteNotFoundError, RemoteTransientStorageError
+from arco.core.paging import Page
 from arco.executions import Materialization
 from arco.lineage import Edge, LineageGraph
-from arco.manifest import Manifest
-from arco.paging import Page
+from arco.metadata.manifest import Manifest
 from arco.server.settings import Limits
 
 

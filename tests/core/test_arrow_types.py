@@ -3,7 +3,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from arco.arrow_types import canonical_type, parse_column_type
+from arco.core.arrow_types import canonical_type, parse_column_type
 from arco.errors import ValidationError
 
 ACCEPTED = [

@@ -2,7 +2,7 @@ import dataclasses
 
 import pytest
 
-from arco.assets import AssetKey
+from arco.core.assets import AssetKey
 from arco.errors import ValidationError
 
 

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from arco.canonical_json import canonical_dumps, canonical_hash, loads
+from arco.core.canonical_json import canonical_dumps, canonical_hash, loads
 from arco.errors import ValidationError
 
 FIXTURE = Path(__file__).parent.parent / "fixtures" / "canonical_json" / "vectors.json"
@@ -154,7 +154,7 @@ def test_integer_beyond_digit_limit_is_rejected() -> None:
 
 def test_fast_path_matches_the_checking_emitter() -> None:
     """The C-encoder fast path and the per-node emitter agree byte for byte."""
-    from arco import canonical_json as cj
+    from arco.core import canonical_json as cj
 
     vectors = json.loads(FIXTURE.read_text(encoding="utf-8"))["vectors"]
     for vector in vectors:
@@ -167,7 +167,7 @@ def test_fast_path_matches_the_checking_emitter() -> None:
 
 @given(json_values)
 def test_fast_path_matches_the_checking_emitter_on_generated_values(value: Any) -> None:
-    from arco import canonical_json as cj
+    from arco.core import canonical_json as cj
 
     parts: list[str] = []
     try:

@@ -5,8 +5,7 @@ import uuid
 import pytest
 from ulid import ULID
 
-from arco.errors import ValidationError
-from arco.ids import (
+from arco.core.ids import (
     is_entity_id,
     is_ulid,
     new_entity_id,
@@ -14,6 +13,7 @@ from arco.ids import (
     next_ulid_after,
     ulid_time_ms,
 )
+from arco.errors import ValidationError
 
 CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 

@@ -2,8 +2,8 @@ import unicodedata
 
 import pytest
 
+from arco.core.names import name_key, validate_name
 from arco.errors import ValidationError
-from arco.names import name_key, validate_name
 
 
 @pytest.mark.parametrize(

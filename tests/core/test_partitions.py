@@ -5,8 +5,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from arco.core.partitions import PartitionKey, PartitionValue, partition_id
 from arco.errors import ValidationError
-from arco.partitions import PartitionKey, PartitionValue, partition_id
 
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1

@@ -2,8 +2,8 @@ import dataclasses
 
 import pytest
 
+from arco.core.scope import DEFAULT_SCOPE, Scope, validate_scope_part
 from arco.errors import ValidationError, preview
-from arco.scope import DEFAULT_SCOPE, Scope, validate_scope_part
 
 
 @pytest.mark.parametrize("value", ["a", "0", "acme", "acme-corp_2", "9lives", "a" * 63, "a-", "a_"])

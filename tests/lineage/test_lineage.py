@@ -9,12 +9,12 @@ import pytest
 
 from arco.catalog import Catalog, WriterOptions
 from arco.errors import NotFoundError, PreconditionFailedError, ValidationError
-from arco.layout import lock_key, manifest_key
 from arco.lineage import LineageGraph
-from arco.manifest import read_manifest
-from arco.query import run_query
+from arco.maintenance.verify import verify_scope
+from arco.metadata.layout import lock_key, manifest_key
+from arco.metadata.manifest import read_manifest
+from arco.query.views import run_query
 from arco.storage import ObjectStore, open_store
-from arco.verify import verify_scope
 
 
 @pytest.fixture

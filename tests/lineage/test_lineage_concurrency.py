@@ -18,14 +18,14 @@ from typing import Any
 import pytest
 
 from arco.catalog import Catalog, WriterOptions
-from arco.clock import ManualClock
-from arco.commit_log import CommitRecord
-from arco.commit_log import chain as commit_chain
+from arco.core.clock import ManualClock
 from arco.lineage import Edge
 from arco.lineage.state import LineageState, node_key
-from arco.manifest import read_manifest
+from arco.maintenance.verify import verify_scope
+from arco.metadata.commit_log import CommitRecord
+from arco.metadata.commit_log import chain as commit_chain
+from arco.metadata.manifest import read_manifest
 from arco.storage import FaultyStore, ObjectStore, SimulatedCrash, open_store
-from arco.verify import verify_scope
 from process_support import run_workers
 
 WORKER = Path(__file__).with_name("lineage_worker.py")

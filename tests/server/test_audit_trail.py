@@ -6,8 +6,8 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 
 from arco.catalog import Catalog
-from arco.commit_log import chain
-from arco.request_context import bound_request_id, current_request_id
+from arco.metadata.commit_log import chain
+from arco.observability.request_context import bound_request_id, current_request_id
 
 
 def test_commit_records_carry_the_request_id(dev_client: TestClient) -> None:

@@ -21,7 +21,7 @@ import jwt
 import pytest
 from fastapi.testclient import TestClient
 
-from arco.scope import Scope
+from arco.core.scope import Scope
 from arco.server import ServerSettings, create_app
 from arco.server.settings import AuthSettings
 

@@ -15,9 +15,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from arco.scope import Scope
+from arco.core.scope import Scope
+from arco.maintenance.verify import verify_scope
 from arco.storage import ScopedStore, open_store
-from arco.verify import verify_scope
 
 SERVERS = 2
 

@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 from fastapi.testclient import TestClient
 
-from arco.scope import Scope
+from arco.core.scope import Scope
 from arco.server import ServerSettings, create_app
 from arco.server.services import Services
 from arco.server.settings import Limits

@@ -18,8 +18,8 @@ from arco.catalog import (
     UpdateNamespace,
     UpdateTable,
 )
+from arco.core.scope import Scope
 from arco.lineage import AddEdge, RemoveEdge
-from arco.scope import Scope
 from arco.server import ServerSettings
 from arco.server.wire import (
     AddEdgeBody,

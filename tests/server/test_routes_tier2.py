@@ -9,15 +9,15 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from arco.commit_log import chain
+from arco.core.scope import Scope
 from arco.errors import IdempotencyConflictError, TransientStorageError
-from arco.events import EventEnvelope
 from arco.executions import Executions
-from arco.manifest import read_manifest
-from arco.scope import Scope
+from arco.metadata.commit_log import chain
+from arco.metadata.manifest import read_manifest
 from arco.server import ServerSettings
 from arco.storage import ScopedStore, open_store
 from arco.storage.faults import FaultyStore
+from arco.tier2.envelope import EventEnvelope
 
 API = "/api/v1"
 DEFAULT = Scope("default", "default")

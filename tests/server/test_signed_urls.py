@@ -13,8 +13,8 @@ import duckdb
 import pytest
 from fastapi.testclient import TestClient
 
-from arco.query import merged_view_sql
-from arco.scope import Scope
+from arco.core.scope import Scope
+from arco.query.views import merged_view_sql
 from arco.server import ServerSettings, create_app
 from arco.server.services import Services
 from arco.server.settings import Limits

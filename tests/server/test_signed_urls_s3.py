@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from arco.catalog import Catalog, ColumnSpec
-from arco.scope import Scope
+from arco.core.scope import Scope
 from arco.server import ServerSettings, create_app
 from arco.server.services import Services
 from arco.storage import open_store

@@ -6,7 +6,7 @@ import dataclasses
 
 from fastapi.testclient import TestClient
 
-from arco.scope import Scope
+from arco.core.scope import Scope
 from arco.server import ServerSettings, create_app
 from arco.server.workspaces import WorkspaceRegistry
 from arco.storage import open_store

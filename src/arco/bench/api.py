@@ -16,7 +16,7 @@ What is measured, on one ``file://`` store holding one namespace of N tables (1,
   the bench process, same window; the HTTP / library ratios are the cost of the API.
 * **Query vs DuckDB, sequential.** One client, warm: ``POST /query`` and the library
   engine, next to a DuckDB connection that reads the Parquet files listed in the current
-  manifest with the merged-view SQL (:func:`arco.query.merged_view_sql`); the modes are
+  manifest with the merged-view SQL (:func:`arco.query.views.merged_view_sql`); the modes are
   interleaved in rounds. Target: the endpoint's p50 within 1.5x of DuckDB's.
 
 The client and the server share the machine's CPUs (2 on the reference machine): the
@@ -51,9 +51,9 @@ from arco.bench import common
 from arco.bench.common import Ui, percentile, ratio, round4
 from arco.catalog import Catalog, WriterOptions
 from arco.catalog.domain import CATALOG
-from arco.manifest import read_manifest
-from arco.query_engine import QueryEngine
-from arco.scope import Scope
+from arco.core.scope import Scope
+from arco.metadata.manifest import read_manifest
+from arco.query.engine import QueryEngine
 from arco.storage import open_store
 
 NAMESPACE = "bench"
@@ -466,7 +466,7 @@ def library_query(catalog: Catalog) -> tuple[str, Callable[[str], int]]:
     def run(sql: str) -> int:
         return engine.query(catalog.store, scope_key, sql).row_count
 
-    return "arco.query_engine.QueryEngine", run
+    return "arco.query.engine.QueryEngine", run
 
 
 def _library_calls(
@@ -503,12 +503,12 @@ def _library_calls(
 
 class DirectDuckDB:
     """A DuckDB connection with ``catalog.*`` views over the files of the current manifest,
-    merged the way the manifest says readers must (:func:`arco.query.merged_view_sql`)."""
+    merged the way the manifest says readers must (:func:`arco.query.views.merged_view_sql`)."""
 
     def __init__(self, store_root: Path, scope: Scope, catalog: Catalog) -> None:
         import duckdb
 
-        from arco.query import PUBLIC_TABLES, merged_view_sql
+        from arco.query.views import PUBLIC_TABLES, merged_view_sql
 
         head = read_manifest(catalog.store, CATALOG.name)
         if head is None:
@@ -639,7 +639,7 @@ def run_api_bench(
                 "one unloaded request, sequential.health.http_ms_p50 the floor of the stack.",
                 "query_vs_duckdb: from the sequential run; duckdb_direct "
                 "is one DuckDB connection whose catalog.* views read the Parquet files of "
-                "the current manifest with arco.query.merged_view_sql.",
+                "the current manifest with arco.query.views.merged_view_sql.",
                 "The catalog is written by the library and compacted to a checkpoint before "
                 "the server starts; the server's compactor loop is off (nothing to fold).",
             ],

@@ -36,7 +36,7 @@ from rich.console import Console
 from arco.bench import common
 from arco.bench.common import Ui, percentile, ratio, round4
 from arco.catalog import Catalog, WriterOptions
-from arco.scope import Scope
+from arco.core.scope import Scope
 from arco.storage import CountingStore, open_store
 from arco.storage.port import ObjectData, ObjectMeta, ObjectStore, PutMode
 

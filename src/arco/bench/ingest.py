@@ -2,15 +2,15 @@
 
 What is measured, per backend (``file://`` with fsync, and a loopback moto S3 server):
 
-* **append**: events per second appended through :class:`~arco.ledger.EventLedger` (one
+* **append**: events per second appended through :class:`~arco.tier2.ledger.EventLedger` (one
   create-only object per event, batches of ``append_batch`` on the ledger's thread pool)
   by 1 and by 4 writer *processes*, next to the raw create-only put rate of the same store
   with the same object bytes, batch size and per-process thread count (plain
   ``store.put(key, data, "create")``); ``append_vs_raw_ratio_*`` = arco / raw;
-* **compaction throughput**: events per second folded by one :class:`~arco.compactor.Compactor`
+* **compaction throughput**: events per second folded by one :class:`~arco.tier2.compactor.Compactor`
   over a ledger of N events, via ``anti_entropy()`` (lists the ledger) and via
   ``compact(keys)`` (the fast path: all keys at once, and in calls of ``append_batch`` keys
-  as an :class:`~arco.ingest.Ingestor` would make them);
+  as an :class:`~arco.tier2.ingestor.Ingestor` would make them);
 * **visibility lag**: events appended at a steady rate through an ``Ingestor`` with
   ``fold="background"``; a *separate reader process* polls the manifest, loads the state and
   notes when each event's ledger object first shows up in ``ingested``. Lag = that moment
@@ -43,21 +43,21 @@ from rich.console import Console
 
 from arco.bench import common
 from arco.bench.common import Ui, percentile, ratio
-from arco.clock import rfc3339_ms
-from arco.commit_log import CommitRecord, write_commit
-from arco.compactor import Compactor, CompactorOptions
-from arco.events import EventEnvelope, parse_event
+from arco.core.clock import rfc3339_ms
+from arco.core.ids import new_ulid
+from arco.core.partitions import PartitionKey
+from arco.core.scope import Scope
 from arco.executions import EXECUTIONS, EXECUTIONS_SPEC, MaterializationRow
-from arco.ids import new_ulid
-from arco.ingest import Ingestor
-from arco.layout import checkpoint_dir, ledger_key, ledger_name, ledger_prefix
-from arco.ledger import MAX_WORKERS, EventLedger
-from arco.manifest import Manifest, publish_manifest, read_manifest
-from arco.partitions import PartitionKey
-from arco.scope import Scope
-from arco.snapshot import SnapshotLoader, write_files
+from arco.metadata.commit_log import CommitRecord, write_commit
+from arco.metadata.layout import checkpoint_dir, ledger_key, ledger_name, ledger_prefix
+from arco.metadata.manifest import Manifest, publish_manifest, read_manifest
+from arco.metadata.snapshot import SnapshotLoader, write_files
 from arco.storage import ScopedStore, open_store
 from arco.storage.port import ObjectStore
+from arco.tier2.compactor import Compactor, CompactorOptions
+from arco.tier2.envelope import EventEnvelope, parse_event
+from arco.tier2.ingestor import Ingestor
+from arco.tier2.ledger import MAX_WORKERS, EventLedger
 
 __all__ = ["IngestBenchConfig", "make_event", "run_ingest_bench", "seed_materializations"]
 
@@ -203,7 +203,7 @@ def seed_materializations(store: ObjectStore, rows: int, *, now_ms: int | None =
     **Bench-only.** Folding a million events through a million ledger objects would take far
     longer than the benchmark itself, so the existing state is written directly with the
     real building blocks: one checkpoint (``materializations`` with ``rows`` rows, an empty
-    ``ingested`` table) under :func:`~arco.layout.checkpoint_dir`, a ``checkpoint`` commit
+    ``ingested`` table) under :func:`~arco.metadata.layout.checkpoint_dir`, a ``checkpoint`` commit
     record, and the manifest published by compare-and-swap. ``store`` must be a scoped store
     whose ``executions`` domain has never been written. Row ``i`` has materialization id
     :func:`_seed_id` (``i``) and an event order older than any event of the benchmark.

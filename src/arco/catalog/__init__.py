@@ -12,8 +12,8 @@ from arco.catalog.operations import (
     UpdateNamespace,
     UpdateTable,
 )
-from arco.catalog.search import SearchHit
-from arco.writer import WriterOptions
+from arco.catalog.search_index import SearchHit
+from arco.tier1.writer import WriterOptions
 
 __all__ = [
     "Catalog",

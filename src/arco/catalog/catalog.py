@@ -24,18 +24,18 @@ from arco.catalog.operations import (
     shape_error,
 )
 from arco.catalog.reader import CatalogReader
-from arco.catalog.search import SearchHit
-from arco.catalog.search import search as search_catalog
-from arco.clock import SYSTEM_CLOCK, Clock
+from arco.catalog.search_index import SearchHit
+from arco.catalog.search_index import search as search_catalog
+from arco.core.clock import SYSTEM_CLOCK, Clock
+from arco.core.paging import DEFAULT_PAGE
+from arco.core.scope import DEFAULT_SCOPE, Scope
 from arco.errors import ValidationError
 from arco.lineage import LINEAGE, AddEdge, Direction, Edge, LineageGraph, RemoveEdge, traverse
-from arco.manifest import read_manifest
-from arco.paging import DEFAULT_PAGE
-from arco.scope import DEFAULT_SCOPE, Scope
-from arco.snapshot import SnapshotLoader
+from arco.metadata.manifest import read_manifest
+from arco.metadata.snapshot import SnapshotLoader
 from arco.storage import ScopedStore, open_store
 from arco.storage.port import ObjectStore
-from arco.writer import DomainWriter, WriterOptions
+from arco.tier1.writer import DomainWriter, WriterOptions
 
 ColumnsArg = Sequence[ColumnSpec | dict[str, Any]]
 

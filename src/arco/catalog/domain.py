@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from arco.catalog.operations import describe_result, result_from_json, result_to_json
 from arco.catalog.schema import COLUMNS, IDEMPOTENCY, NAMESPACES, SEARCH_POSTINGS, TABLES
-from arco.catalog.search import reindex
+from arco.catalog.search_index import reindex
 from arco.catalog.state import CatalogState
-from arco.domain import DomainSpec
+from arco.metadata.domain import DomainSpec
 
 CATALOG = DomainSpec(
     name="catalog",

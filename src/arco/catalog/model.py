@@ -7,8 +7,8 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict
 
 from arco.catalog.schema import ColumnRow, NamespaceRow, TableRow
-from arco.clock import ms_to_datetime
-from arco.paging import Page
+from arco.core.clock import ms_to_datetime
+from arco.core.paging import Page
 
 __all__ = ["Column", "Namespace", "Page", "Table"]
 

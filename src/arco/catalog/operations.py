@@ -15,12 +15,12 @@ from typing import Annotated, Any, Literal, TypeVar
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field
 
-from arco.arrow_types import canonical_type
 from arco.catalog.model import Namespace, Table
 from arco.catalog.schema import ColumnRow, NamespaceRow, Properties, TableRow
 from arco.catalog.state import CatalogState
-from arco.domain import ApplyContext, RequestModel, check_if_match
-from arco.domain import Changes as _Changes
+from arco.core.arrow_types import canonical_type
+from arco.core.ids import new_entity_id
+from arco.core.names import name_key, validate_name
 from arco.errors import (
     AlreadyExistsError,
     ConflictError,
@@ -28,8 +28,8 @@ from arco.errors import (
     ValidationError,
     preview,
 )
-from arco.ids import new_entity_id
-from arco.names import name_key, validate_name
+from arco.metadata.domain import ApplyContext, RequestModel, check_if_match
+from arco.metadata.domain import Changes as _Changes
 
 Changes = _Changes[CatalogState]
 

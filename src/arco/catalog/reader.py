@@ -12,11 +12,11 @@ from arco.catalog.domain import CATALOG
 from arco.catalog.model import Column, Namespace, Page, Table
 from arco.catalog.operations import table_view
 from arco.catalog.state import CatalogState
+from arco.core.names import validate_name
+from arco.core.paging import DEFAULT_PAGE, paginate
 from arco.errors import NotFoundError
-from arco.manifest import StoredManifest, read_manifest
-from arco.names import validate_name
-from arco.paging import DEFAULT_PAGE, paginate
-from arco.snapshot import SnapshotLoader
+from arco.metadata.manifest import StoredManifest, read_manifest
+from arco.metadata.snapshot import SnapshotLoader
 from arco.storage.port import ObjectStore
 
 T = TypeVar("T")

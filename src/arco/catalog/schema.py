@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-from arco.domain import IDEMPOTENCY, IdempotencyRow
-from arco.parquet import PROPERTIES, TIMESTAMP, TableSpec, field, schema_of
+from arco.metadata.domain import IDEMPOTENCY, IdempotencyRow
+from arco.metadata.parquet import PROPERTIES, TIMESTAMP, TableSpec, field, schema_of
 
 __all__ = [
     "COLUMNS",

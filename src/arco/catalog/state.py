@@ -2,7 +2,7 @@
 
 A state is immutable once it is shared (cached or published). A commit works on
 :meth:`CatalogState.copy`, which derives every map with a private change layer
-(:class:`~arco.layered.LayeredMap`), so its cost does not depend on catalog size;
+(:class:`~arco.metadata.layered.LayeredMap`), so its cost does not depend on catalog size;
 :class:`Changes` records the delta rows of the commit as it applies them.
 """
 
@@ -12,10 +12,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from arco.catalog.schema import ColumnRow, IdempotencyRow, NamespaceRow, TableRow
-from arco.domain import apply_delta
-from arco.layered import LayeredMap
-from arco.names import name_key
-from arco.paging import Sorted
+from arco.core.names import name_key
+from arco.core.paging import Sorted
+from arco.metadata.domain import apply_delta
+from arco.metadata.layered import LayeredMap
 
 T = TypeVar("T")
 R = TypeVar("R", NamespaceRow, TableRow)

@@ -20,12 +20,12 @@ from typer.core import TyperGroup
 
 from arco.catalog import Catalog, ColumnSpec, Page, WriterOptions
 from arco.client.remote import RemoteCatalog, RemoteExecutions, StoreOnlyError
-from arco.compactor import CompactorOptions
+from arco.core.paging import MAX_PAGE
+from arco.core.scope import Scope
 from arco.errors import ArcoError
 from arco.executions import Executions
-from arco.ingest import UnknownEvents
-from arco.paging import MAX_PAGE
-from arco.scope import Scope
+from arco.tier2.compactor import CompactorOptions
+from arco.tier2.ingestor import UnknownEvents
 
 if TYPE_CHECKING:
     from arco.client import Client

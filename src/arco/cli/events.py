@@ -10,12 +10,12 @@ import typer
 
 from arco.cli.context import CliContext, JsonFlag, current, fail, print_json, table
 from arco.cli.executions import check_domain
-from arco.clock import SYSTEM_CLOCK
+from arco.core.clock import SYSTEM_CLOCK
+from arco.core.scope import Scope
 from arco.errors import ValidationError
-from arco.events import EventEnvelope, increasing_ids, parse_event
-from arco.ledger import EventLedger
-from arco.scope import Scope
 from arco.storage import ScopedStore, open_store
+from arco.tier2.envelope import EventEnvelope, increasing_ids, parse_event
+from arco.tier2.ledger import EventLedger
 
 app = typer.Typer(
     name="events", help="Append events to the tier-2 ledger and list them.", no_args_is_help=True

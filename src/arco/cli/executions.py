@@ -23,11 +23,11 @@ from arco.cli.context import (
     print_json,
     print_listing,
 )
-from arco.clock import rfc3339_ms
-from arco.compactor import CompactionResult
+from arco.core.clock import rfc3339_ms
+from arco.core.paging import Page
 from arco.executions import Materialization
-from arco.layout import TIER2_DOMAINS
-from arco.paging import Page
+from arco.metadata.layout import TIER2_DOMAINS
+from arco.tier2.compactor import CompactionResult
 
 app = typer.Typer(
     name="materializations",

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from arco.cli.context import JsonFlag, current, print_json, table
-from arco.scope import Scope
+from arco.core.scope import Scope
 from arco.storage import ScopedStore, open_store
 
 
@@ -63,7 +63,7 @@ def gc(
     Covers the catalog and lineage domains and the executions domain (tier 2), whose ledger
     events are deleted only once compacted and past the ledger retention.
     """
-    from arco.gc import REASONS, collect_garbage
+    from arco.maintenance.gc import REASONS, collect_garbage
 
     cli = current(ctx)
     store = ScopedStore(open_store(cli.store_url), Scope(cli.tenant, cli.workspace).prefix)

@@ -28,7 +28,7 @@ def verify(
     ] = None,
 ) -> None:
     """Check the scope's stored metadata for consistency; exit 1 on any finding."""
-    from arco.verify import verify_scope
+    from arco.maintenance.verify import verify_scope
 
     cli = current(ctx)
     store = cli.catalog.store
@@ -80,7 +80,7 @@ def query(
                 f"warning: the server's limits cut the result to {len(result)} rows", err=True
             )
     else:
-        from arco.query import run_query
+        from arco.query.views import run_query
 
         catalog = cli.catalog
         assert isinstance(catalog, Catalog)

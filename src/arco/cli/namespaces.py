@@ -20,7 +20,7 @@ from arco.cli.context import (
     print_json,
     print_listing,
 )
-from arco.paging import DEFAULT_PAGE
+from arco.core.paging import DEFAULT_PAGE
 
 app = typer.Typer(
     name="ns", help="Create, list, show, update and drop namespaces.", no_args_is_help=True

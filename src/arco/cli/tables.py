@@ -22,7 +22,7 @@ from arco.cli.context import (
     print_listing,
     table,
 )
-from arco.paging import DEFAULT_PAGE
+from arco.core.paging import DEFAULT_PAGE
 
 app = typer.Typer(
     name="table",

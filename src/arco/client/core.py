@@ -22,10 +22,10 @@ from arco.client.errors import (
     error_class,
 )
 from arco.client.remote import RemoteCatalog, RemoteExecutions, segment
-from arco.clock import SYSTEM_CLOCK
-from arco.events import EventEnvelope, increasing_ids, parse_event
-from arco.manifest import Manifest
-from arco.paging import DEFAULT_PAGE, Page
+from arco.core.clock import SYSTEM_CLOCK
+from arco.core.paging import DEFAULT_PAGE, Page
+from arco.metadata.manifest import Manifest
+from arco.tier2.envelope import EventEnvelope, increasing_ids, parse_event
 
 __all__ = [
     "API_PREFIX",

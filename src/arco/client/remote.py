@@ -11,19 +11,19 @@ from pydantic import BaseModel
 
 from arco.catalog.model import Column, Namespace, Table
 from arco.catalog.operations import ColumnSpec
-from arco.catalog.search import SearchHit
+from arco.catalog.search_index import SearchHit
+from arco.core.paging import DEFAULT_PAGE, Page
 from arco.errors import ArcoError, NotFoundError
-from arco.events import EventEnvelope
 from arco.executions.model import Materialization
 from arco.lineage import Direction, Edge, LineageGraph
-from arco.paging import DEFAULT_PAGE, Page
+from arco.tier2.envelope import EventEnvelope
 
 if TYPE_CHECKING:
     from arco.client.core import Client
-    from arco.compactor import CompactionResult, Compactor
     from arco.executions.state import ExecutionsState
-    from arco.ingest import FoldMode
     from arco.storage.port import ObjectStore
+    from arco.tier2.compactor import CompactionResult, Compactor
+    from arco.tier2.ingestor import FoldMode
 
 __all__ = ["RemoteCatalog", "RemoteExecutions", "StoreOnlyError", "segment"]
 

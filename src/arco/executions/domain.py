@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from arco.compactor import EventType, Fold, Tier2Domain
-from arco.domain import Changes, DomainSpec
 from arco.executions.payloads import MaterializationV1, default_materialization_id
 from arco.executions.schema import MATERIALIZATIONS, MaterializationRow
 from arco.executions.state import ExecutionsState
-from arco.ingested import INGESTED, Outcome
+from arco.metadata.domain import Changes, DomainSpec
+from arco.tier2.compactor import EventType, Fold, Tier2Domain
+from arco.tier2.ingested import INGESTED, Outcome
 
 
 def _no_results(_: Any) -> Any:

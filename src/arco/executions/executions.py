@@ -6,28 +6,28 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-from arco.assets import AssetKey
-from arco.canonical_json import canonical_dumps
-from arco.canonical_json import loads as canonical_loads
-from arco.compactor import CompactionResult, Compactor, CompactorOptions
+from arco.core.assets import AssetKey
+from arco.core.canonical_json import canonical_dumps
+from arco.core.canonical_json import loads as canonical_loads
+from arco.core.paging import DEFAULT_PAGE, Page, Sorted, paginate
+from arco.core.scope import DEFAULT_SCOPE, Scope
 from arco.errors import (
     IdempotencyConflictError,
     NotFoundError,
     ObjectExistsError,
     ValidationError,
 )
-from arco.events import EventEnvelope
 from arco.executions.domain import EXECUTIONS
 from arco.executions.model import Materialization
 from arco.executions.payloads import MATERIALIZATION_STATUSES
 from arco.executions.schema import MaterializationRow
 from arco.executions.state import ExecutionsState
-from arco.ingest import FoldMode, Ingestor, UnknownEvents
-from arco.layout import request_record_key
-from arco.paging import DEFAULT_PAGE, Page, Sorted, paginate
-from arco.scope import DEFAULT_SCOPE, Scope
+from arco.metadata.layout import request_record_key
 from arco.storage import ScopedStore, open_store
 from arco.storage.port import ObjectStore
+from arco.tier2.compactor import CompactionResult, Compactor, CompactorOptions
+from arco.tier2.envelope import EventEnvelope
+from arco.tier2.ingestor import FoldMode, Ingestor, UnknownEvents
 
 __all__ = ["Executions"]
 
@@ -79,7 +79,7 @@ class Executions:
     # --- writes -------------------------------------------------------------------------
 
     def append(self, events: Sequence[EventEnvelope], *, fold: FoldMode | None = None) -> list[str]:
-        """Append events to the ledger (see :class:`arco.ingest.Ingestor`); their keys."""
+        """Append events to the ledger (see :class:`arco.tier2.ingestor.Ingestor`); their keys."""
         return self._ingestor.append(events, fold=fold)
 
     def append_once(

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict
 
-from arco.clock import ms_to_datetime
+from arco.core.clock import ms_to_datetime
 from arco.executions.schema import MaterializationRow
 
 __all__ = ["Materialization"]

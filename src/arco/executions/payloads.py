@@ -14,11 +14,11 @@ from typing import Any, Literal
 import pydantic
 from pydantic import BaseModel, ConfigDict, field_validator
 
-from arco.assets import AssetKey
+from arco.core.assets import AssetKey
+from arco.core.ids import is_entity_id
+from arco.core.partitions import PartitionKey
 from arco.errors import ValidationError, preview
-from arco.events import rfc3339_to_ms, rule_error, shape_error
-from arco.ids import is_entity_id
-from arco.partitions import PartitionKey
+from arco.tier2.envelope import rfc3339_to_ms, rule_error, shape_error
 
 __all__ = ["MATERIALIZATION_STATUSES", "MaterializationV1", "default_materialization_id"]
 

@@ -1,7 +1,7 @@
 """Rows and published Parquet schemas of the ``executions`` domain (tier 2).
 
 ``materializations`` holds one row per materialization, replaced only by an event with a
-greater ``event_order``; the domain also keeps the :data:`arco.ingested.INGESTED` table.
+greater ``event_order``; the domain also keeps the :data:`arco.tier2.ingested.INGESTED` table.
 ``version`` is the snapshot version that wrote the row: a row is only ever rewritten by a
 newer event, so the newest version of a key is also its newest event, which is what
 checkpoints merge by.
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-from arco.parquet import TIMESTAMP, TableSpec, field, schema_of
+from arco.metadata.parquet import TIMESTAMP, TableSpec, field, schema_of
 
 __all__ = ["MATERIALIZATIONS", "MaterializationRow"]
 

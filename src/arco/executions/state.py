@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from arco.domain import apply_delta
 from arco.executions.schema import MaterializationRow
-from arco.ingested import FOLDED, IngestedRow
-from arco.layered import LayeredMap
+from arco.metadata.domain import apply_delta
+from arco.metadata.layered import LayeredMap
+from arco.tier2.ingested import FOLDED, IngestedRow
 
 
 class ExecutionsState:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from arco.domain import IDEMPOTENCY, DomainSpec
 from arco.lineage.operations import decode_result, describe_result, encode_result
 from arco.lineage.schema import EDGES
 from arco.lineage.state import LineageState
+from arco.metadata.domain import IDEMPOTENCY, DomainSpec
 
 LINEAGE = DomainSpec(
     name="lineage",

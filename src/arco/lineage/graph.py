@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from arco.assets import AssetKey
+from arco.core.assets import AssetKey
 from arco.errors import ValidationError
 from arco.lineage.operations import Edge
 from arco.lineage.state import LineageState, node_key

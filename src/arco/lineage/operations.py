@@ -9,13 +9,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from arco.assets import AssetKey
-from arco.clock import ms_to_datetime
-from arco.domain import ApplyContext, Changes, RequestModel, check_if_match
+from arco.core.assets import AssetKey
+from arco.core.clock import ms_to_datetime
+from arco.core.ids import new_entity_id
 from arco.errors import NotFoundError, ValidationError, preview
-from arco.ids import new_entity_id
 from arco.lineage.schema import EdgeRow
 from arco.lineage.state import LineageState
+from arco.metadata.domain import ApplyContext, Changes, RequestModel, check_if_match
 
 _EDGE_TYPE = re.compile(r"[a-z][a-z0-9_]{0,31}")
 MAX_RUN_ID = 128

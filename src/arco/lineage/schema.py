@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-from arco.parquet import TIMESTAMP, TableSpec, field, schema_of
+from arco.metadata.parquet import TIMESTAMP, TableSpec, field, schema_of
 
 
 @dataclass(frozen=True, slots=True)

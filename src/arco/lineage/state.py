@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from arco.assets import AssetKey
-from arco.domain import IdempotencyRow, apply_delta
-from arco.layered import LayeredMap
+from arco.core.assets import AssetKey
+from arco.core.names import name_key
 from arco.lineage.schema import EdgeRow
-from arco.names import name_key
+from arco.metadata.domain import IdempotencyRow, apply_delta
+from arco.metadata.layered import LayeredMap
 
 
 def node_key(asset: str) -> str:

@@ -14,8 +14,8 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from arco.metrics import HTTP_LATENCY, HTTP_REQUESTS
-from arco.request_context import bound_request_id
+from arco.observability.metrics import HTTP_LATENCY, HTTP_REQUESTS
+from arco.observability.request_context import bound_request_id
 from arco.server import logs
 from arco.server.api_doc import build_openapi
 from arco.server.errors import error_body, install_error_handlers

@@ -6,8 +6,8 @@ from typing import Protocol
 
 from fastapi import Request
 
+from arco.core.scope import Scope
 from arco.errors import ValidationError
-from arco.scope import Scope
 from arco.server.errors import ApiError
 from arco.server.principal import Principal
 

@@ -7,7 +7,7 @@ from typing import Annotated, cast
 
 from fastapi import Depends, Request
 
-from arco.request_context import current_request
+from arco.observability.request_context import current_request
 from arco.server.principal import Principal
 from arco.server.services import Services
 from arco.server.workspaces import Workspace

@@ -22,8 +22,8 @@ import jwt
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from fastapi import Request
 
+from arco.core.scope import Scope
 from arco.errors import ValidationError
-from arco.scope import Scope
 from arco.server.auth import unauthenticated
 from arco.server.principal import Principal, TokenKind
 from arco.server.settings import SUPPORTED_ALGORITHMS, AuthSettings, public_key_fits

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from arco.scope import Scope
+from arco.core.scope import Scope
 
 #: ``user`` tokens call the API; ``task`` tokens are issued to workers and never accepted
 #: where a user token is expected (and vice versa)

@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass, field
 
 from arco.errors import ArcoError
-from arco.query_engine import QueryEngine, QueryLimits
+from arco.query.engine import QueryEngine, QueryLimits
 from arco.server.auth import Authenticator, DevAuthenticator
 from arco.server.ratelimit import RateLimiter
 from arco.server.settings import ServerSettings

@@ -26,9 +26,9 @@ from typing import Any
 from urllib.parse import quote
 
 from arco.errors import InvalidKeyError, ObjectNotFoundError, ValidationError
-from arco.manifest import FileEntry, read_manifest
-from arco.metrics import URLS_MINTED
-from arco.query import DOMAINS
+from arco.metadata.manifest import FileEntry, read_manifest
+from arco.observability.metrics import URLS_MINTED
+from arco.query.views import DOMAINS
 from arco.server.errors import ApiError
 from arco.server.workspaces import Workspace
 from arco.storage.keys import validate_key

@@ -16,11 +16,11 @@ from fastapi import Depends, Header, Query, Response
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from arco.catalog.operations import ColumnSpec
-from arco.catalog.search import SearchHit
-from arco.commit_log import CommitKind
-from arco.paging import DEFAULT_PAGE, MAX_PAGE
+from arco.catalog.search_index import SearchHit
+from arco.core.paging import DEFAULT_PAGE, MAX_PAGE
+from arco.metadata.commit_log import CommitKind
 from arco.server.errors import ERROR_CODES, ApiError
-from arco.writer import MAX_IDEMPOTENCY_KEY
+from arco.tier1.writer import MAX_IDEMPOTENCY_KEY
 
 __all__ = [
     "API_DEPENDENCIES",

@@ -15,8 +15,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from arco.catalog import Catalog
+from arco.core.scope import Scope
 from arco.executions import Executions
-from arco.scope import Scope
 from arco.storage.port import ObjectStore
 
 

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 from typing import TypeVar
 
 from arco.errors import ArcoError
-from arco.metrics import STORAGE_DURATION, STORAGE_ERRORS
+from arco.observability.metrics import STORAGE_DURATION, STORAGE_ERRORS
 from arco.storage.port import ObjectData, ObjectMeta, ObjectStore, PutMode
 
 T = TypeVar("T")

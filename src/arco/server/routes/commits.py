@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from arco.commit_log import list_commits
-from arco.paging import Page
+from arco.core.paging import Page
+from arco.metadata.commit_log import list_commits
 from arco.server.deps import CallerWorkspace
 from arco.server.routes.manifests import ManifestDomain
 from arco.server.wire import (

@@ -6,12 +6,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from arco import canonical_json
-from arco.clock import SYSTEM_CLOCK
+from arco.core import canonical_json
+from arco.core.clock import SYSTEM_CLOCK
+from arco.core.paging import Page
 from arco.errors import ValidationError
-from arco.events import EventEnvelope, increasing_ids, parse_event
 from arco.executions import Materialization
-from arco.paging import Page
 from arco.server.deps import CallerWorkspace
 from arco.server.wire import (
     API_DEPENDENCIES,
@@ -24,6 +23,7 @@ from arco.server.wire import (
     error_responses,
     set_etag,
 )
+from arco.tier2.envelope import EventEnvelope, increasing_ids, parse_event
 
 router = APIRouter(dependencies=API_DEPENDENCIES)
 

@@ -3,7 +3,7 @@
 ``GET /`` serves the page, ``GET /explorer/{asset}`` its static files (including the
 vendored DuckDB-WASM bundle, see ``static/vendor.py``) and ``GET /explorer/config.json``
 the view definitions the page builds in DuckDB-WASM: the same merge rule as
-:mod:`arco.query` (newest version per key, tombstones dropped), taken from it, so the browser
+:mod:`arco.query.views` (newest version per key, tombstones dropped), taken from it, so the browser
 and the ``/query`` endpoint cannot drift apart. No route here touches the catalog: the page
 reads the Parquet files through signed URLs (``POST /api/v1/browser/urls``).
 """
@@ -20,7 +20,7 @@ import duckdb
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import FileResponse
 
-from arco.query import INFO_TABLES_VIEW, VIEWS, merged_view_sql
+from arco.query.views import INFO_TABLES_VIEW, VIEWS, merged_view_sql
 from arco.server.deps import services
 from arco.server.errors import ApiError
 
@@ -89,7 +89,7 @@ def config(request: Request) -> Response:
         "dev": services(request).settings.dev,
         "assets_vendored": assets_vendored(),
         "views": view_definitions(),
-        # the convenience views of arco.query, over the merged views
+        # the convenience views of arco.query.views, over the merged views
         "extra_views": [
             "CREATE SCHEMA IF NOT EXISTS info",
             INFO_TABLES_VIEW.strip().replace("CREATE VIEW", "CREATE OR REPLACE VIEW", 1),
@@ -122,7 +122,7 @@ def _file(request: Request, path: Path, cache: str) -> Response:
 
 @lru_cache(maxsize=1)
 def view_definitions() -> list[dict[str, Any]]:
-    """Every SQL view of :mod:`arco.query`: its domain and Parquet table, the merge SQL with a
+    """Every SQL view of :mod:`arco.query.views`: its domain and Parquet table, the merge SQL with a
     ``{source}`` placeholder and the DuckDB column types (for an empty view when the snapshot
     has no file of that table)."""
     out = []

@@ -7,7 +7,7 @@ from typing import Literal
 from fastapi import APIRouter, Response
 
 from arco.errors import NotFoundError
-from arco.manifest import Manifest, read_manifest
+from arco.metadata.manifest import Manifest, read_manifest
 from arco.server.deps import CallerWorkspace
 from arco.server.wire import API_DEPENDENCIES, error_responses, set_etag
 

@@ -1,4 +1,4 @@
-"""Routes: the read-only SQL endpoint (``POST /query``), see :mod:`arco.query_engine`."""
+"""Routes: the read-only SQL endpoint (``POST /query``), see :mod:`arco.query.engine`."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from arco.query_engine import ENCODERS, MEDIA_TYPES, QueryEngine, QueryTimeoutError
-from arco.query_engine import pick_format as _pick_format
+from arco.query.engine import ENCODERS, MEDIA_TYPES, QueryEngine, QueryTimeoutError
+from arco.query.engine import pick_format as _pick_format
 from arco.server.deps import Caller, CallerWorkspace, services
 from arco.server.errors import ApiError
 

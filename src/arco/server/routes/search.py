@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from arco.paging import MAX_PAGE
+from arco.core.paging import MAX_PAGE
 from arco.server.deps import CallerWorkspace
 from arco.server.wire import API_DEPENDENCIES, SearchResults, error_responses
 

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from arco.errors import ArcoError
-from arco.metrics import exposition
+from arco.observability.metrics import exposition
 from arco.server.deps import services
 
 router = APIRouter(tags=["service"])

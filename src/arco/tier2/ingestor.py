@@ -1,0 +1,143 @@
+"""Appending tier-2 events and folding them right after (the compactor's fast path).
+
+:class:`Ingestor` is what a process that produces events uses: ``append`` writes each event
+as its own create-only ledger object (no lock, no shared counter) and hands the new keys
+to a compactor, which folds them inline or on a background thread that batches the keys
+of many appends into one round. If folding fails or the process dies first, nothing is
+lost: the events are in the ledger and the next anti-entropy pass folds them.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from typing import Any, Literal
+
+from arco.errors import ArcoError, ValidationError
+from arco.storage.port import ObjectStore
+from arco.tier2.compactor import Compactor, CompactorOptions, Tier2Domain
+from arco.tier2.envelope import EventEnvelope
+from arco.tier2.ledger import EventLedger
+
+__all__ = ["FoldMode", "Ingestor", "UnknownEvents"]
+
+log = logging.getLogger(__name__)
+
+#: what ``append`` does with an event the domain cannot apply: refuse the whole batch, or
+#: append it anyway (the compactor then quarantines it with the reason)
+UnknownEvents = Literal["reject", "quarantine"]
+#: when appended events are folded: on a background thread, before ``append`` returns,
+#: or only by a later anti-entropy pass
+FoldMode = Literal["background", "inline", "off"]
+
+
+class Ingestor:
+    """Append events to one tier-2 domain of a scoped store and fold them right away."""
+
+    def __init__(
+        self,
+        store: ObjectStore,
+        domain: Tier2Domain[Any],
+        *,
+        unknown: UnknownEvents = "reject",
+        fold: FoldMode = "background",
+        compactor: Compactor[Any] | None = None,
+        options: CompactorOptions | None = None,
+        entropy: str | None = None,
+    ) -> None:
+        if unknown not in ("reject", "quarantine"):
+            raise ValidationError(f"unknown: must be 'reject' or 'quarantine' (got {unknown!r})")
+        if fold not in ("background", "inline", "off"):
+            raise ValidationError(f"fold: must be 'background', 'inline' or 'off' (got {fold!r})")
+        self.domain = domain
+        self.ledger = EventLedger(store, domain.name, entropy=entropy)
+        self.compactor = compactor or Compactor(store, domain, options=options)
+        self.unknown = unknown
+        self.fold_mode = fold
+        self._cond = threading.Condition()
+        self._pending: list[tuple[str, EventEnvelope]] = []
+        self._busy = False
+        self._closed = False
+        self._thread: threading.Thread | None = None
+        #: the most recent background fold failure (cleared by a successful fold)
+        self.last_error: ArcoError | None = None
+
+    def append(self, events: Sequence[EventEnvelope], *, fold: FoldMode | None = None) -> list[str]:
+        """Append ``events`` (one create-only object each); returns their ledger keys.
+
+        With ``unknown="reject"`` every event is checked first (type, version, payload) and
+        one bad event fails the batch with nothing written. ``fold`` overrides the
+        ingestor's fold mode for this call.
+        """
+        mode = self.fold_mode if fold is None else fold
+        if self._closed:
+            raise ValidationError("ingestor: closed")
+        if self.unknown == "reject":
+            for i, event in enumerate(events):
+                if not isinstance(event, EventEnvelope):
+                    raise ValidationError(f"events[{i}]: must be an EventEnvelope")
+                try:
+                    self.domain.check(event)
+                except ValidationError as exc:
+                    raise ValidationError(f"events[{i}].{exc.message}") from None
+        keys = self.ledger.append(events)
+        if mode == "inline":
+            self.compactor.compact(keys, events)
+        elif mode == "background" and keys:
+            self._enqueue(keys, events)
+        return keys
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until every appended event was folded (or its fold failed); False on timeout."""
+        with self._cond:
+            return self._cond.wait_for(lambda: not self._pending and not self._busy, timeout)
+
+    def close(self) -> None:
+        """Fold what is pending, then stop the background thread."""
+        self.flush()
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+        if self._thread is not None:
+            self._thread.join()
+        self.ledger.close()
+        self.compactor.close()
+
+    def __enter__(self) -> Ingestor:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def _enqueue(self, keys: list[str], events: Sequence[EventEnvelope]) -> None:
+        with self._cond:
+            self._pending.extend(zip(keys, events, strict=True))
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name=f"arco-ingest-{self.domain.name}", daemon=True
+                )
+                self._thread.start()
+            self._cond.notify_all()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                self._cond.wait_for(lambda: self._pending or self._closed)
+                if not self._pending:
+                    return
+                pending, self._pending = self._pending, []
+                self._busy = True
+            keys = [key for key, _ in pending]
+            try:
+                # the events are in hand: the fast path folds them without reading them back
+                self.compactor.compact(keys, [event for _, event in pending])
+                self.last_error = None
+            except ArcoError as exc:
+                # the events are safe in the ledger; anti-entropy folds them later
+                self.last_error = exc
+                log.warning("folding %d %s events failed: %s", len(keys), self.domain.name, exc)
+            finally:
+                with self._cond:
+                    self._busy = False
+                    self._cond.notify_all()
