@@ -7,6 +7,7 @@ import os
 import time
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner, Result
 
 from arco.catalog import Catalog, WriterOptions
@@ -47,10 +48,8 @@ def make_store(root: Path, *, age_days: float = 2) -> None:
         return None
 
     faulty = FaultyStore(store, fault=crash_at_manifest)
-    try:
+    with pytest.raises(SimulatedCrash):
         Catalog(faulty, options=opts, holder="dead", clock=clock).create_namespace("lost")
-    except SimulatedCrash:
-        pass
     t = time.time() - age_days * 86400
     for path in root.rglob("*"):
         if path.is_file():

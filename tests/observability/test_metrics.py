@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from arco.core.clock import SYSTEM_CLOCK
 from arco.executions import EXECUTIONS
 from arco.observability.metrics import REGISTRY, exposition
@@ -51,10 +53,8 @@ def test_storage_requests_are_metered_by_backend_and_op() -> None:
         or 0.0
     )
     store.put("k", b"v")
-    try:
+    with pytest.raises(ObjectNotFoundError):
         store.get("missing")
-    except ObjectNotFoundError:
-        pass
     after_put = REGISTRY.get_sample_value(
         "arco_storage_operation_seconds_count", {"backend": "memory", "op": "put"}
     )

@@ -62,7 +62,7 @@ def servers(tmp_path: Path) -> Iterator[tuple[str, list[str]]]:
                     if httpx.get(f"{url}/health", timeout=1).status_code == 200:
                         break
                 except httpx.HTTPError:
-                    pass
+                    pass  # not listening yet: poll again until the deadline
                 assert time.monotonic() < deadline, "server did not start"
                 time.sleep(0.1)
         yield store_url, urls
