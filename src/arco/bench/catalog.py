@@ -526,8 +526,8 @@ def _run_peer(root: Path, config: BenchConfig, ui: Ui) -> dict[str, Any]:
         from pyiceberg.catalog.sql import SqlCatalog
         from pyiceberg.schema import Schema
         from pyiceberg.types import DoubleType, LongType, NestedField, StringType, TimestampType
-    except ImportError as exc:  # pragma: no cover - pyiceberg is a dependency
-        return {"skipped": f"pyiceberg is not importable: {exc}"}
+    except ImportError as exc:  # pragma: no cover - the bench extra is installed for the tests
+        return {"skipped": f"pyiceberg is not importable (pip install 'arco[bench]'): {exc}"}
 
     root.mkdir(parents=True, exist_ok=True)
     peer = SqlCatalog("bench", uri=f"sqlite:///{root}/catalog.db", warehouse=f"file://{root}")

@@ -1,8 +1,10 @@
 """``arco verify``, ``arco query`` and ``arco bench ...``."""
 
 import csv
+import importlib.util
 import io
 import json
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -12,6 +14,10 @@ from arco.catalog import Catalog
 from arco.cli.context import CliContext, JsonFlag, current, fail, jsonable, print_json, table
 
 bench_app = typer.Typer(name="bench", help="Benchmarks.", no_args_is_help=True)
+
+#: what ``arco bench catalog`` compares against (pyiceberg's SqlCatalog on SQLite): not a
+#: dependency of Arco, but of its ``bench`` extra
+CATALOG_PEER_MODULES = ("pyiceberg", "sqlalchemy")
 
 
 def verify(
@@ -126,6 +132,22 @@ def _show_results(
         cli.say(f"results written to {json_path}")
 
 
+def _importable(name: str) -> bool:
+    """True when ``import name`` can find the module (without importing it)."""
+    if name in sys.modules:
+        return sys.modules[name] is not None
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def _require_peers(command: str, modules: tuple[str, ...]) -> None:
+    """Fail at once, before any benchmarking, when the ``bench`` extra is not installed."""
+    if not all(_importable(name) for name in modules):
+        fail(f"{command} needs the benchmark peers: pip install 'arco[bench]'")
+
+
 @bench_app.command("catalog")
 def bench_catalog(
     ctx: typer.Context,
@@ -136,6 +158,7 @@ def bench_catalog(
     ] = True,
 ) -> None:
     """Benchmark catalog reads and writes and print the figures."""
+    _require_peers("arco bench catalog", CATALOG_PEER_MODULES)
     from arco.bench.catalog import run_catalog_bench  # type: ignore[import-not-found,unused-ignore]
 
     cli = current(ctx)
