@@ -31,6 +31,7 @@ from arco.core.paging import DEFAULT_PAGE
 from arco.core.scope import DEFAULT_SCOPE, Scope
 from arco.errors import ValidationError
 from arco.lineage import LINEAGE, AddEdge, Direction, Edge, LineageGraph, RemoveEdge, traverse
+from arco.metadata.domain import Request
 from arco.metadata.manifest import read_manifest
 from arco.metadata.snapshot import SnapshotLoader
 from arco.storage import ScopedStore, open_store
@@ -111,8 +112,8 @@ class Catalog:
 
     def submit(self, request: Operation, *, idempotency_key: str | None = None) -> Result:
         """Apply any catalog request (the typed methods below are shortcuts)."""
-        result: Result = self.writer.submit(request, idempotency_key)
-        return result
+        typed: Request[Result] = request
+        return self.writer.submit(typed, idempotency_key)
 
     def create_namespace(
         self,
@@ -130,7 +131,7 @@ class Catalog:
             properties=properties or {},
             if_match=if_match,
         )
-        return self._namespace(req, idempotency_key)
+        return self.writer.submit(req, idempotency_key)
 
     def update_namespace(
         self,
@@ -142,14 +143,13 @@ class Catalog:
     ) -> Namespace:
         """Changes: ``description``, ``set_properties``, ``remove_properties``."""
         req = build_request(UpdateNamespace, name=name, if_match=if_match, **changes)
-        return self._namespace(req, idempotency_key)
+        return self.writer.submit(req, idempotency_key)
 
     def drop_namespace(
         self, name: str, *, if_match: int | None = None, idempotency_key: str | None = None
     ) -> Namespace:
-        return self._namespace(
-            build_request(DropNamespace, name=name, if_match=if_match), idempotency_key
-        )
+        req = build_request(DropNamespace, name=name, if_match=if_match)
+        return self.writer.submit(req, idempotency_key)
 
     def register_table(
         self,
@@ -175,7 +175,7 @@ class Catalog:
             properties=properties or {},
             if_match=if_match,
         )
-        return self._table(req, idempotency_key)
+        return self.writer.submit(req, idempotency_key)
 
     def update_table(
         self,
@@ -193,7 +193,7 @@ class Catalog:
         req = build_request(
             UpdateTable, namespace=namespace, name=name, if_match=if_match, **changes
         )
-        return self._table(req, idempotency_key)
+        return self.writer.submit(req, idempotency_key)
 
     def rename_table(
         self,
@@ -213,7 +213,7 @@ class Catalog:
             new_namespace=new_namespace,
             if_match=if_match,
         )
-        return self._table(req, idempotency_key)
+        return self.writer.submit(req, idempotency_key)
 
     def drop_table(
         self,
@@ -224,17 +224,7 @@ class Catalog:
         idempotency_key: str | None = None,
     ) -> Table:
         req = build_request(DropTable, namespace=namespace, name=name, if_match=if_match)
-        return self._table(req, idempotency_key)
-
-    def _namespace(self, req: Operation, key: str | None) -> Namespace:
-        result = self.writer.submit(req, key)
-        assert isinstance(result, Namespace)
-        return result
-
-    def _table(self, req: Operation, key: str | None) -> Table:
-        result = self.writer.submit(req, key)
-        assert isinstance(result, Table)
-        return result
+        return self.writer.submit(req, idempotency_key)
 
     # --- reads --------------------------------------------------------------------------
 
@@ -285,7 +275,7 @@ class Catalog:
             run_id=run_id,
             if_match=if_match,
         )
-        return self._edge(req, idempotency_key)
+        return self.lineage_writer.submit(req, idempotency_key)
 
     def remove_lineage_edge(
         self,
@@ -299,14 +289,9 @@ class Catalog:
         req = build_request(
             RemoveEdge, source=source, target=target, edge_type=edge_type, if_match=if_match
         )
-        return self._edge(req, idempotency_key)
+        return self.lineage_writer.submit(req, idempotency_key)
 
     def lineage(self, asset: str, *, direction: Direction = "both", depth: int = 3) -> LineageGraph:
         """The lineage graph around ``asset`` up to ``depth`` hops."""
         state = self.lineage_loader.load(read_manifest(self.store, LINEAGE.name))
         return traverse(state, asset, direction, depth)
-
-    def _edge(self, req: AddEdge | RemoveEdge, key: str | None) -> Edge:
-        result = self.lineage_writer.submit(req, key)
-        assert isinstance(result, Edge)
-        return result

@@ -91,8 +91,16 @@ class RequestModel(BaseModel):
         return canonical_json.canonical_hash(body)
 
 
-class Request(Protocol):
-    """A tier-1 operation: validated, hashed, then applied under the domain lock."""
+#: what a request's ``apply`` returns (the entity it created, changed or removed)
+R_co = TypeVar("R_co", covariant=True)
+
+
+class Request(Protocol[R_co]):
+    """A tier-1 operation: validated, hashed, then applied under the domain lock.
+
+    Generic in its result: :meth:`arco.tier1.writer.DomainWriter.submit` returns what
+    ``apply`` does (``Request[Namespace]`` gives a ``Namespace``).
+    """
 
     @property
     def op(self) -> str: ...
@@ -101,7 +109,7 @@ class Request(Protocol):
 
     def request_hash(self) -> str: ...
 
-    def apply(self, changes: Any, ctx: ApplyContext) -> Any: ...
+    def apply(self, changes: Any, ctx: ApplyContext) -> R_co: ...
 
     def model_dump(self, *, mode: str) -> dict[str, Any]: ...
 
