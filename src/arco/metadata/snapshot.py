@@ -137,6 +137,18 @@ class SnapshotLoader(Generic[S]):
             while len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
 
+    def remember_adopted(
+        self, state: S, manifest: Manifest, edit: Callable[[S], None] | None = None
+    ) -> None:
+        """Cache a copy of ``state`` as the version ``manifest`` publishes with the same rows
+        in other files (an adopted merge or checkpoint), after ``edit`` if given."""
+        adopted = state.copy()
+        if edit is not None:
+            edit(adopted)
+        adopted.version = manifest.snapshot_version
+        adopted.checkpoint_version = manifest.checkpoint_version
+        self.remember(adopted)
+
     def cached(self, version: int) -> S | None:
         with self._mutex:
             return self._cache.get(version)

@@ -23,10 +23,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any, Generic
+from typing import Any, Generic, TypeVar
 
 from arco.core import canonical_json
 from arco.core.clock import SYSTEM_CLOCK, Clock, rfc3339_ms
@@ -34,24 +33,16 @@ from arco.core.ids import next_ulid_after
 from arco.errors import (
     ArcoError,
     CommitConflictError,
-    CommitStateUnknownError,
     FencedError,
     IdempotencyConflictError,
-    TransientStorageError,
     ValidationError,
 )
-from arco.maintenance.gc import DEFAULT_MIN_AGE_S
 from arco.metadata import merge
-from arco.metadata.commit_log import CommitKind, CommitRecord, write_commit
+from arco.metadata.commit_log import CommitKind
 from arco.metadata.domain import ApplyContext, Changes, IdempotencyRow, Request, S
 from arco.metadata.layout import commit_dir, ledger_key
-from arco.metadata.manifest import (
-    FileEntry,
-    Manifest,
-    StoredManifest,
-    publish_manifest,
-    read_manifest,
-)
+from arco.metadata.manifest import FileEntry, Manifest, StoredManifest, read_manifest
+from arco.metadata.publish import Publisher, StepHook
 from arco.metadata.snapshot import SnapshotLoader, write_files
 from arco.observability.metrics import (
     COMMIT_CONFLICTS,
@@ -64,6 +55,9 @@ from arco.storage.port import ObjectStore
 from arco.tier1.lock import Lease, LeaseLock
 
 log = logging.getLogger(__name__)
+
+#: the result type of a submitted request
+R = TypeVar("R")
 
 MAX_IDEMPOTENCY_KEY = 255
 
@@ -144,16 +138,26 @@ class DomainWriter(Generic[S]):
         self.commits = 0
         #: the last manifest this writer published (decides when to compact)
         self._last_published: Manifest | None = None
-        #: hook for tests: called with a step name before each storage step of a commit
-        self.on_step: Callable[[str], None] | None = None
+        self._publisher = Publisher(
+            store, self._domain, holder=lambda: self.holder, clock=clock, seal=self._seal
+        )
 
     @property
     def holder(self) -> str:
         return self._lock.holder
 
+    @property
+    def on_step(self) -> StepHook | None:
+        """Test hook: called with a step name before each storage step of a commit."""
+        return self._publisher.on_step
+
+    @on_step.setter
+    def on_step(self, hook: StepHook | None) -> None:
+        self._publisher.on_step = hook
+
     # --- public entry point -------------------------------------------------------------
 
-    def submit(self, request: Request, idempotency_key: str | None = None) -> Any:
+    def submit(self, request: Request[R], idempotency_key: str | None = None) -> R:
         """Apply one request; concurrent callers are grouped into one commit."""
         op = request.validated()
         key = validate_idempotency_key(idempotency_key)
@@ -177,7 +181,8 @@ class DomainWriter(Generic[S]):
             finally:
                 self._resign()
         self._compactions.trigger(self._last_published, self.options.checkpoint_every)
-        return pending.future.result()
+        result: R = pending.future.result()
+        return result
 
     def _lead(self) -> None:
         """Become the committing thread for a compaction: next in line after the current one.
@@ -240,10 +245,6 @@ class DomainWriter(Generic[S]):
         for p in batch:
             if not p.future.done():
                 p.future.set_exception(exc)
-
-    def _step(self, name: str) -> None:
-        if self.on_step is not None:
-            self.on_step(name)
 
     def _commit_once(self, batch: list[_Pending]) -> None:
         waited = time.monotonic()
@@ -342,10 +343,10 @@ class DomainWriter(Generic[S]):
         base_files = head.manifest.files if head is not None else ()
         version = changes.state.version + 1
         commit_id = next_ulid_after(head.manifest.commit_id if head is not None else None)
-        self._step("ledger")
+        self._publisher.step("ledger")
         event = {
             "event_id": commit_id,
-            "event_type": "catalog.ddl",
+            "event_type": f"{self._domain}.ddl",
             "event_version": 1,
             "idempotency_key": None,  # keys are per request, inside the payload
             "occurred_at": rfc3339_ms(now),
@@ -356,7 +357,7 @@ class DomainWriter(Generic[S]):
         self._store.put(
             ledger_key(self._domain, commit_id), canonical_json.canonical_dumps(event), "create"
         )
-        self._step("delta")
+        self._publisher.step("delta")
         new_files = write_files(
             self._store,
             self._spec,
@@ -366,14 +367,13 @@ class DomainWriter(Generic[S]):
             version,
             from_version=version,
         )
-        manifest = self._manifest(
+        manifest = self._publisher.successor(
             head,
-            version,
-            changes.state.checkpoint_version,
-            (*base_files, *new_files),
-            commit_id,
-            lease,
-            now,
+            files=(*base_files, *new_files),
+            checkpoint_version=changes.state.checkpoint_version,
+            watermark=commit_id,
+            fencing_token=lease.fencing_token,
+            commit_id=commit_id,
         )
         lease = self._publish(head, manifest, lease, "ddl", applied, ledger_event=commit_id)
         new_state = changes.state
@@ -383,27 +383,23 @@ class DomainWriter(Generic[S]):
         self.commits += 1
         return lease
 
-    def _manifest(
-        self,
-        head: StoredManifest | None,
-        version: int,
-        checkpoint_version: int,
-        files: tuple[FileEntry, ...],
-        commit_id: str,
-        lease: Lease,
-        now: int,
-    ) -> Manifest:
-        return Manifest(
-            domain=self._domain,
-            snapshot_version=version,
-            checkpoint_version=checkpoint_version,
-            files=files,
+    def _fence(self, head: StoredManifest | None, after: str, fencing_token: int) -> Manifest:
+        """A version that changes nothing but carries ``fencing_token`` (and a commit id after
+        ``after``): it makes every write conditional on ``head`` impossible."""
+        m = head.manifest if head is not None else None
+        commit_id = next_ulid_after(after)
+        return self._publisher.successor(
+            head,
+            files=m.files if m is not None else (),
+            checkpoint_version=m.checkpoint_version if m is not None else 0,
             watermark=commit_id,
-            fencing_token=lease.fencing_token,
+            fencing_token=fencing_token,
             commit_id=commit_id,
-            parent_hash=head.hash if head is not None else None,
-            updated_at=rfc3339_ms(now),
         )
+
+    def _seal(self, head: StoredManifest | None, failed: Manifest) -> Manifest:
+        """Seals ``head`` after ``failed`` had an unknown outcome (see :mod:`.publish`)."""
+        return self._fence(head, failed.commit_id, failed.fencing_token)
 
     def _publish(
         self,
@@ -413,86 +409,23 @@ class DomainWriter(Generic[S]):
         kind: CommitKind,
         operations: list[dict[str, Any]],
         ledger_event: str | None = None,
-        *,
-        resolve_unknown: bool = True,
     ) -> Lease:
-        """Write the commit record, then CAS the manifest. Returns the (renewed) lease."""
-        self._step("commit")
-        record = CommitRecord(
-            commit_id=manifest.commit_id,
-            domain=self._domain,
-            kind=kind,
-            snapshot_version=manifest.snapshot_version,
-            parent_commit_id=head.manifest.commit_id if head is not None else None,
-            holder=self.holder,
-            fencing_token=lease.fencing_token,
-            committed_at=manifest.updated_at,
-            ledger_event=ledger_event,
-            operations=operations,
-            manifest=manifest,
+        """Publish ``manifest`` under ``lease``, renewed before the swap; returns the lease."""
+        held = [lease]
+
+        def renew() -> None:
+            held[0] = self._lock.ensure_valid(held[0], margin_ms=self.options.lease_ms // 3)
+
+        self._publisher.publish(
+            head, manifest, kind, operations, ledger_event=ledger_event, before_swap=renew
         )
-        write_commit(self._store, record)
-        lease = self._lock.ensure_valid(lease, margin_ms=self.options.lease_ms // 3)
-        self._step("manifest")
-        try:
-            publish_manifest(self._store, head, manifest)
-        except TransientStorageError as exc:
-            if not resolve_unknown:
-                raise
-            self._resolve_unknown(head, manifest, lease, exc)
-        return lease
-
-    def _resolve_unknown(
-        self, head: StoredManifest | None, manifest: Manifest, lease: Lease, cause: Exception
-    ) -> None:
-        """The manifest CAS outcome is unknown: read back, and seal a definite failure.
-
-        If our manifest is current, the commit succeeded. If the old one still is, we publish
-        a fence version over it so that a delayed copy of our write can never land later.
-        """
-        try:
-            current = read_manifest(self._store, self._domain)
-            if current is not None and current.raw == manifest.to_bytes():
-                return
-            if (current.raw if current else None) != (head.raw if head else None):
-                raise CommitConflictError(f"manifest {self._domain}: this commit was not published")
-            fence = self._manifest(
-                head,
-                head.manifest.snapshot_version + 1 if head else 1,
-                head.manifest.checkpoint_version if head else 0,
-                head.manifest.files if head else (),
-                next_ulid_after(manifest.commit_id),
-                lease,
-                self._clock.now_ms(),
-            )
-            self._publish(head, fence, lease, "fence", [], resolve_unknown=False)
-        except TransientStorageError as exc:
-            raise CommitStateUnknownError(
-                f"manifest {self._domain}: the commit outcome is unknown (storage unavailable)"
-            ) from exc
-        except CommitConflictError:
-            current = read_manifest(self._store, self._domain)
-            if current is not None and current.raw == manifest.to_bytes():
-                return
-            raise
-        raise CommitConflictError(
-            f"manifest {self._domain}: storage failed during publish; this commit was not published"
-        ) from cause
+        return held[0]
 
     def _publish_fence(
         self, head: StoredManifest, state: S, lease: Lease
     ) -> tuple[StoredManifest, S]:
         """Carry a new fencing token into the manifest right after a takeover."""
-        m = head.manifest
-        fence = self._manifest(
-            head,
-            m.snapshot_version + 1,
-            m.checkpoint_version,
-            m.files,
-            next_ulid_after(m.commit_id),
-            lease,
-            self._clock.now_ms(),
-        )
+        fence = self._fence(head, head.manifest.commit_id, lease.fencing_token)
         self._publish(head, fence, lease, "fence", [])
         published = read_manifest(self._store, self._domain)
         if published is None or published.manifest != fence:
@@ -554,36 +487,32 @@ class DomainWriter(Generic[S]):
         try:
             lease = self._lock.acquire()
             try:
-                if self._clock.now_ms() - written_at_ms > DEFAULT_MIN_AGE_S * 1000 // 2:
-                    log.warning("compaction of %s stalled; its output is abandoned", self._domain)
-                    return False
                 current = read_manifest(self._store, self._domain)
-                if current is None or not set(replaced) <= set(current.manifest.files):
-                    return False  # someone else compacted first; our files are orphans
-                cur = current.manifest
-                if cur.fencing_token > lease.fencing_token:
-                    raise FencedError(f"lock {self._domain}: fenced during compaction")
-                gone = set(replaced)
-                manifest = self._manifest(
+                manifest = self._publisher.adoption(
                     current,
-                    cur.snapshot_version + 1,
-                    cur.checkpoint_version if checkpoint_version is None else checkpoint_version,
-                    (*files, *(f for f in cur.files if f not in gone)),
-                    next_ulid_after(cur.commit_id),
-                    lease,
-                    self._clock.now_ms(),
+                    replaced,
+                    files,
+                    written_at_ms=written_at_ms,
+                    checkpoint_version=checkpoint_version,
+                    fencing_token=lease.fencing_token,
+                    watermark=lambda commit_id: commit_id,
                 )
+                if current is None or manifest is None:
+                    return False
+                if current.manifest.fencing_token > lease.fencing_token:
+                    raise FencedError(f"lock {self._domain}: fenced during compaction")
                 current_state = self._loader.load(current)
                 kind: CommitKind = "checkpoint" if checkpoint_version is not None else "merge"
                 self._publish(current, manifest, lease, kind, [])
-                adopted = current_state.copy()
-                for key in pruned_keys or ():
-                    row = adopted.idempotency.get(key)
-                    if row is not None and row.version <= manifest.checkpoint_version:
-                        adopted.remove("idempotency", key)
-                adopted.version = manifest.snapshot_version
-                adopted.checkpoint_version = manifest.checkpoint_version
-                self._loader.remember(adopted)
+                checkpointed = manifest.checkpoint_version
+
+                def prune(adopted: S) -> None:
+                    for key in pruned_keys or ():
+                        row = adopted.idempotency.get(key)
+                        if row is not None and row.version <= checkpointed:
+                            adopted.remove("idempotency", key)
+
+                self._loader.remember_adopted(current_state, manifest, prune)
                 self._last_published = manifest
                 self.commits += 1
                 return True

@@ -46,15 +46,14 @@ from arco.errors import (
     FencedError,
     ObjectExistsError,
     ObjectNotFoundError,
-    TransientStorageError,
     ValidationError,
 )
-from arco.maintenance.gc import DEFAULT_MIN_AGE_S
 from arco.metadata import merge
-from arco.metadata.commit_log import CommitKind, CommitRecord, write_commit
+from arco.metadata.commit_log import CommitKind
 from arco.metadata.domain import ApplyContext, Changes, DomainSpec, DomainState
 from arco.metadata.layout import commit_dir, ledger_prefix, parse_ledger_key, quarantine_key
-from arco.metadata.manifest import Manifest, StoredManifest, publish_manifest, read_manifest
+from arco.metadata.manifest import Manifest, StoredManifest, read_manifest
+from arco.metadata.publish import Publisher, StepHook
 from arco.metadata.snapshot import SnapshotLoader, write_files
 from arco.observability.metrics import (
     COMPACTION_DURATION,
@@ -250,7 +249,7 @@ class Compactor(Generic[T2]):
         clock: Clock = SYSTEM_CLOCK,
         options: CompactorOptions | None = None,
         holder: str | None = None,
-        step_hook: Callable[[str], None] | None = None,
+        on_step: StepHook | None = None,
     ) -> None:
         self._store = store
         self.domain = domain
@@ -260,7 +259,8 @@ class Compactor(Generic[T2]):
         self.holder = holder or _holder()
         self._ledger = EventLedger(store, domain.name, max_workers=self.options.read_workers)
         self.loader: SnapshotLoader[T2] = SnapshotLoader(store, domain.spec)
-        self._step_hook = step_hook
+        self._publisher = Publisher(store, domain.name, holder=lambda: self.holder, clock=clock)
+        self._publisher.on_step = on_step
         self._mutex = threading.Lock()
         self._compactions = merge.CompactionRunner(
             domain.name, self.checkpoint, background=self.options.background_checkpoints
@@ -385,7 +385,7 @@ class Compactor(Generic[T2]):
     ) -> bool:
         """One commit: fold ``batch`` and forget ``prune``. True if anything was published."""
         started = time.monotonic()
-        self._step("read")
+        self._publisher.step("read")
         reads = self._read(batch, known)
         present = [r for r in reads if r.event is not None or r.problem is not None]
         missing = len(reads) - len(present)
@@ -410,10 +410,10 @@ class Compactor(Generic[T2]):
         if changes.empty:
             result.missing += missing
             return False
-        self._step("quarantine")
+        self._publisher.step("quarantine")
         for item, reason in quarantined:
             self._quarantine(item, reason, now)
-        self._step("delta")
+        self._publisher.step("delta")
         files = write_files(
             self._store,
             self.domain.spec,
@@ -428,21 +428,18 @@ class Compactor(Generic[T2]):
             [n for n in (base.watermark if base else None, *(r.name for r in present)) if n],
             default=None,
         )
-        manifest = Manifest(
-            domain=self._name,
-            snapshot_version=version,
-            checkpoint_version=base.checkpoint_version if base else 0,
+        manifest = self._publisher.successor(
+            head,
             files=(*(base.files if base else ()), *files),
+            checkpoint_version=base.checkpoint_version if base else 0,
             watermark=watermark,
             fencing_token=base.fencing_token if base else 0,
             commit_id=commit_id,
-            parent_hash=head.hash if head is not None else None,
-            updated_at=rfc3339_ms(now),
         )
         summary: dict[str, Any] = {"outcomes": dict(sorted(outcomes.items()))}
         if prune:
             summary["pruned"] = len(prune)
-        self._publish(head, manifest, "compact", [summary])
+        self._publisher.publish(head, manifest, "compact", [summary])
         self._last_published = manifest
         published = self._clock.now_ms()
         new_state = changes.state
@@ -566,46 +563,14 @@ class Compactor(Generic[T2]):
                 "create",
             )
 
-    def _publish(
-        self,
-        head: StoredManifest | None,
-        manifest: Manifest,
-        kind: CommitKind,
-        operations: list[dict[str, Any]],
-    ) -> None:
-        """Write the commit record, then CAS the manifest (the commit point)."""
-        self._step("commit")
-        base = head.manifest if head is not None else None
-        record = CommitRecord(
-            commit_id=manifest.commit_id,
-            domain=self._name,
-            kind=kind,
-            snapshot_version=manifest.snapshot_version,
-            parent_commit_id=base.commit_id if base else None,
-            holder=self.holder,
-            fencing_token=manifest.fencing_token,
-            committed_at=manifest.updated_at,
-            operations=operations,
-            manifest=manifest,
-        )
-        write_commit(self._store, record)
-        self._step("manifest")
-        try:
-            publish_manifest(self._store, head, manifest)
-        except TransientStorageError as exc:
-            # Unknown outcome. A late copy of our write could only land while the old head
-            # is still current (it is conditional on it), and folding is always allowed to
-            # happen, so reading back is enough: ours, or a conflict to retry.
-            current = read_manifest(self._store, self._name)
-            if current is not None and current.raw == manifest.to_bytes():
-                return
-            raise CommitConflictError(
-                f"manifest {self._name}: storage failed during publish; round not published"
-            ) from exc
+    @property
+    def on_step(self) -> StepHook | None:
+        """Test hook: called with a step name before each storage step of a round."""
+        return self._publisher.on_step
 
-    def _step(self, name: str) -> None:
-        if self._step_hook is not None:
-            self._step_hook(name)
+    @on_step.setter
+    def on_step(self, hook: StepHook | None) -> None:
+        self._publisher.on_step = hook
 
     # --- compaction of the state's files -------------------------------------------------
 
@@ -632,37 +597,24 @@ class Compactor(Generic[T2]):
         started = self._clock.now_ms()
         files = merge.write(self._store, self.loader, todo, set())
         kind: CommitKind = "checkpoint" if todo.kind == "checkpoint" else "merge"
-        replaced = set(todo.replaced)
         for _ in range(self.options.max_conflicts):
             with self._mutex:
-                if self._clock.now_ms() - started > DEFAULT_MIN_AGE_S * 1000 // 2:
-                    log.warning("compaction of %s stalled; its output is abandoned", self._name)
-                    return False
                 current, state = self.head()
-                if current is None or not replaced <= set(current.manifest.files):
-                    return False  # compacted by someone else first; our files are orphans
-                cur = current.manifest
-                manifest = cur.model_copy(
-                    update={
-                        "snapshot_version": cur.snapshot_version + 1,
-                        "checkpoint_version": todo.last
-                        if kind == "checkpoint"
-                        else cur.checkpoint_version,
-                        "files": (*files, *(f for f in cur.files if f not in replaced)),
-                        "commit_id": next_ulid_after(cur.commit_id),
-                        "parent_hash": current.hash,
-                        "updated_at": rfc3339_ms(self._clock.now_ms()),
-                    }
+                manifest = self._publisher.adoption(
+                    current,
+                    todo.replaced,
+                    files,
+                    written_at_ms=started,
+                    checkpoint_version=todo.last if kind == "checkpoint" else None,
                 )
+                if manifest is None:
+                    return False
                 try:
-                    self._publish(current, manifest, kind, [])
+                    self._publisher.publish(current, manifest, kind, [])
                 except (CommitConflictError, FencedError):
                     continue
                 self._last_published = manifest
-                adopted = state.copy()
-                adopted.version = manifest.snapshot_version
-                adopted.checkpoint_version = manifest.checkpoint_version
-                self.loader.remember(adopted)
+                self.loader.remember_adopted(state, manifest)
                 self.commits += 1
                 return True
         return False
