@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pydantic
 
+from arco.catalog.api import ColumnsArg
 from arco.catalog.domain import CATALOG
 from arco.catalog.model import Column, Namespace, Page, Table
 from arco.catalog.operations import (
@@ -37,8 +37,6 @@ from arco.metadata.snapshot import SnapshotLoader
 from arco.storage import ScopedStore, open_store
 from arco.storage.port import ObjectStore
 from arco.tier1.writer import DomainWriter, WriterOptions
-
-ColumnsArg = Sequence[ColumnSpec | dict[str, Any]]
 
 
 def _columns(columns: ColumnsArg | None, field: str = "columns") -> list[ColumnSpec]:
@@ -295,3 +293,11 @@ class Catalog:
         """The lineage graph around ``asset`` up to ``depth`` hops."""
         state = self.lineage_loader.load(read_manifest(self.store, LINEAGE.name))
         return traverse(state, asset, direction, depth)
+
+
+if TYPE_CHECKING:
+    from arco.catalog.api import CatalogApi
+
+    def _implements_catalog_api(catalog: Catalog) -> CatalogApi:
+        """mypy checks that :class:`Catalog` implements :class:`CatalogApi`."""
+        return catalog

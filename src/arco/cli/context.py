@@ -19,11 +19,13 @@ from rich.text import Text
 from typer.core import TyperGroup
 
 from arco.catalog import Catalog, ColumnSpec, Page, WriterOptions
-from arco.client.remote import RemoteCatalog, RemoteExecutions, StoreOnlyError
+from arco.catalog.api import CatalogApi
+from arco.client.remote import StoreOnlyError
 from arco.core.paging import MAX_PAGE
 from arco.core.scope import Scope
 from arco.errors import ArcoError
 from arco.executions import Executions
+from arco.executions.api import ExecutionsApi
 from arco.tier2.compactor import CompactorOptions
 from arco.tier2.ingestor import UnknownEvents
 
@@ -107,8 +109,8 @@ class CliContext:
         self._token = token
         self.console = Console(highlight=False)
         self.err_console = Console(stderr=True, highlight=False)
-        self._catalog: Catalog | RemoteCatalog | None = None
-        self._executions: Executions | RemoteExecutions | None = None
+        self._catalog: Catalog | None = None
+        self._executions: ExecutionsApi | None = None
         self._client: Client | None = None
 
     @property
@@ -136,20 +138,25 @@ class CliContext:
         return self._client
 
     @property
-    def catalog(self) -> Catalog | RemoteCatalog:
+    def catalog(self) -> CatalogApi:
         """The catalog of ``--store`` (or ``--url``) / ``--tenant`` / ``--workspace``, opened
         once."""
+        return self.client.catalog if self.url is not None else self.local_catalog
+
+    @property
+    def local_catalog(self) -> Catalog:
+        """The catalog of ``--store`` itself (for what needs more than :class:`CatalogApi`),
+        opened once; fails with ``--url``."""
+        if self.url is not None:
+            raise store_only_error()
         if self._catalog is None:
-            if self.url is not None:
-                self._catalog = self.client.catalog
-                return self._catalog
             scope = Scope(self.tenant, self.workspace)
             # Inline checkpoints: a CLI process must not exit with one half-written.
             options = WriterOptions(background_checkpoints=False)
             self._catalog = Catalog.open(self._store_url, scope, options=options)
         return self._catalog
 
-    def executions(self, unknown: UnknownEvents = "reject") -> Executions | RemoteExecutions:
+    def executions(self, unknown: UnknownEvents = "reject") -> ExecutionsApi:
         """The executions of the workspace, opened once; appends are folded inline (by the
         server with ``--url``, which rejects events it cannot apply)."""
         if self._executions is None:

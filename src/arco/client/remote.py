@@ -379,3 +379,16 @@ class RemoteExecutions:
         return Page[Materialization].model_validate(
             self._client.get_json("/materializations", params)
         )
+
+
+if TYPE_CHECKING:
+    from arco.catalog.api import CatalogApi
+    from arco.executions.api import ExecutionsApi
+
+    def _implements_catalog_api(catalog: RemoteCatalog) -> CatalogApi:
+        """mypy checks that :class:`RemoteCatalog` implements :class:`CatalogApi`."""
+        return catalog
+
+    def _implements_executions_api(executions: RemoteExecutions) -> ExecutionsApi:
+        """mypy checks that :class:`RemoteExecutions` implements :class:`ExecutionsApi`."""
+        return executions

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from arco.core.assets import AssetKey
 from arco.core.canonical_json import canonical_dumps
@@ -179,3 +179,11 @@ class Executions:
         with self._mutex:
             self._sorted = (state.version, ordered)
         return ordered
+
+
+if TYPE_CHECKING:
+    from arco.executions.api import ExecutionsApi
+
+    def _implements_executions_api(executions: Executions) -> ExecutionsApi:
+        """mypy checks that :class:`Executions` implements :class:`ExecutionsApi`."""
+        return executions
