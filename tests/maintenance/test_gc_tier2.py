@@ -560,15 +560,16 @@ def test_request_records_expire_with_the_ledger_retention() -> None:
     from arco.storage import open_store
     from arco.tier2.envelope import parse_event
 
-    store = open_store("memory://")
+    root = open_store("memory://")
     now = SYSTEM_CLOCK.now_ms()
     event = parse_event(
         {"event_type": "materialization", "asset_key": "a/b", "run_id": "r", "status": "started"},
         source="t",
         now_ms=now,
     )
-    with Executions(store, fold="inline") as executions:
+    with Executions(root, fold="inline") as executions:
         executions.append_once([event], "request-1", "hash-1")
+    store = executions.store  # the workspace's scoped store
     record = request_record_key("executions", "request-1")
     young = collect_garbage(store, domains=(), now_ms=now + 6 * DAY_MS)
     assert record not in {i.key for i in young.deleted}

@@ -137,7 +137,6 @@ def test_append_once_completes_after_a_failed_append() -> None:
         return None
 
     root = FaultyStore(open_store("memory://append-once"), fault=fault)
-    store = ScopedStore(root, DEFAULT.prefix)
     events = [
         EventEnvelope(
             event_id=f"01J00000000000000000000{i:03d}",
@@ -149,7 +148,7 @@ def test_append_once_completes_after_a_failed_append() -> None:
         )
         for i in range(3)
     ]
-    with Executions(store, fold="inline") as executions:
+    with Executions(root, DEFAULT, fold="inline") as executions:
         with pytest.raises(TransientStorageError):
             executions.append_once(events, "k", "hash-1")
         assert executions.list_materializations().items == []

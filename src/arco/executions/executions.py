@@ -40,23 +40,30 @@ def _newest_first(row: MaterializationRow) -> str:
 
 
 class Executions:
-    """Append execution events and read the materializations folded from them.
+    """Append execution events and read the materializations folded from them, for one
+    ``(tenant, workspace)`` scope of an object store.
 
-    ``store`` is a store scoped to one workspace; :meth:`open` takes a URL and a scope.
+    ``store`` is the *root* store; like :class:`arco.catalog.Catalog`, the executions scope
+    it themselves, so no key outside ``tenant={t}/workspace={w}/`` can ever be formed.
     """
 
     def __init__(
         self,
         store: ObjectStore,
+        scope: Scope = DEFAULT_SCOPE,
         *,
         fold: FoldMode = "background",
         unknown: UnknownEvents = "reject",
         options: CompactorOptions | None = None,
     ) -> None:
-        self.store = store
-        self.compactor: Compactor[ExecutionsState] = Compactor(store, EXECUTIONS, options=options)
+        self.scope = scope
+        self.root_store = store
+        self.store: ObjectStore = ScopedStore(store, scope.prefix)
+        self.compactor: Compactor[ExecutionsState] = Compactor(
+            self.store, EXECUTIONS, options=options
+        )
         self._ingestor = Ingestor(
-            store, EXECUTIONS, unknown=unknown, fold=fold, compactor=self.compactor
+            self.store, EXECUTIONS, unknown=unknown, fold=fold, compactor=self.compactor
         )
         self._sorted: tuple[int, Sorted[MaterializationRow]] | None = None
         self._mutex = threading.Lock()
@@ -64,7 +71,7 @@ class Executions:
     @classmethod
     def open(cls, url: str, scope: Scope = DEFAULT_SCOPE, **options: Any) -> Executions:
         """Open the executions of a workspace on a store URL."""
-        return cls(ScopedStore(open_store(url), scope.prefix), **options)
+        return cls(open_store(url), scope, **options)
 
     def close(self) -> None:
         """Fold what was appended, then stop background work."""

@@ -69,7 +69,7 @@ class WorkspaceRegistry:
             ws = self._open.get(scope)
             if ws is None:
                 catalog = Catalog(self.root, scope)
-                executions = Executions(catalog.store, fold="background")
+                executions = Executions(self.root, scope, fold="background")
                 ws = self._open[scope] = Workspace(scope, catalog, executions)
             self._open.move_to_end(scope)
             self._users[scope] = self._users.get(scope, 0) + 1
