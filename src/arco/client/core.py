@@ -8,7 +8,7 @@ import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import urljoin
 
 import httpx
@@ -22,6 +22,7 @@ from arco.client.errors import (
     error_class,
 )
 from arco.client.remote import RemoteCatalog, RemoteExecutions, segment
+from arco.client.transport import Method
 from arco.core.clock import SYSTEM_CLOCK
 from arco.core.paging import DEFAULT_PAGE, Page
 from arco.metadata.manifest import Manifest
@@ -53,8 +54,6 @@ MAX_RETRY_AFTER = 60.0
 #: status codes worth retrying even when the error code does not say so
 _RETRY_STATUSES = frozenset({429, 502, 503})
 _MUTATIONS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-
-Method = Literal["GET", "HEAD", "POST", "PATCH", "DELETE"]
 
 
 class _Open(BaseModel):

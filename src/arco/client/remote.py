@@ -19,7 +19,7 @@ from arco.lineage import Direction, Edge, LineageGraph
 from arco.tier2.envelope import EventEnvelope
 
 if TYPE_CHECKING:
-    from arco.client.core import Client
+    from arco.client.transport import Transport
     from arco.executions.state import ExecutionsState
     from arco.storage.port import ObjectStore
     from arco.tier2.compactor import CompactionResult, Compactor
@@ -67,7 +67,7 @@ class RemoteCatalog:
     by the server.
     """
 
-    def __init__(self, client: Client) -> None:
+    def __init__(self, client: Transport) -> None:
         self._client = client
 
     @property
@@ -328,7 +328,7 @@ class RemoteExecutions:
     ``compactor`` (which need the store) raise :class:`StoreOnlyError`.
     """
 
-    def __init__(self, client: Client) -> None:
+    def __init__(self, client: Transport) -> None:
         self._client = client
 
     @property
