@@ -1,27 +1,15 @@
 """Routes: namespaces and tables (tier 1; see docs/api.md).
 
-Every write is one catalog request (``arco.catalog.operations``) submitted with the
-request's ``Idempotency-Key`` and ``If-Match``; every read goes through the caller's
-workspace, so another workspace's objects are simply not found.
+Every route is one call of the caller's workspace :class:`arco.catalog.Catalog` (the
+library's facade, so the API applies exactly its checks), writes with the request's
+``Idempotency-Key`` and ``If-Match``; another workspace's objects are simply not found.
 """
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from arco.catalog import (
-    CreateNamespace,
-    DropNamespace,
-    DropTable,
-    Namespace,
-    Page,
-    RegisterTable,
-    RenameTable,
-    Table,
-    UpdateNamespace,
-    UpdateTable,
-)
-from arco.catalog.operations import Operation, build_request
+from arco.catalog import Namespace, Page, Table
 from arco.server.deps import CallerWorkspace
 from arco.server.errors import ApiError
 from arco.server.wire import (
@@ -40,23 +28,10 @@ from arco.server.wire import (
     path_segment,
     set_etag,
 )
-from arco.server.workspaces import Workspace
 
 router = APIRouter(tags=["catalog"], dependencies=API_DEPENDENCIES)
 
 _NS = "/api/v1/namespaces"
-
-
-def _namespace(ws: Workspace, request: Operation, key: str | None) -> Namespace:
-    result = ws.catalog.submit(request, idempotency_key=key)
-    assert isinstance(result, Namespace)
-    return result
-
-
-def _table(ws: Workspace, request: Operation, key: str | None) -> Table:
-    result = ws.catalog.submit(request, idempotency_key=key)
-    assert isinstance(result, Table)
-    return result
 
 
 # --- namespaces ---------------------------------------------------------------------------
@@ -75,8 +50,12 @@ def create_namespace(
     response: Response,
     idempotency_key: IdempotencyKey,
 ) -> Namespace:
-    request = build_request(CreateNamespace, **body.model_dump(exclude_unset=True))
-    ns = _namespace(ws, request, idempotency_key)
+    ns = ws.catalog.create_namespace(
+        body.name,
+        description=body.description,
+        properties=body.properties,
+        idempotency_key=idempotency_key,
+    )
     set_etag(response, ns.version)
     response.headers["Location"] = f"{_NS}/{path_segment(ns.name)}"
     return ns
@@ -120,10 +99,12 @@ def update_namespace(
     idempotency_key: IdempotencyKey,
     if_match: IfMatch,
 ) -> Namespace:
-    request = build_request(
-        UpdateNamespace, name=ns, if_match=if_match, **body.model_dump(exclude_unset=True)
+    updated = ws.catalog.update_namespace(
+        ns,
+        if_match=if_match,
+        idempotency_key=idempotency_key,
+        **body.model_dump(exclude_unset=True),
     )
-    updated = _namespace(ws, request, idempotency_key)
     set_etag(response, updated.version)
     return updated
 
@@ -138,7 +119,7 @@ def update_namespace(
 def drop_namespace(
     ns: str, ws: CallerWorkspace, idempotency_key: IdempotencyKey, if_match: IfMatch
 ) -> Response:
-    _namespace(ws, build_request(DropNamespace, name=ns, if_match=if_match), idempotency_key)
+    ws.catalog.drop_namespace(ns, if_match=if_match, idempotency_key=idempotency_key)
     return Response(status_code=204)
 
 
@@ -159,8 +140,16 @@ def register_table(
     response: Response,
     idempotency_key: IdempotencyKey,
 ) -> Table:
-    request = build_request(RegisterTable, namespace=ns, **body.model_dump(exclude_unset=True))
-    table = _table(ws, request, idempotency_key)
+    table = ws.catalog.register_table(
+        ns,
+        body.name,
+        body.columns,
+        description=body.description,
+        location=body.location,
+        format=body.format,
+        properties=body.properties,
+        idempotency_key=idempotency_key,
+    )
     set_etag(response, table.version)
     response.headers["Location"] = (
         f"{_NS}/{path_segment(table.namespace)}/tables/{path_segment(table.name)}"
@@ -211,7 +200,6 @@ def update_table(
 ) -> Table:
     given = body.model_dump(exclude_unset=True)
     renaming = RENAME_FIELDS & given.keys()
-    request: RenameTable | UpdateTable
     if renaming:
         others = sorted(given.keys() - RENAME_FIELDS)
         if others:
@@ -223,10 +211,18 @@ def update_table(
             )
         if given.get("new_name") is None:
             raise ApiError(400, "VALIDATION_FAILED", "new_name: is required to rename a table")
-        request = build_request(RenameTable, namespace=ns, name=table, if_match=if_match, **given)
+        updated = ws.catalog.rename_table(
+            ns,
+            table,
+            given["new_name"],
+            new_namespace=given.get("new_namespace"),
+            if_match=if_match,
+            idempotency_key=idempotency_key,
+        )
     else:
-        request = build_request(UpdateTable, namespace=ns, name=table, if_match=if_match, **given)
-    updated = _table(ws, request, idempotency_key)
+        updated = ws.catalog.update_table(
+            ns, table, if_match=if_match, idempotency_key=idempotency_key, **given
+        )
     set_etag(response, updated.version)
     return updated
 
@@ -245,6 +241,5 @@ def drop_table(
     idempotency_key: IdempotencyKey,
     if_match: IfMatch,
 ) -> Response:
-    request = build_request(DropTable, namespace=ns, name=table, if_match=if_match)
-    _table(ws, request, idempotency_key)
+    ws.catalog.drop_table(ns, table, if_match=if_match, idempotency_key=idempotency_key)
     return Response(status_code=204)
