@@ -10,7 +10,6 @@ from typing import Annotated, Any
 
 import typer
 
-from arco.catalog import Catalog
 from arco.cli.context import CliContext, JsonFlag, current, fail, jsonable, print_json, table
 
 bench_app = typer.Typer(name="bench", help="Benchmarks.", no_args_is_help=True)
@@ -88,9 +87,7 @@ def query(
     else:
         from arco.query.views import run_query
 
-        catalog = cli.catalog
-        assert isinstance(catalog, Catalog)
-        result = run_query(catalog, sql)
+        result = run_query(cli.local_catalog, sql)
     names = [str(n) for n in result.column_names]
     rows: list[dict[str, Any]] = result.to_pylist()
     if as_json:
