@@ -11,6 +11,10 @@ FakeClock = ManualClock
 
 def inline_options(**overrides: object) -> WriterOptions:
     """Writer options for tests: checkpoints inline and frequent, so they are exercised."""
-    base = {"background_checkpoints": False, "checkpoint_every": 4, "lock_wait_s": 10.0}
+    base: dict[str, object] = {
+        "background_checkpoints": False,
+        "checkpoint_every": 4,
+        "lock_wait_s": 10.0,
+    }
     base.update(overrides)
     return WriterOptions(**base)  # type: ignore[arg-type]

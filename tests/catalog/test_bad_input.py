@@ -8,6 +8,7 @@ before and after the bad call.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from functools import partial
 from typing import Any
 
 import pytest
@@ -157,7 +158,7 @@ def test_scope_boundaries(root_store: ObjectStore) -> None:
 
 # --- column types -----------------------------------------------------------------------------
 
-BAD_TYPES = {
+BAD_TYPES: dict[str, tuple[str, str | tuple[str, ...]]] = {
     "int65": ("int65", "unknown"),
     "decimal-precision": ("decimal128(99, 2)", "precision"),
     "decimal-scale": ("decimal128(10, 11)", "scale"),
@@ -256,7 +257,7 @@ def test_properties_limits(seeded: Catalog, root_store: ObjectStore) -> None:
     for key in ("", "k" * 256, "a\nb"):
         assert_rejected(
             root_store,
-            lambda key=key: c.create_namespace("n", properties={key: "v"}),
+            partial(c.create_namespace, "n", properties={key: "v"}),
             "properties",
             "1-255",
         )

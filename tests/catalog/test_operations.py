@@ -26,7 +26,7 @@ from arco.errors import (
 from arco.storage import ObjectStore
 from catalog_support import inline_options
 
-COLUMNS = [
+COLUMNS: list[dict[str, Any]] = [
     {"name": "id", "type": "Int64", "nullable": False, "description": "primary key"},
     {"name": "amount", "type": "decimal128(10,2)"},
     {"name": "ts", "type": "timestamp[us, tz=UTC]"},

@@ -10,7 +10,6 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from catalog_support import inline_options
 
 from arco.catalog import Catalog
 from arco.errors import (
@@ -22,6 +21,7 @@ from arco.errors import (
 )
 from arco.metadata.layout import manifest_key
 from arco.storage import CountingStore, FaultyStore, ObjectStore
+from catalog_support import inline_options
 
 MANIFEST = manifest_key("catalog")
 
@@ -93,13 +93,13 @@ def test_table_pages_cover_every_item_once(plain: Catalog) -> None:
 
 
 def test_empty_lists_have_one_empty_page(plain: Catalog) -> None:
-    page = plain.list_namespaces(limit=1)
-    assert page.items == []
-    assert page.next_page_token is None
+    namespaces = plain.list_namespaces(limit=1)
+    assert namespaces.items == []
+    assert namespaces.next_page_token is None
     plain.create_namespace("ns")
-    page = plain.list_tables("ns", limit=1)
-    assert page.items == []
-    assert page.next_page_token is None
+    tables = plain.list_tables("ns", limit=1)
+    assert tables.items == []
+    assert tables.next_page_token is None
 
 
 def test_paging_continues_after_concurrent_writes(plain: Catalog) -> None:

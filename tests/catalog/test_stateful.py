@@ -84,7 +84,7 @@ if_matches = st.sampled_from(["none", "none", "right", "wrong"])
 descriptions = st.sampled_from([None, "first", "second"])
 props = st.dictionaries(st.sampled_from(PROP_KEYS), st.sampled_from(["1", "2"]), max_size=2)
 removals = st.lists(st.sampled_from(PROP_KEYS), max_size=2)
-_column = st.fixed_dictionaries(
+_column: st.SearchStrategy[dict[str, Any]] = st.fixed_dictionaries(
     {
         "name": names_column,
         # mostly valid types, now and then an unknown one
@@ -266,7 +266,7 @@ class CatalogMachine(RuleBasedStateMachine):
         #: idempotency key -> (request body, result of the first success)
         self.keys: dict[str, tuple[Any, Any]] = {}
         #: idempotency key -> (body, a function that re-sends exactly that request)
-        self.senders: dict[str, tuple[Any, Callable[[str], Any]]] = {}
+        self.senders: dict[str, tuple[Any, Callable[[str | None], Any]]] = {}
         self.last_version = 0
         self.seen_ids: set[str] = set()
 
@@ -309,7 +309,7 @@ class CatalogMachine(RuleBasedStateMachine):
                     replay = old_result
                 elif isinstance(validated, Fail):
                     raise validated
-            check = validated  # type: ignore[assignment]
+            check = validated
         except Fail as fail:
             expected = fail.cls
         before = self.cat.snapshot_version()
@@ -370,7 +370,8 @@ class CatalogMachine(RuleBasedStateMachine):
         if data is None:
             return drawn
         existing = sorted(ns.name for ns in self.model.values())
-        if existing and data.draw(st.booleans(), label="existing namespace"):
+        # (draw only when there is one to pick)
+        if existing and data.draw(st.booleans(), label="existing namespace") is True:
             return data.draw(st.sampled_from(existing).flatmap(variants), label="namespace")
         return drawn
 
@@ -881,9 +882,12 @@ class CatalogMachine(RuleBasedStateMachine):
         body, send = self.senders[key]
 
         def plan(now: int) -> Check:
-            raise AssertionError("a retry of a stored request must be answered from the key")
+            def check(result: Any) -> None:
+                raise AssertionError("a retry of a stored request must be answered from the key")
 
-        self.execute(body, key, send, lambda now: lambda result: plan(now))
+            return check
+
+        self.execute(body, key, send, plan)
 
     # --- comparisons --------------------------------------------------------------------------
 
@@ -909,7 +913,7 @@ class CatalogMachine(RuleBasedStateMachine):
 
 # Shrinking a failure re-runs many steps (Hypothesis stops shrinking after ~5 minutes): allow
 # for it, so that a failure is reported with its shrunk example instead of a timeout.
-CatalogMachine.TestCase.pytestmark = [pytest.mark.timeout(900)]
+pytest.mark.timeout(900)(CatalogMachine.TestCase)
 CatalogMachine.TestCase.settings = settings(
     max_examples=50,
     stateful_step_count=30,

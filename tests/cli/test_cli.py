@@ -115,8 +115,8 @@ def test_happy_path(cli: Cli) -> None:
     out = cli.ok("ns", "create", "sales", "--description", "Sales data", "-p", "owner=bi").stdout
     assert "created namespace 'sales'" in out
     cli.ok("ns", "create", "staging")
-    out = cli.ok("table", "register", "sales", "orders", *ORDERS, "--description", "Orders")
-    assert "registered table 'sales'.'orders' (4 columns" in out.stdout
+    registered = cli.ok("table", "register", "sales", "orders", *ORDERS, "--description", "Orders")
+    assert "registered table 'sales'.'orders' (4 columns" in registered.stdout
     cli.ok(
         "table", "register", "sales", "customers", "-c", "id:int64:required", "-c", "name:string"
     )
@@ -160,8 +160,10 @@ def test_happy_path(cli: Cli) -> None:
     cli.ok("ns", "update", "sales", "--set", "a=1", "--set", "b=2", "--unset", "owner")
     assert cli.catalog().get_namespace("sales").properties == {"a": "1", "b": "2"}
 
-    out = cli.ok("table", "rename", "sales", "orders", "raw_orders", "--to-namespace", "staging")
-    assert "renamed table 'staging'.'raw_orders'" in out.stdout
+    renamed = cli.ok(
+        "table", "rename", "sales", "orders", "raw_orders", "--to-namespace", "staging"
+    )
+    assert "renamed table 'staging'.'raw_orders'" in renamed.stdout
     assert [t.name for t in cli.catalog().list_tables("staging").items] == ["raw_orders"]
     cli.ok("table", "drop", "staging", "raw_orders")
     cli.ok("ns", "drop", "staging")

@@ -33,6 +33,18 @@ from arco.metadata.manifest import Manifest
 from arco.server.settings import Limits
 
 
+def remote(exc: BaseException) -> RemoteError:
+    """``exc`` as the client raises it: also a RemoteError, with the HTTP status."""
+    assert isinstance(exc, RemoteError), repr(exc)
+    return exc
+
+
+@pytest.fixture
+def live_server(tmp_path: Path) -> Iterator[LiveServer]:
+    with LiveServer(tmp_path / "store") as server:
+        yield server
+
+
 @pytest.fixture
 def client(live_server: LiveServer) -> Iterator[Client]:
     with Client(live_server.url, tenant="acme", workspace="main", backoff=0.01) as c:
@@ -182,7 +194,7 @@ def test_scopes_are_isolated(live_server: LiveServer, client: Client) -> None:
     with Client(live_server.url, tenant="missing") as missing:
         with pytest.raises(errors.NotFoundError) as missing_info:
             missing.catalog.get_namespace("nothing-here")
-    assert info.value.status == missing_info.value.status == 404
+    assert remote(info.value).status == remote(missing_info.value).status == 404
 
 
 # --- errors ---------------------------------------------------------------------------------
@@ -200,22 +212,22 @@ def test_error_codes_map_to_typed_exceptions(client: Client) -> None:
     ns = cat.create_namespace("sales")
     with pytest.raises(errors.AlreadyExistsError) as ae:
         cat.create_namespace("sales")
-    assert (ae.value.status, ae.value.code) == (409, "ALREADY_EXISTS")
+    assert (remote(ae.value).status, ae.value.code) == (409, "ALREADY_EXISTS")
 
     cat.update_namespace("sales", description="v2")
     with pytest.raises(errors.PreconditionFailedError) as pf:
         cat.update_namespace("sales", if_match=ns.version, description="stale")
-    assert pf.value.status == 412
+    assert remote(pf.value).status == 412
     assert cat.get_namespace("sales").description == "v2"
 
     cat.create_namespace("keyed", idempotency_key="same-key")
     with pytest.raises(errors.IdempotencyConflictError) as ic:
         cat.create_namespace("different", idempotency_key="same-key")
-    assert (ic.value.status, ic.value.code) == (409, "IDEMPOTENCY_KEY_REUSED")
+    assert (remote(ic.value).status, ic.value.code) == (409, "IDEMPOTENCY_KEY_REUSED")
 
     with pytest.raises(errors.ValidationError) as ve:
         cat.register_table("sales", "t", [{"name": "c", "type": "no-such-type"}])
-    assert ve.value.status == 400
+    assert remote(ve.value).status == 400
 
     cat.register_table("sales", "t", [])
     with pytest.raises(errors.ConflictError):  # a namespace with tables cannot be dropped

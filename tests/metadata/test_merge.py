@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from arco.catalog import Catalog
@@ -19,7 +21,7 @@ def kinds(cat: Catalog) -> list[str]:
     return [record.kind for record in commit_chain(cat.store, "catalog")]
 
 
-def snapshot(cat: Catalog) -> dict[str, object]:
+def snapshot(cat: Catalog) -> dict[str, dict[str, dict[str, Any]]]:
     return {
         ns.name: {
             t.name: t.model_dump(mode="json") for t in cat.list_tables(ns.name, limit=1000).items

@@ -10,7 +10,9 @@ import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -86,8 +88,16 @@ def client(tmp_path: Path, root: RecordingStore) -> Iterator[TestClient]:
         yield c
 
 
-def q(client: TestClient, sql: str, headers: dict[str, str] = A, **kw: object) -> object:
-    return client.post(API, json={"sql": sql}, headers={**headers, **kw.pop("h", {})}, **kw)  # type: ignore[arg-type]
+def q(
+    client: TestClient,
+    sql: str,
+    headers: dict[str, str] = A,
+    *,
+    h: dict[str, str] | None = None,
+    **kw: Any,
+) -> httpx.Response:
+    """POST ``sql`` with ``headers`` (a scope) plus the extra headers ``h``."""
+    return client.post(API, json={"sql": sql}, headers={**headers, **(h or {})}, **kw)
 
 
 # --- read-only by construction ------------------------------------------------------------
@@ -145,8 +155,8 @@ NON_READ = [
 @pytest.mark.parametrize("sql", NON_READ)
 def test_every_non_read_statement_is_refused(client: TestClient, sql: str) -> None:
     r = q(client, sql)
-    assert r.status_code == 400, (sql, r.text)  # type: ignore[attr-defined]
-    error = r.json()["error"]  # type: ignore[attr-defined]
+    assert r.status_code == 400, (sql, r.text)
+    error = r.json()["error"]
     assert error["code"] == "VALIDATION_FAILED" and error["message"].startswith("sql: ")
 
 
@@ -204,21 +214,21 @@ def test_every_file_or_url_reading_function_fails(
 ) -> None:
     sql = template.format(dir=tmp_path, **{k: str(v) for k, v in secrets.items()})
     r = q(client, sql)
-    assert r.status_code == 400, (sql, r.text)  # type: ignore[attr-defined]
-    assert "SECRET-" not in r.text  # type: ignore[attr-defined]
-    assert r.json()["error"]["code"] == "VALIDATION_FAILED"  # type: ignore[attr-defined]
+    assert r.status_code == 400, (sql, r.text)
+    assert "SECRET-" not in r.text
+    assert r.json()["error"]["code"] == "VALIDATION_FAILED"
 
 
 def test_reads_work_and_scope_is_the_callers(client: TestClient) -> None:
     r = q(client, "SELECT namespace, table_name, column_count FROM system.tables")
-    assert r.status_code == 200, r.text  # type: ignore[attr-defined]
-    assert r.json()["rows"] == [["sales", "orders", 2]]  # type: ignore[attr-defined]
+    assert r.status_code == 200, r.text
+    assert r.json()["rows"] == [["sales", "orders", 2]]
     same = q(client, "SELECT namespace, table_name, column_count FROM info.tables")
-    assert same.json()["rows"] == r.json()["rows"]  # type: ignore[attr-defined]
+    assert same.json()["rows"] == r.json()["rows"]
     cols = q(client, "SELECT column_name, type FROM system.columns ORDER BY position")
-    assert cols.json()["rows"] == [["id", "int64"], ["amount", "decimal128(12, 2)"]]  # type: ignore[attr-defined]
+    assert cols.json()["rows"] == [["id", "int64"], ["amount", "decimal128(12, 2)"]]
     edges = q(client, "SELECT source, target FROM lineage.edges")
-    assert edges.json()["rows"] == [["raw/orders", "sales/orders"]]  # type: ignore[attr-defined]
+    assert edges.json()["rows"] == [["raw/orders", "sales/orders"]]
     for sql in (
         "SELECT count(*) FROM search.postings",
         "SELECT count(*) FROM executions.materializations",
@@ -227,17 +237,17 @@ def test_reads_work_and_scope_is_the_callers(client: TestClient) -> None:
         "WITH x AS (SELECT 1 AS a) SELECT a FROM x",
         "SELECT 'system.tables' AS literal FROM system.namespaces",
     ):
-        assert q(client, sql).status_code == 200, sql  # type: ignore[attr-defined]
+        assert q(client, sql).status_code == 200, sql
     # another tenant sees an empty catalog, not acme's
     other = q(client, "SELECT count(*) AS n FROM catalog.tables", headers=B)
-    assert other.json()["rows"] == [[0]]  # type: ignore[attr-defined]
+    assert other.json()["rows"] == [[0]]
 
 
 def test_sql_size_limit(tmp_path: Path, root: RecordingStore) -> None:
     with make_client(settings_for(tmp_path, query_max_sql_bytes=64), root) as c:
-        assert q(c, "SELECT 1").status_code == 200  # type: ignore[attr-defined]
+        assert q(c, "SELECT 1").status_code == 200
         r = q(c, "SELECT 1 -- " + "x" * 64)
-        assert r.status_code == 400 and "at most 64 bytes" in r.text  # type: ignore[attr-defined]
+        assert r.status_code == 400 and "at most 64 bytes" in r.text
 
 
 # --- limits -------------------------------------------------------------------------------
@@ -257,38 +267,38 @@ def test_runaway_query_is_interrupted_at_the_time_limit(
         started = time.monotonic()
         r = q(c, sql)
         elapsed = time.monotonic() - started
-        assert r.status_code == 504, r.text  # type: ignore[attr-defined]
-        assert r.json()["error"]["code"] == "QUERY_TIMEOUT"  # type: ignore[attr-defined]
+        assert r.status_code == 504, r.text
+        assert r.json()["error"]["code"] == "QUERY_TIMEOUT"
         assert 0.4 <= elapsed < 5.0
         # the server is fine afterwards
-        assert q(c, "SELECT 42 AS x").json()["rows"] == [[42]]  # type: ignore[attr-defined]
+        assert q(c, "SELECT 42 AS x").json()["rows"] == [[42]]
 
 
 def test_row_limit_truncates_and_says_so(tmp_path: Path, root: RecordingStore) -> None:
     with make_client(settings_for(tmp_path, query_max_rows=5), root) as c:
         r = q(c, "SELECT range AS n FROM range(10) ORDER BY n")
-        body = r.json()  # type: ignore[attr-defined]
+        body = r.json()
         assert body["rows"] == [[0], [1], [2], [3], [4]]
         assert body["row_count"] == 5 and body["truncated"] is True
-        assert r.headers["X-Arco-Truncated"] == "true"  # type: ignore[attr-defined]
-        exact = q(c, "SELECT range AS n FROM range(5)").json()  # type: ignore[attr-defined]
+        assert r.headers["X-Arco-Truncated"] == "true"
+        exact = q(c, "SELECT range AS n FROM range(5)").json()
         assert exact["row_count"] == 5 and exact["truncated"] is False
         arrow = q(c, "SELECT * FROM range(3000)", params={"format": "arrow"})
-        table = pa.ipc.open_stream(arrow.content).read_all()  # type: ignore[attr-defined]
+        table = pa.ipc.open_stream(arrow.content).read_all()
         assert table.num_rows == 5
         assert table.schema.metadata[b"arco.truncated"] == b"true"
 
 
 def test_result_byte_limit_truncates(tmp_path: Path, root: RecordingStore) -> None:
     with make_client(settings_for(tmp_path, query_max_result_bytes=10_000), root) as c:
-        body = q(c, "SELECT repeat('x', 100) AS s FROM range(1000)").json()  # type: ignore[attr-defined]
+        body = q(c, "SELECT repeat('x', 100) AS s FROM range(1000)").json()
         assert body["truncated"] is True and 0 < body["row_count"] < 1000
 
 
 def test_query_rate_class(tmp_path: Path, root: RecordingStore) -> None:
     with make_client(settings_for(tmp_path, query_burst=2, query_per_s=0.001), root) as c:
-        assert [q(c, "SELECT 1").status_code for _ in range(3)] == [200, 200, 429]  # type: ignore[attr-defined]
-        assert q(c, "SELECT 1", headers=B).status_code == 200  # type: ignore[attr-defined]
+        assert [q(c, "SELECT 1").status_code for _ in range(3)] == [200, 200, 429]
+        assert q(c, "SELECT 1", headers=B).status_code == 200
 
 
 # --- output formats -----------------------------------------------------------------------
@@ -298,8 +308,8 @@ SQL = "SELECT 1::BIGINT AS n, 'a,b' AS s, 1.50::DECIMAL(12,2) AS d, NULL::VARCHA
 
 def test_json_output(client: TestClient) -> None:
     r = q(client, SQL)
-    assert r.headers["content-type"].startswith("application/json")  # type: ignore[attr-defined]
-    assert r.json() == {  # type: ignore[attr-defined]
+    assert r.headers["content-type"].startswith("application/json")
+    assert r.json() == {
         "columns": [
             {"name": "n", "type": "int64"},
             {"name": "s", "type": "string"},
@@ -320,8 +330,8 @@ def test_json_output(client: TestClient) -> None:
 def test_arrow_output(client: TestClient, params: dict[str, str], accept: str | None) -> None:
     h = {"Accept": accept} if accept else {}
     r = q(client, SQL, params=params, h=h)
-    assert r.headers["content-type"] == "application/vnd.apache.arrow.stream"  # type: ignore[attr-defined]
-    table = pa.ipc.open_stream(r.content).read_all()  # type: ignore[attr-defined]
+    assert r.headers["content-type"] == "application/vnd.apache.arrow.stream"
+    table = pa.ipc.open_stream(r.content).read_all()
     assert table.column_names == ["n", "s", "d", "z", "l"]
     assert table.to_pylist()[0]["s"] == "a,b" and table.schema.field("n").type == pa.int64()
     assert table.schema.metadata[b"arco.truncated"] == b"false"
@@ -333,19 +343,19 @@ def test_arrow_output(client: TestClient, params: dict[str, str], accept: str | 
 def test_csv_output(client: TestClient, params: dict[str, str], accept: str | None) -> None:
     h = {"Accept": accept} if accept else {}
     r = q(client, SQL, params=params, h=h)
-    assert r.headers["content-type"].startswith("text/csv")  # type: ignore[attr-defined]
-    rows = list(csv.reader(io.StringIO(r.text)))  # type: ignore[attr-defined]
+    assert r.headers["content-type"].startswith("text/csv")
+    rows = list(csv.reader(io.StringIO(r.text)))
     assert rows == [["n", "s", "d", "z", "l"], ["1", "a,b", "1.50", "", "[1, 2]"]]
 
 
 def test_format_negotiation_errors(client: TestClient) -> None:
     r = q(client, "SELECT 1", h={"Accept": "image/png"})
-    assert r.status_code == 406  # type: ignore[attr-defined]
-    assert r.json()["error"]["code"] == "NOT_ACCEPTABLE"  # type: ignore[attr-defined]
-    assert q(client, "SELECT 1", params={"format": "xml"}).status_code == 400  # type: ignore[attr-defined]
+    assert r.status_code == 406
+    assert r.json()["error"]["code"] == "NOT_ACCEPTABLE"
+    assert q(client, "SELECT 1", params={"format": "xml"}).status_code == 400
     # ?format= wins over Accept
     r = q(client, "SELECT 1", params={"format": "json"}, h={"Accept": "text/csv"})
-    assert json.loads(r.content)["rows"] == [[1]]  # type: ignore[attr-defined]
+    assert json.loads(r.content)["rows"] == [[1]]
 
 
 # --- the snapshot cache -------------------------------------------------------------------
@@ -354,18 +364,18 @@ def test_format_negotiation_errors(client: TestClient) -> None:
 def test_unchanged_catalog_reads_no_parquet(client: TestClient, root: RecordingStore) -> None:
     sql = "SELECT table_name FROM system.tables"
     root.got.clear()
-    assert q(client, sql).json()["rows"] == [["orders"]]  # type: ignore[attr-defined]
+    assert q(client, sql).json()["rows"] == [["orders"]]
     assert root.parquet_reads(), "the first query reads the snapshot"
     for _ in range(3):
         root.got.clear()
-        assert q(client, sql).json()["rows"] == [["orders"]]  # type: ignore[attr-defined]
+        assert q(client, sql).json()["rows"] == [["orders"]]
         assert root.parquet_reads() == []
         assert all(k.endswith(".manifest.json") for k in root.got), root.got
     # a change is seen at once, and only the changed domain is read again
     ws = workspace(client, A)
     ws.catalog.register_table("sales", "refunds", [{"name": "id", "type": "int64"}])
     root.got.clear()
-    rows = q(client, "SELECT table_name FROM system.tables ORDER BY 1").json()["rows"]  # type: ignore[attr-defined]
+    rows = q(client, "SELECT table_name FROM system.tables ORDER BY 1").json()["rows"]
     assert rows == [["orders"], ["refunds"]]
     reads = root.parquet_reads()
     assert reads and all("/snapshots/catalog/" in k for k in reads), reads

@@ -32,6 +32,7 @@ import json
 import random
 import sys
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +56,7 @@ def race(cat: Catalog, cfg: dict[str, Any]) -> None:
     plan += [("table_unique", f"w{w}-t{j}") for j in range(cfg["unique_tables"])]
     plan += [("increment", j) for j in range(cfg["increments"])]
     rng.shuffle(plan)
-    columns = [
+    columns: list[dict[str, Any]] = [
         {"name": "id", "type": "int64", "nullable": False},
         {"name": f"by_w{w}", "type": "string"},
     ]
@@ -66,18 +67,14 @@ def race(cat: Catalog, cfg: dict[str, Any]) -> None:
             run_op(
                 kind,
                 key,
-                lambda name=name, key=key: cat.create_namespace(
-                    name, description=f"by w{w}", idempotency_key=key
-                ),
+                partial(cat.create_namespace, name, description=f"by w{w}", idempotency_key=key),
                 name=name,
             )
         elif kind in ("table_collide", "table_unique"):
             run_op(
                 kind,
                 key,
-                lambda arg=arg, key=key: cat.register_table(
-                    shared, arg, columns, idempotency_key=key
-                ),
+                partial(cat.register_table, shared, arg, columns, idempotency_key=key),
                 name=arg,
             )
         else:
@@ -92,7 +89,8 @@ def increment(cat: Catalog, namespace: str, table: str, key: str) -> None:
         attempt_key = f"{key}-a{attempt}"
         try:
             result, _ = call(
-                lambda value=value, current=current, attempt_key=attempt_key: cat.update_table(
+                partial(
+                    cat.update_table,
                     namespace,
                     table,
                     set_properties={"counter": str(value)},
@@ -122,34 +120,31 @@ def stream(cat: Catalog, cfg: dict[str, Any]) -> None:
     j = start
     while stop is None or j < stop:
         ns = f"k{j}"
-        steps: list[tuple[str, str, Callable[[str], Any]]] = [
+        # each step is called with its idempotency key
+        steps: list[tuple[str, str, Callable[..., Any]]] = [
             (
                 "create_namespace",
                 f"ns-{j}",
-                lambda k, ns=ns, j=j: cat.create_namespace(
-                    ns, properties={"unit": str(j)}, idempotency_key=k
-                ),
+                partial(cat.create_namespace, ns, properties={"unit": str(j)}),
             ),
             (
                 "register_table",
                 f"t-{j}",
-                lambda k, ns=ns, j=j: cat.register_table(
+                partial(
+                    cat.register_table,
                     ns,
                     "t",
                     [{"name": "id", "type": "int64"}, {"name": f"c{j}", "type": "string"}],
-                    idempotency_key=k,
                 ),
             ),
             (
                 "add_column",
                 f"u-{j}",
-                lambda k, ns=ns: cat.update_table(
-                    ns, "t", add_columns=[{"name": "extra", "type": "bool"}], idempotency_key=k
-                ),
+                partial(cat.update_table, ns, "t", add_columns=[{"name": "extra", "type": "bool"}]),
             ),
         ]
         for step, (op, key, fn) in enumerate(steps):
-            if run_op(op, key, lambda fn=fn, key=key: fn(key), unit=j, step=step) is None:
+            if run_op(op, key, partial(fn, idempotency_key=key), unit=j, step=step) is None:
                 sys.exit(3)  # a non-retryable error: the parent reports it
         j += 1
 

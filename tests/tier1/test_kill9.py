@@ -119,9 +119,9 @@ def test_kill9_writers_lose_nothing_acknowledged(tmp_path: Path) -> None:
 
     cat = Catalog.open(url)
     namespaces = cat.list_namespaces(limit=1000).items
-    units = sorted(int(ns.name[1:]) for ns in namespaces)
+    visible = sorted(int(ns.name[1:]) for ns in namespaces)
     # every unit ever started is complete: nothing half-visible, nothing duplicated
-    assert units == list(range(next_unit))
+    assert visible == list(range(next_unit))
     for ns in namespaces:
         j = int(ns.name[1:])
         assert ns.properties == {"unit": str(j)}
@@ -149,16 +149,16 @@ def test_kill9_writers_lose_nothing_acknowledged(tmp_path: Path) -> None:
         if step == 2:
             assert cat.get_table(f"k{j}", "t").model_dump(mode="json") == result
 
-    records = chain(cat)
-    assert [r.snapshot_version for r in records] == list(range(1, len(records) + 1))
-    tokens = [r.fencing_token for r in records]
+    commits = chain(cat)
+    assert [c.snapshot_version for c in commits] == list(range(1, len(commits) + 1))
+    tokens = [c.fencing_token for c in commits]
     assert tokens == sorted(tokens)
-    applied = [o["idempotency_key"] for r in records for o in r.operations]
+    applied = [o["idempotency_key"] for c in commits for o in c.operations]
     assert len(applied) == len(set(applied)) == 3 * next_unit  # each request applied once
     report = verify_scope(cat.store)
     assert report.ok, report.findings
-    fences = sum(1 for r in records if r.kind == "fence")
+    fences = sum(1 for c in commits if c.kind == "fence")
     print(
-        f"units={next_unit} versions={len(records)} fences={fences} replays={replays} "
+        f"units={next_unit} versions={len(commits)} fences={fences} replays={replays} "
         f"acks per round={killed_acks}"
     )

@@ -208,7 +208,7 @@ def setup_catalog(cat: Catalog) -> Table:
 
 def test_processes_race_ddl_on_local_files(tmp_path: Path) -> None:
     url = f"file://{tmp_path}/store"
-    options = {"fsync": False}
+    options: dict[str, Any] = {"fsync": False}
     scale = {
         "colliding_namespaces": 5,
         "unique_namespaces": 2,

@@ -42,7 +42,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> ObjectStore:
 def compactor(store: ObjectStore, clock: ManualClock | None = None, **kw: object) -> Compactor:
     return Compactor(
         store, EXECUTIONS, clock=clock or ManualClock(BASE_MS + 60_000), options=opts(**kw)
-    )  # type: ignore[arg-type]
+    )
 
 
 def name_of(key: str) -> str:

@@ -104,10 +104,7 @@ def test_two_compactor_threads_race_on_one_file_store(tmp_path: Path) -> None:
     store = LocalFileStore(tmp_path / "store", fsync=False)
     per_worker, distinct = plan(2, batches=8, per_batch=4, seed=11)
     options = CompactorOptions(max_batch=5, checkpoint_every=4, read_workers=4)
-    compactors = [
-        Compactor(store, EXECUTIONS, options=options, holder=f"t{w}")  # type: ignore[arg-type]
-        for w in (0, 1)
-    ]
+    compactors = [Compactor(store, EXECUTIONS, options=options, holder=f"t{w}") for w in (0, 1)]
     barrier = threading.Barrier(2)
     lock = threading.Lock()
     shared: list[str] = []
@@ -176,7 +173,7 @@ def _run_processes(
     assert not set(published["w0"]) & set(published["w1"])
     store = open_store(url, **store_options)
     # both workers ended with an anti-entropy pass after their last append: nothing left
-    checker = Compactor(store, EXECUTIONS, holder="checker")  # type: ignore[arg-type]
+    checker = Compactor(store, EXECUTIONS, holder="checker")
     assert checker.anti_entropy().versions == []
     check_outcome(store, distinct, published, commits)
     print(f"process race: {conflicts} rounds lost to the other compactor")
