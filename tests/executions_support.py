@@ -164,7 +164,7 @@ def audit_chain(store: ObjectStore) -> Audit:
         ]
         assert own, f"compact commit v{m.snapshot_version} wrote no delta"
         for f in own:
-            assert f.path.startswith(commit_dir(DOMAIN, m.snapshot_version, m.commit_id))
+            assert f.path.startswith(commit_dir(DOMAIN, m.snapshot_version, m.commit_id, tier=2))
         for f in own:
             if f.table != "ingested":
                 continue

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 from collections.abc import Iterator
 
 import pytest
@@ -11,7 +12,7 @@ from arco.catalog import Catalog, WriterOptions
 from arco.errors import NotFoundError, PreconditionFailedError, ValidationError
 from arco.lineage import LineageGraph
 from arco.maintenance.verify import verify_scope
-from arco.metadata.layout import lock_key, manifest_key
+from arco.metadata.layout import ledger_prefix, lock_key, manifest_key
 from arco.metadata.manifest import read_manifest
 from arco.query.views import run_query
 from arco.storage import ObjectStore, open_store
@@ -150,3 +151,14 @@ def test_lineage_is_its_own_domain_and_survives_compaction(cat: Catalog, root: O
     report = verify_scope(cat.store)
     assert report.ok, report.findings
     assert report.checked["manifests"] == 2
+
+
+def test_ledger_events_are_labelled_with_their_own_domain(cat: Catalog) -> None:
+    cat.create_namespace("sales")
+    cat.add_lineage_edge("raw/orders", "sales/orders")
+    types = {}
+    for domain in ("catalog", "lineage"):
+        keys = [m.key for m in cat.store.list(ledger_prefix(domain))]
+        assert keys, domain
+        types[domain] = {json.loads(cat.store.get(k).data)["event_type"] for k in keys}
+    assert types == {"catalog": {"catalog.ddl"}, "lineage": {"lineage.ddl"}}

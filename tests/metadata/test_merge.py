@@ -7,11 +7,11 @@ from typing import Any
 import pytest
 
 from arco.catalog import Catalog
-from arco.maintenance.gc import DEFAULT_MIN_AGE_S
 from arco.maintenance.verify import verify_scope
 from arco.metadata import merge as compaction
 from arco.metadata.commit_log import chain as commit_chain
 from arco.metadata.manifest import FileEntry, Manifest, read_manifest
+from arco.metadata.publish import DEFAULT_MIN_AGE_S
 from arco.query.views import run_query
 from arco.storage import ObjectStore
 from catalog_support import FakeClock, inline_options

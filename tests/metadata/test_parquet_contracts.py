@@ -15,11 +15,12 @@ import pytest
 from arco.catalog import Catalog
 from arco.catalog.domain import CATALOG
 from arco.core.clock import ManualClock, rfc3339_ms
+from arco.domains.registry import VIEWS
 from arco.executions import EXECUTIONS
 from arco.lineage import LINEAGE
 from arco.metadata.manifest import read_manifest
 from arco.metadata.parquet import decode, encode
-from arco.query.views import PUBLIC_TABLES, merged_view_sql
+from arco.query.views import merged_view_sql
 from arco.storage import LocalFileStore
 from arco.tier2.compactor import Compactor, CompactorOptions
 from arco.tier2.envelope import EventEnvelope, ulid_at
@@ -186,7 +187,7 @@ def test_duckdb_reads_every_published_file_and_sees_the_catalog_rows(
         "tables": "table_id, namespace_id, name, description, version",
         "columns": "column_id, table_id, position, name, type, nullable",
     }
-    for table in PUBLIC_TABLES:
+    for table in (t for (schema, _), (_, t) in VIEWS.items() if schema == "catalog"):
         paths = [str(base / f.path) for f in head.manifest.files_of(table)]
         source = f"read_parquet({paths!r})"
         rows = con.execute(

@@ -20,7 +20,8 @@ from fastapi.testclient import TestClient
 
 from arco.catalog import Catalog
 from arco.core.scope import Scope
-from arco.query.views import VIEWS, merged_view_sql, run_query
+from arco.domains.registry import VIEWS
+from arco.query.views import merged_view_sql, run_query
 from arco.server import ServerSettings, create_app
 from arco.server.routes.explorer import STATIC_DIR, assets_vendored
 

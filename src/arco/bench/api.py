@@ -508,7 +508,8 @@ class DirectDuckDB:
     def __init__(self, store_root: Path, scope: Scope, catalog: Catalog) -> None:
         import duckdb
 
-        from arco.query.views import PUBLIC_TABLES, merged_view_sql
+        from arco.domains.registry import VIEWS
+        from arco.query.views import merged_view_sql
 
         head = read_manifest(catalog.store, CATALOG.name)
         if head is None:
@@ -517,7 +518,7 @@ class DirectDuckDB:
         self.con = duckdb.connect(":memory:")
         self.con.execute("CREATE SCHEMA catalog")
         base = store_root.joinpath(*scope.prefix.rstrip("/").split("/"))
-        for table in PUBLIC_TABLES:
+        for table in (t for (schema, _), (_, t) in VIEWS.items() if schema == "catalog"):
             paths = [str(base.joinpath(*f.path.split("/"))) for f in head.manifest.files_of(table)]
             self.files[table] = paths
             if paths:

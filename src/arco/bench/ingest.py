@@ -241,7 +241,7 @@ def seed_materializations(store: ObjectStore, rows: int, *, now_ms: int | None =
     files = write_files(
         store,
         EXECUTIONS_SPEC,
-        checkpoint_dir(DOMAIN, version, new_ulid()),
+        checkpoint_dir(DOMAIN, version, new_ulid(), tier=2),
         "checkpoint",
         tables,
         version,

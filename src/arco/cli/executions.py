@@ -25,8 +25,8 @@ from arco.cli.context import (
 )
 from arco.core.clock import rfc3339_ms
 from arco.core.paging import Page
+from arco.domains.registry import TIER2
 from arco.executions import Materialization
-from arco.metadata.layout import TIER2_DOMAINS
 from arco.tier2.compactor import CompactionResult
 
 app = typer.Typer(
@@ -37,10 +37,10 @@ app = typer.Typer(
 
 
 def check_domain(domain: str) -> None:
-    if domain not in TIER2_DOMAINS:
+    if domain not in TIER2:
         fail(
             f"--domain: {domain!r} is not a tier-2 domain "
-            f"(tier-2 domains: {', '.join(sorted(TIER2_DOMAINS))})"
+            f"(tier-2 domains: {', '.join(sorted(TIER2))})"
         )
 
 

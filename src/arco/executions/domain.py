@@ -51,6 +51,7 @@ EXECUTIONS_SPEC = DomainSpec(
     encode_result=_no_results,
     decode_result=_no_results,
     describe_result=_no_results,
+    tier=2,
 )
 
 EXECUTIONS: Tier2Domain[ExecutionsState] = Tier2Domain(

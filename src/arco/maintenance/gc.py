@@ -53,10 +53,10 @@ from typing import Any
 
 from arco.core.clock import SYSTEM_CLOCK
 from arco.core.ids import ulid_time_ms
+from arco.domains.registry import TIER1, TIER2
 from arco.errors import CorruptStateError, ObjectNotFoundError, ValidationError
 from arco.metadata.commit_log import read_commit
 from arco.metadata.layout import (
-    TIER2_DOMAINS,
     commits_prefix,
     ledger_prefix,
     parse_ledger_key,
@@ -66,27 +66,19 @@ from arco.metadata.layout import (
 )
 from arco.metadata.manifest import StoredManifest, read_manifest, sha256_hex
 from arco.metadata.parquet import merge_tables, read_table
+from arco.metadata.publish import DEFAULT_MIN_AGE_S
 from arco.storage.port import ObjectMeta, ObjectStore
 from arco.tier2.ingested import INGESTED, IngestedRow
 
 __all__ = [
-    "GC_DOMAINS",
     "REASONS",
-    "TIER2_GC_DOMAINS",
     "GcItem",
     "GcReport",
     "collect_garbage",
     "ingested_rows",
 ]
 
-#: Tier-1 domains GC knows the layout of (the ``domains`` argument).
-GC_DOMAINS: tuple[str, ...] = ("catalog", "lineage")
-#: Tier-2 domains GC knows the layout of (the ``tier2_domains`` argument).
-TIER2_GC_DOMAINS: tuple[str, ...] = tuple(sorted(TIER2_DOMAINS))
-
 #: Deletion reasons, in the order the report lists them.
-#: objects younger than this are never collected (a writer may be about to publish them)
-DEFAULT_MIN_AGE_S = 3600
 #: ledger events of published commits are kept this long as the audit of intent
 DEFAULT_LEDGER_RETENTION_S = 7 * 86400
 
@@ -149,8 +141,8 @@ class GcReport:
 def collect_garbage(
     store: ObjectStore,
     *,
-    domains: tuple[str, ...] = GC_DOMAINS,
-    tier2_domains: tuple[str, ...] = TIER2_GC_DOMAINS,
+    domains: tuple[str, ...] = tuple(TIER1),
+    tier2_domains: tuple[str, ...] = tuple(TIER2),
     keep_versions: int = 10,
     min_age_s: int = DEFAULT_MIN_AGE_S,
     ledger_retention_s: int = DEFAULT_LEDGER_RETENTION_S,
@@ -166,17 +158,15 @@ def collect_garbage(
     reading deletes nothing. ``dry_run`` returns the same report without deleting.
     """
     for domain in domains:
-        if domain not in GC_DOMAINS:
-            hint = " (pass it as tier2_domains)" if domain in TIER2_GC_DOMAINS else ""
+        if domain not in TIER1:
+            hint = " (pass it as tier2_domains)" if domain in TIER2 else ""
             raise ValidationError(
-                f"domains: {domain!r} is not a tier-1 domain GC supports "
-                f"({', '.join(GC_DOMAINS)}){hint}"
+                f"domains: {domain!r} is not a tier-1 domain GC supports ({', '.join(TIER1)}){hint}"
             )
     for domain in tier2_domains:
-        if domain not in TIER2_GC_DOMAINS:
+        if domain not in TIER2:
             raise ValidationError(
-                f"tier2_domains: {domain!r} is not a tier-2 domain GC supports "
-                f"({', '.join(TIER2_GC_DOMAINS)})"
+                f"tier2_domains: {domain!r} is not a tier-2 domain GC supports ({', '.join(TIER2)})"
             )
     if keep_versions < 1:
         raise ValidationError(f"keep_versions: must be at least 1 (got {keep_versions})")
@@ -265,7 +255,7 @@ class _Planner:
     ) -> None:
         self.store = store
         self.domain = domain
-        self.tier2 = domain in TIER2_DOMAINS
+        self.tier2 = domain in TIER2
         self.keep_versions = keep_versions
         self.min_age_ms = min_age_s * 1000
         self.retention_ms = ledger_retention_s * 1000
@@ -292,7 +282,7 @@ class _Planner:
         self.progress(f"{self.domain}: listing ledger events")
         events = _list(self.store, ledger_prefix(self.domain))
         self.progress(f"{self.domain}: listing snapshots")
-        snapshots = _list(self.store, snapshots_prefix(self.domain))
+        snapshots = _list(self.store, snapshots_prefix(self.domain, tier=2 if self.tier2 else 1))
         if not self.tier2:
             return [
                 *self.plan_commits(commits, chain, report),
@@ -412,7 +402,7 @@ class _Planner:
     def plan_snapshots(
         self, snapshots: list[ObjectMeta], chain: _Chain, report: GcReport
     ) -> Iterable[GcItem]:
-        prefix = snapshots_prefix(self.domain)
+        prefix = snapshots_prefix(self.domain, tier=2 if self.tier2 else 1)
         dirs: dict[str, list[ObjectMeta]] = {}
         for meta in snapshots:
             rest = meta.key[len(prefix) :]

@@ -29,12 +29,11 @@ from arco.catalog.domain import CATALOG
 from arco.catalog.search_index import all_postings, posting_id
 from arco.core.clock import SYSTEM_CLOCK
 from arco.core.names import name_key
+from arco.domains.registry import NAMES, TIER1, TIER2
 from arco.errors import ArcoError, ObjectNotFoundError
-from arco.executions import EXECUTIONS_SPEC, ExecutionsState
-from arco.lineage import LINEAGE
+from arco.executions import ExecutionsState
 from arco.maintenance.gc import DEFAULT_LEDGER_RETENTION_S
 from arco.metadata.commit_log import read_commit
-from arco.metadata.domain import DomainSpec
 from arco.metadata.layout import (
     ledger_key,
     ledger_prefix,
@@ -50,11 +49,6 @@ from arco.storage.port import ObjectStore
 from arco.tier1.lock import LeaseLock
 from arco.tier2.ingested import OUTCOMES
 
-TIER1: dict[str, DomainSpec[Any]] = {CATALOG.name: CATALOG, LINEAGE.name: LINEAGE}
-TIER1_DOMAINS = tuple(TIER1)
-TIER2: dict[str, DomainSpec[Any]] = {EXECUTIONS_SPEC.name: EXECUTIONS_SPEC}
-TIER2_DOMAINS = tuple(TIER2)
-ALL_DOMAINS = (*TIER1_DOMAINS, *TIER2_DOMAINS)
 #: default of ``lag_bound_s``: a ledger object unfolded for longer is a finding
 DEFAULT_LAG_BOUND_S = 300
 #: commit kinds a tier-2 chain may hold
@@ -105,7 +99,7 @@ class _Tier2Options:
 def verify_scope(
     store: ObjectStore,
     *,
-    domains: tuple[str, ...] = ALL_DOMAINS,
+    domains: tuple[str, ...] = NAMES,
     progress: Progress | None = None,
     lag_bound_s: int = DEFAULT_LAG_BOUND_S,
     quarantine_retention_s: int = DEFAULT_LEDGER_RETENTION_S,
@@ -270,15 +264,16 @@ def _check_files(
 ) -> None:
     m = head.manifest
     spec = TIER1.get(domain) or TIER2[domain]
+    prefix = snapshots_prefix(domain, tier=spec.tier)
     checkpoints: dict[str, int] = {}
     for entry in m.files:
         progress(f"{domain}: {entry.path}")
         report.count("files")
-        if not entry.path.startswith(snapshots_prefix(domain)):
+        if not entry.path.startswith(prefix):
             report.add(
                 domain,
                 "foreign_path",
-                f"{entry.path}: outside {snapshots_prefix(domain)}",
+                f"{entry.path}: outside {prefix}",
                 entry.path,
             )
         if entry.table not in spec.specs:

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict
 
 from arco.core import canonical_json
 from arco.errors import PreconditionFailedError
+from arco.metadata.layout import Tier
 from arco.metadata.parquet import TIMESTAMP, TableSpec, field, schema_of
 
 #: the rows one commit (or file) writes, per table name: (row, deleted)
@@ -156,6 +157,8 @@ class DomainSpec(Generic[S]):
     #: derived tables the loader does not fold into the state: they are written, compacted,
     #: verified and queryable by SQL, but readers recompute them from the entities instead
     lazy_tables: frozenset[str] = frozenset()
+    #: 1: DDL through the lock and writer; 2: events through the ledger and compactor
+    tier: Tier = 1
     specs: dict[str, TableSpec[Any]] = dataclasses.field(init=False)
     primary_keys: dict[str, str] = dataclasses.field(init=False)
 

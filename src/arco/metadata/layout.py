@@ -24,10 +24,9 @@ import hashlib
 import re
 from typing import Literal
 
-Domain = Literal["catalog", "lineage", "search", "executions"]
-DOMAINS: tuple[Domain, ...] = ("catalog", "lineage", "search", "executions")
-#: domains written by the tier-2 compactor (their Parquet lives under ``state/``)
-TIER2_DOMAINS: frozenset[str] = frozenset({"executions"})
+#: a domain's consistency tier: 1 (locked DDL, ``snapshots/``) or 2 (ledger + compactor,
+#: ``state/``); each domain's spec declares it, :mod:`arco.domains` lists the domains
+Tier = Literal[1, 2]
 
 
 def manifest_key(domain: str) -> str:
@@ -71,24 +70,24 @@ def parse_ledger_key(domain: str, key: str) -> tuple[str, str | None] | None:
     return parse_ledger_name(key[len(prefix) : -len(".json")])
 
 
-def snapshots_prefix(domain: str) -> str:
+def snapshots_prefix(domain: str, *, tier: Tier) -> str:
     """Where a domain's published Parquet lives: ``snapshots/`` (tier 1) or ``state/`` (tier 2)."""
-    return f"state/{domain}/" if domain in TIER2_DOMAINS else f"snapshots/{domain}/"
+    return f"state/{domain}/" if tier == 2 else f"snapshots/{domain}/"
 
 
-def commit_dir(domain: str, version: int, commit_id: str) -> str:
+def commit_dir(domain: str, version: int, commit_id: str, *, tier: Tier) -> str:
     """Directory unique to one commit attempt: a crashed attempt can't be mistaken for a later one."""
-    return f"{snapshots_prefix(domain)}v{version:012d}-{commit_id}/"
+    return f"{snapshots_prefix(domain, tier=tier)}v{version:012d}-{commit_id}/"
 
 
-def checkpoint_dir(domain: str, version: int, attempt_id: str) -> str:
+def checkpoint_dir(domain: str, version: int, attempt_id: str, *, tier: Tier) -> str:
     """Directory of a checkpoint of ``version``, written before the commit that adopts it."""
-    return f"{snapshots_prefix(domain)}ckpt-{version:012d}-{attempt_id}/"
+    return f"{snapshots_prefix(domain, tier=tier)}ckpt-{version:012d}-{attempt_id}/"
 
 
-def merged_dir(domain: str, first: int, last: int, attempt_id: str) -> str:
+def merged_dir(domain: str, first: int, last: int, attempt_id: str, *, tier: Tier) -> str:
     """Directory of a delta merged from versions ``first..last``, adopted by a later commit."""
-    return f"{snapshots_prefix(domain)}merged-{first:012d}-{last:012d}-{attempt_id}/"
+    return f"{snapshots_prefix(domain, tier=tier)}merged-{first:012d}-{last:012d}-{attempt_id}/"
 
 
 def data_file(directory: str, kind: str, table: str) -> str:

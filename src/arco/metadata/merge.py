@@ -92,7 +92,9 @@ def write(
 ) -> list[FileEntry]:
     """Write the plan's new files; a checkpoint leaves out the ``pruned_keys`` idempotency rows."""
     if plan.kind == "merge":
-        directory = merged_dir(loader.domain.name, plan.first, plan.last, new_ulid())
+        directory = merged_dir(
+            loader.domain.name, plan.first, plan.last, new_ulid(), tier=loader.domain.tier
+        )
         return write_merged(
             store, loader, directory, "delta", plan.replaced, plan.last, from_version=plan.first
         )
@@ -103,7 +105,7 @@ def write(
             return merged
         return merged.filter(pc.invert(pc.is_in(merged.column("idempotency_key"), pruned)))
 
-    directory = checkpoint_dir(loader.domain.name, plan.last, new_ulid())
+    directory = checkpoint_dir(loader.domain.name, plan.last, new_ulid(), tier=loader.domain.tier)
     return write_merged(
         store, loader, directory, "checkpoint", plan.replaced, plan.last, from_version=0, keep=keep
     )

@@ -36,7 +36,7 @@ from arco.metadata.manifest import FileEntry, Manifest, StoredManifest, publish_
 from arco.metadata.manifest import read_manifest as read_head
 from arco.storage.port import ObjectStore
 
-__all__ = ["DEFAULT_MIN_AGE_S", "Publisher", "Seal", "StepHook"]
+__all__ = ["DEFAULT_MIN_AGE_S", "Publisher", "PublishingSteps", "Seal", "StepHook"]
 
 log = logging.getLogger(__name__)
 
@@ -229,3 +229,19 @@ class Publisher:
             fencing_token=cur.fencing_token if fencing_token is None else fencing_token,
             commit_id=commit_id,
         )
+
+
+class PublishingSteps:
+    """Gives a committer (the tier-1 writer, the tier-2 compactor) the one test hook,
+    ``on_step``, of the :class:`Publisher` it commits through (``self._publisher``)."""
+
+    _publisher: Publisher
+
+    @property
+    def on_step(self) -> StepHook | None:
+        """Test hook: called with a step name before each storage step of a commit."""
+        return self._publisher.on_step
+
+    @on_step.setter
+    def on_step(self, hook: StepHook | None) -> None:
+        self._publisher.on_step = hook

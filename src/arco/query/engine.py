@@ -43,12 +43,11 @@ from typing import Any, TypeVar
 import duckdb
 import pyarrow as pa
 
+from arco.domains.registry import QUERIED, VIEWS
 from arco.errors import ArcoError, ValidationError
 from arco.metadata.manifest import StoredManifest
 from arco.observability.metrics import QUERY_DURATION, QUERY_ROWS
 from arco.query.views import (
-    DOMAINS,
-    VIEWS,
     build_database,
     check_read_only,
     first_line,
@@ -284,7 +283,7 @@ class QueryEngine:
     def _database(
         self, store: ObjectStore, scope_key: str, heads: dict[str, StoredManifest | None]
     ) -> _Database:
-        domain_keys = tuple(_domain_key(scope_key, name, heads[name]) for name in DOMAINS)
+        domain_keys = tuple(_domain_key(scope_key, name, heads[name]) for name in QUERIED)
         key: _DbKey = (scope_key, domain_keys)
 
         def build() -> tuple[_Database, int]:
@@ -308,7 +307,7 @@ class QueryEngine:
         self, store: ObjectStore, key: _DomainKey, head: StoredManifest | None
     ) -> dict[str, pa.Table]:
         def build() -> tuple[dict[str, pa.Table], int]:
-            tables = load_domain_tables(store, DOMAINS[key[1]], head)
+            tables = load_domain_tables(store, QUERIED[key[1]], head)
             self.table_loads += 1
             return tables, max(1, sum(t.nbytes for t in tables.values()))
 

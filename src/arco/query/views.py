@@ -35,9 +35,8 @@ import duckdb
 import pyarrow as pa
 
 from arco.catalog.domain import CATALOG
+from arco.domains.registry import QUERIED, VIEWS
 from arco.errors import ValidationError
-from arco.executions import EXECUTIONS_SPEC
-from arco.lineage import LINEAGE
 from arco.metadata.domain import DomainSpec
 from arco.metadata.manifest import StoredManifest, read_manifest
 from arco.metadata.parquet import DELETED, read_table
@@ -45,21 +44,6 @@ from arco.storage.port import ObjectStore
 
 if TYPE_CHECKING:
     from arco.catalog.catalog import Catalog
-
-#: tables exposed under the ``catalog`` schema (idempotency records are internal)
-PUBLIC_TABLES = ("namespaces", "tables", "columns")
-
-#: every SQL view: (schema, view) -> (domain, Parquet table)
-VIEWS: dict[tuple[str, str], tuple[DomainSpec[Any], str]] = {
-    **{("catalog", t): (CATALOG, t) for t in PUBLIC_TABLES},
-    ("lineage", "edges"): (LINEAGE, "lineage_edges"),
-    ("search", "postings"): (CATALOG, "search_postings"),
-    ("executions", "materializations"): (EXECUTIONS_SPEC, "materializations"),
-    ("executions", "ingested"): (EXECUTIONS_SPEC, "ingested"),
-}
-
-#: the domains whose snapshots the views read, by name
-DOMAINS: dict[str, DomainSpec[Any]] = {d.name: d for d, _ in VIEWS.values()}
 
 #: schema of the convenience views (``system.*`` in queries is rewritten to it)
 INFO_SCHEMA = "info"
@@ -110,7 +94,7 @@ def merged_view_sql(table: str, source: str, domain: DomainSpec[Any] = CATALOG) 
 
 def read_heads(store: ObjectStore) -> dict[str, StoredManifest | None]:
     """The current manifest of every queried domain (None: never written)."""
-    return {name: read_manifest(store, name) for name in DOMAINS}
+    return {name: read_manifest(store, name) for name in QUERIED}
 
 
 def load_domain_tables(
@@ -136,7 +120,7 @@ def load_tables(
 ) -> dict[tuple[str, str], pa.Table]:
     """Raw (unmerged) Arrow tables of every view, from each domain's current snapshot."""
     by_domain = {
-        name: load_domain_tables(store, domain, heads.get(name)) for name, domain in DOMAINS.items()
+        name: load_domain_tables(store, domain, heads.get(name)) for name, domain in QUERIED.items()
     }
     return {view: by_domain[d.name][t] for view, (d, t) in VIEWS.items()}
 

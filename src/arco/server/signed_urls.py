@@ -25,10 +25,10 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
+from arco.domains.registry import QUERIED
 from arco.errors import InvalidKeyError, ObjectNotFoundError, ValidationError
 from arco.metadata.manifest import FileEntry, read_manifest
 from arco.observability.metrics import URLS_MINTED
-from arco.query.views import DOMAINS
 from arco.server.errors import ApiError
 from arco.server.workspaces import Workspace
 from arco.storage.keys import validate_key
@@ -160,8 +160,8 @@ class Minter:
     ) -> dict[str, Any]:
         """The mint response for ``domain``'s current manifest (see the REST contract)."""
         # everything that can be checked without storage comes first
-        if domain not in DOMAINS:
-            raise ValidationError(f"domain: must be one of {', '.join(DOMAINS)}")
+        if domain not in QUERIED:
+            raise ValidationError(f"domain: must be one of {', '.join(QUERIED)}")
         ttl = check_ttl(ttl_seconds)
         wanted: list[str] | None = None
         if paths is not None:

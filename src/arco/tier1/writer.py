@@ -42,7 +42,7 @@ from arco.metadata.commit_log import CommitKind
 from arco.metadata.domain import ApplyContext, Changes, IdempotencyRow, Request, S
 from arco.metadata.layout import commit_dir, ledger_key
 from arco.metadata.manifest import FileEntry, Manifest, StoredManifest, read_manifest
-from arco.metadata.publish import Publisher, StepHook
+from arco.metadata.publish import Publisher, PublishingSteps
 from arco.metadata.snapshot import SnapshotLoader, write_files
 from arco.observability.metrics import (
     COMMIT_CONFLICTS,
@@ -100,7 +100,7 @@ class WriterOptions:
     background_checkpoints: bool = True
 
 
-class DomainWriter(Generic[S]):
+class DomainWriter(PublishingSteps, Generic[S]):
     """Serialises one domain's DDL in one scope through the fenced lease and the manifest CAS."""
 
     def __init__(
@@ -145,15 +145,6 @@ class DomainWriter(Generic[S]):
     @property
     def holder(self) -> str:
         return self._lock.holder
-
-    @property
-    def on_step(self) -> StepHook | None:
-        """Test hook: called with a step name before each storage step of a commit."""
-        return self._publisher.on_step
-
-    @on_step.setter
-    def on_step(self, hook: StepHook | None) -> None:
-        self._publisher.on_step = hook
 
     # --- public entry point -------------------------------------------------------------
 
@@ -361,7 +352,7 @@ class DomainWriter(Generic[S]):
         new_files = write_files(
             self._store,
             self._spec,
-            commit_dir(self._domain, version, commit_id),
+            commit_dir(self._domain, version, commit_id, tier=self._spec.tier),
             "delta",
             changes.delta(),
             version,

@@ -53,7 +53,7 @@ from arco.metadata.commit_log import CommitKind
 from arco.metadata.domain import ApplyContext, Changes, DomainSpec, DomainState
 from arco.metadata.layout import commit_dir, ledger_prefix, parse_ledger_key, quarantine_key
 from arco.metadata.manifest import Manifest, StoredManifest, read_manifest
-from arco.metadata.publish import Publisher, StepHook
+from arco.metadata.publish import Publisher, PublishingSteps, StepHook
 from arco.metadata.snapshot import SnapshotLoader, write_files
 from arco.observability.metrics import (
     COMPACTION_DURATION,
@@ -149,6 +149,8 @@ class Tier2Domain(Generic[T2]):
     def __post_init__(self) -> None:
         if "ingested" not in self.spec.specs:
             raise TypeError(f"tier-2 domain {self.spec.name} must keep the ingested table")
+        if self.spec.tier != 2:
+            raise TypeError(f"domain {self.spec.name} is not declared tier 2")
         types = {(t.event_type, t.event_version): t for t in self.event_types}
         object.__setattr__(self, "by_type", types)
 
@@ -238,7 +240,7 @@ def _holder() -> str:
     return f"compactor-{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
 
 
-class Compactor(Generic[T2]):
+class Compactor(PublishingSteps, Generic[T2]):
     """Folds a tier-2 domain's ledger into its state; safe to run beside other compactors."""
 
     def __init__(
@@ -417,7 +419,7 @@ class Compactor(Generic[T2]):
         files = write_files(
             self._store,
             self.domain.spec,
-            commit_dir(self._name, version, commit_id),
+            commit_dir(self._name, version, commit_id, tier=2),
             "delta",
             changes.delta(),
             version,
@@ -562,15 +564,6 @@ class Compactor(Generic[T2]):
                 canonical_json.canonical_dumps(record),
                 "create",
             )
-
-    @property
-    def on_step(self) -> StepHook | None:
-        """Test hook: called with a step name before each storage step of a round."""
-        return self._publisher.on_step
-
-    @on_step.setter
-    def on_step(self, hook: StepHook | None) -> None:
-        self._publisher.on_step = hook
 
     # --- compaction of the state's files -------------------------------------------------
 

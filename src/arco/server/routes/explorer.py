@@ -20,7 +20,8 @@ import duckdb
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import FileResponse
 
-from arco.query.views import INFO_TABLES_VIEW, VIEWS, merged_view_sql
+from arco.domains.registry import VIEWS
+from arco.query.views import INFO_TABLES_VIEW, merged_view_sql
 from arco.server.deps import services
 from arco.server.errors import ApiError
 

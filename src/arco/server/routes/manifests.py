@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from fastapi import APIRouter, Response
 
+from arco.domains.registry import NAMES
 from arco.errors import NotFoundError
 from arco.metadata.manifest import Manifest, read_manifest
 from arco.server.deps import CallerWorkspace
@@ -13,8 +14,11 @@ from arco.server.wire import API_DEPENDENCIES, error_responses, set_etag
 
 router = APIRouter(tags=["manifests"], dependencies=API_DEPENDENCIES)
 
-#: the domains with a manifest of their own (search postings are part of ``catalog``)
-ManifestDomain = Literal["catalog", "lineage", "executions"]
+# every registered domain has a manifest of its own (an enum in the OpenAPI document)
+if TYPE_CHECKING:
+    ManifestDomain = str
+else:
+    ManifestDomain = Literal[NAMES]
 
 
 @router.get(

@@ -98,27 +98,13 @@ async function mint(domain) {
   return api("POST", "/browser/urls", { domain });
 }
 
-async function hasManifest(domain) {
-  try {
-    await api("GET", `/manifests/${domain}`);
-    return true;
-  } catch (e) {
-    if (e.status === 404) return false;
-    throw e;
-  }
-}
-
 // ---------------------------------------------------------------------------- views
 
 async function buildViews() {
   const load = ++state.loads;
-  const domains = ["catalog", "lineage"];
-  for (const d of ["catalog", "lineage", "executions"]) {
-    if (d === "executions" ? await hasManifest(d) : true) {
-      if (!domains.includes(d)) domains.push(d);
-    }
-  }
-  // a domain never written has no manifest: its views are empty, not an error
+  // the domains the server's views read (its registry), in its order; a domain never
+  // written has no manifest (404): its views are empty, not an error
+  const domains = [...new Set(state.config.views.map((v) => v.domain))];
   const files = {}; // "domain/table" -> [registered file names]
   let count = 0;
   for (const domain of domains) {
