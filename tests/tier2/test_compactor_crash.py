@@ -20,7 +20,7 @@ import pytest
 
 from arco.core.clock import ManualClock
 from arco.errors import ArcoError, OutcomeUnknownError
-from arco.executions import EXECUTIONS
+from arco.executions import EXECUTIONS, ExecutionsState
 from arco.metadata.layout import ledger_key, ledger_name, quarantine_key
 from arco.metadata.manifest import read_manifest
 from arco.storage import FaultyStore, ObjectStore, SimulatedCrash, open_store
@@ -50,7 +50,7 @@ def clone(src: ObjectStore) -> ObjectStore:
     return dst
 
 
-def compactor(store: ObjectStore, holder: str, **kw: Any) -> Compactor:  # type: ignore[type-arg]
+def compactor(store: ObjectStore, holder: str, **kw: Any) -> Compactor[ExecutionsState]:
     kw.setdefault("checkpoint_every", 1000)
     return Compactor(store, EXECUTIONS, clock=ManualClock(NOW), options=opts(**kw), holder=holder)
 
