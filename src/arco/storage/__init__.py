@@ -2,6 +2,7 @@
 
 from arco.storage.counting import CountingStore
 from arco.storage.faults import FaultyStore, SimulatedCrash
+from arco.storage.forwarding import ForwardingStore
 from arco.storage.keys import ScopedStore, validate_key, validate_prefix
 from arco.storage.local import LocalFileStore
 from arco.storage.obstore_backend import ObstoreStore
@@ -13,6 +14,7 @@ from arco.storage.url import open_store
 __all__ = [
     "CountingStore",
     "FaultyStore",
+    "ForwardingStore",
     "IfVersion",
     "LocalFileStore",
     "ObjectData",

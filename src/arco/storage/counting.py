@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable
+from typing import TypeVar
 
-from arco.storage.port import ObjectData, ObjectMeta, ObjectStore, PutMode
+from arco.storage.forwarding import ForwardingStore
+from arco.storage.port import ObjectData, ObjectStore, PutMode
+
+T = TypeVar("T")
 
 
-class CountingStore:
+class CountingStore(ForwardingStore):
     """Counts every call per op name (``counts["put"]``), plus bytes read and written.
 
     A call is counted when it is made, whether or not it succeeds; ``list`` counts once per
@@ -17,19 +21,11 @@ class CountingStore:
     """
 
     def __init__(self, inner: ObjectStore) -> None:
-        self._inner = inner
+        super().__init__(inner)
         self._lock = threading.Lock()
         self.counts: Counter[str] = Counter()
         self.bytes_read = 0
         self.bytes_written = 0
-
-    @property
-    def inner(self) -> ObjectStore:
-        return self._inner
-
-    @property
-    def url(self) -> str:
-        return self._inner.url
 
     @property
     def total(self) -> int:
@@ -47,38 +43,24 @@ class CountingStore:
             self.counts[op] += 1
             self.bytes_written += written
 
-    def get(self, key: str) -> ObjectData:
-        self._count("get")
-        result = self._inner.get(key)
-        self._count_bytes(read=result.size)
-        return result
-
-    def get_range(self, key: str, start: int, end: int) -> bytes:
-        self._count("get_range")
-        data = self._inner.get_range(key, start, end)
-        self._count_bytes(read=len(data))
-        return data
-
     def _count_bytes(self, read: int) -> None:
         with self._lock:
             self.bytes_read += read
 
-    def head(self, key: str) -> ObjectMeta:
-        self._count("head")
-        return self._inner.head(key)
+    def _forward(self, op: str, key: str, call: Callable[[], T]) -> T:
+        self._count(op)
+        return call()
+
+    def get(self, key: str) -> ObjectData:
+        result = super().get(key)
+        self._count_bytes(read=result.size)
+        return result
+
+    def get_range(self, key: str, start: int, end: int) -> bytes:
+        data = super().get_range(key, start, end)
+        self._count_bytes(read=len(data))
+        return data
 
     def put(self, key: str, data: bytes, mode: PutMode = "overwrite") -> str:
         self._count("put", written=len(data))
         return self._inner.put(key, data, mode)
-
-    def delete(self, key: str) -> None:
-        self._count("delete")
-        self._inner.delete(key)
-
-    def list(self, prefix: str = "") -> Iterator[ObjectMeta]:
-        self._count("list")
-        return self._inner.list(prefix)
-
-    def sign(self, key: str, ttl_seconds: int) -> str:
-        self._count("sign")
-        return self._inner.sign(key, ttl_seconds)

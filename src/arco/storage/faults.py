@@ -12,11 +12,12 @@ import builtins
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import TypeVar
 
 from arco.errors import OutcomeUnknownError, TransientStorageError
-from arco.storage.port import ObjectData, ObjectMeta, ObjectStore, PutMode
+from arco.storage.forwarding import ForwardingStore
+from arco.storage.port import ObjectStore, PutMode
 
 T = TypeVar("T")
 
@@ -25,7 +26,7 @@ class SimulatedCrash(BaseException):
     """The simulated process died. A BaseException so ``except Exception`` cannot swallow it."""
 
 
-class FaultyStore:
+class FaultyStore(ForwardingStore):
     """Wraps a store and injects latency, transient errors, crashes and lost responses.
 
     * ``crash_after=N``: operations ``0..N-1`` run; operation ``N`` and every later one
@@ -51,7 +52,7 @@ class FaultyStore:
         fail_ops: dict[int, BaseException] | None = None,
         fault: Callable[[int, str, str], BaseException | None] | None = None,
     ) -> None:
-        self._inner = inner
+        super().__init__(inner)
         self.latency = latency
         self.transient_rate = transient_rate
         self.crash_after = crash_after
@@ -62,14 +63,6 @@ class FaultyStore:
         self._lock = threading.Lock()
         #: Every operation seen: ``(index, op_name, key)``; ``key`` is the prefix for list.
         self.ops: list[tuple[int, str, str]] = []
-
-    @property
-    def inner(self) -> ObjectStore:
-        return self._inner
-
-    @property
-    def url(self) -> str:
-        return self._inner.url
 
     @property
     def crashed(self) -> bool:
@@ -95,17 +88,9 @@ class FaultyStore:
             time.sleep(self.latency)
         return index
 
-    def get(self, key: str) -> ObjectData:
-        self._begin("get", key)
-        return self._inner.get(key)
-
-    def get_range(self, key: str, start: int, end: int) -> bytes:
-        self._begin("get_range", key)
-        return self._inner.get_range(key, start, end)
-
-    def head(self, key: str) -> ObjectMeta:
-        self._begin("head", key)
-        return self._inner.head(key)
+    def _forward(self, op: str, key: str, call: Callable[[], T]) -> T:
+        self._begin(op, key)
+        return call()
 
     def put(self, key: str, data: bytes, mode: PutMode = "overwrite") -> str:
         index = self._begin("put", key)
@@ -115,18 +100,6 @@ class FaultyStore:
                 f"injected timeout after the write of {key!r} was applied (operation {index})"
             )
         return version
-
-    def delete(self, key: str) -> None:
-        self._begin("delete", key)
-        self._inner.delete(key)
-
-    def list(self, prefix: str = "") -> Iterator[ObjectMeta]:
-        self._begin("list", prefix)
-        return self._inner.list(prefix)
-
-    def sign(self, key: str, ttl_seconds: int) -> str:
-        self._begin("sign", key)
-        return self._inner.sign(key, ttl_seconds)
 
     def op_indices(self, op: str, key_contains: str = "") -> builtins.list[int]:
         """Indices of recorded operations named ``op`` whose key contains ``key_contains``."""

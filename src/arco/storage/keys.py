@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from arco.errors import InvalidKeyError, StorageError
+from arco.storage.forwarding import ForwardingStore
 from arco.storage.port import ObjectData, ObjectMeta, ObjectStore, PutMode
 
 #: S3's limit; checking it here gives the same rule on every backend.
@@ -59,24 +60,20 @@ def validate_prefix(prefix: str) -> str:
     return prefix
 
 
-class ScopedStore:
+class ScopedStore(ForwardingStore):
     """An :class:`ObjectStore` that confines every key under ``prefix``.
 
     Relative keys are validated before the prefix is prepended, so no key can name an
-    object outside the prefix; keys returned by ``list`` have the prefix removed.
+    object outside the prefix; keys returned by ``head`` and ``list`` have it removed. It
+    overrides every operation of the port: none may reach the inner store unscoped.
     """
 
     def __init__(self, inner: ObjectStore, prefix: str) -> None:
         if not prefix.endswith("/"):
             raise InvalidKeyError(f"scope prefix {prefix!r}: must end with '/'")
         validate_key(prefix[:-1])
-        self._inner = inner
+        super().__init__(inner)
         self._prefix = prefix
-
-    @property
-    def inner(self) -> ObjectStore:
-        """The wrapped store."""
-        return self._inner
 
     @property
     def prefix(self) -> str:

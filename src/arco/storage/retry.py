@@ -14,12 +14,13 @@ from arco.errors import (
     TransientStorageError,
     VersionMismatchError,
 )
-from arco.storage.port import ObjectData, ObjectMeta, ObjectStore, PutMode
+from arco.storage.forwarding import ForwardingStore
+from arco.storage.port import ObjectMeta, ObjectStore, PutMode
 
 T = TypeVar("T")
 
 
-class RetryingStore:
+class RetryingStore(ForwardingStore):
     """Wraps a store; retries :class:`TransientStorageError` with full-jitter backoff.
 
     A conditional put (``create`` or ``IfVersion``) retried after a transient failure may
@@ -42,20 +43,12 @@ class RetryingStore:
     ) -> None:
         if attempts < 1:
             raise ValueError("attempts must be >= 1")
-        self._inner = inner
+        super().__init__(inner)
         self._attempts = attempts
         self._base = base_delay
         self._max = max_delay
         self._rng = rng or random.Random()
         self._sleep = sleep
-
-    @property
-    def inner(self) -> ObjectStore:
-        return self._inner
-
-    @property
-    def url(self) -> str:
-        return self._inner.url
 
     def _backoff(self, attempt: int) -> None:
         cap = min(self._max, self._base * (2**attempt))
@@ -71,20 +64,9 @@ class RetryingStore:
                 self._backoff(attempt)
         raise AssertionError("unreachable")
 
-    def get(self, key: str) -> ObjectData:
-        return self._call(lambda: self._inner.get(key))
-
-    def get_range(self, key: str, start: int, end: int) -> bytes:
-        return self._call(lambda: self._inner.get_range(key, start, end))
-
-    def head(self, key: str) -> ObjectMeta:
-        return self._call(lambda: self._inner.head(key))
-
-    def delete(self, key: str) -> None:
-        self._call(lambda: self._inner.delete(key))
-
-    def sign(self, key: str, ttl_seconds: int) -> str:
-        return self._call(lambda: self._inner.sign(key, ttl_seconds))
+    def _forward(self, op: str, key: str, call: Callable[[], T]) -> T:
+        # get, get_range, head, delete and sign; list and put have their own rules
+        return self._call(call)
 
     def list(self, prefix: str = "") -> Iterator[ObjectMeta]:
         first = self._call(lambda: self._inner.list(prefix))
