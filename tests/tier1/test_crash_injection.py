@@ -28,8 +28,15 @@ from arco.maintenance.verify import verify_scope
 from arco.metadata.commit_log import CommitRecord
 from arco.metadata.commit_log import chain as commit_chain
 from arco.metadata.manifest import read_manifest
-from arco.storage import FaultyStore, ObjectStore, RetryingStore, SimulatedCrash, open_store
-from arco.storage.port import ObjectData, ObjectMeta, PutMode
+from arco.storage import (
+    FaultyStore,
+    ForwardingStore,
+    ObjectStore,
+    RetryingStore,
+    SimulatedCrash,
+    open_store,
+)
+from arco.storage.port import PutMode
 from catalog_support import FakeClock, inline_options
 
 START_MS = 1_767_225_600_000
@@ -258,39 +265,17 @@ def test_timeout_after_manifest_write_is_a_success(retrying: bool) -> None:
     assert verify_scope(b.store).ok
 
 
-class RecordingStore:
+class RecordingStore(ForwardingStore):
     """Passes everything through and remembers the manifest puts that were attempted."""
 
     def __init__(self, inner: ObjectStore) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.manifest_puts: list[tuple[str, bytes, PutMode]] = []
-
-    @property
-    def url(self) -> str:
-        return self.inner.url
-
-    def get(self, key: str) -> ObjectData:
-        return self.inner.get(key)
-
-    def get_range(self, key: str, start: int, end: int) -> bytes:
-        return self.inner.get_range(key, start, end)
-
-    def head(self, key: str) -> ObjectMeta:
-        return self.inner.head(key)
 
     def put(self, key: str, data: bytes, mode: PutMode = "overwrite") -> str:
         if "manifests/" in key:
             self.manifest_puts.append((key, bytes(data), mode))
         return self.inner.put(key, data, mode)
-
-    def delete(self, key: str) -> None:
-        self.inner.delete(key)
-
-    def list(self, prefix: str = "") -> Iterator[ObjectMeta]:
-        return self.inner.list(prefix)
-
-    def sign(self, key: str, ttl_seconds: int) -> str:
-        return self.inner.sign(key, ttl_seconds)
 
 
 def assert_never_published_later(
