@@ -20,15 +20,52 @@ match (AND). Ties go namespace, table, column, then ``entity_id``.
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import Literal, Protocol
 
 from arco.errors import ValidationError
 from arco.search.tokenize import tokenize
 
-if TYPE_CHECKING:  # imported for types only: the catalog will import this module
-    from arco.catalog.model import Namespace, Table
+
+class NamespaceText(Protocol):
+    """What search reads of a namespace (the catalog's ``Namespace`` has it)."""
+
+    @property
+    def namespace_id(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def description(self) -> str | None: ...
+
+
+class ColumnText(Protocol):
+    """What search reads of a column."""
+
+    @property
+    def column_id(self) -> str: ...
+    @property
+    def position(self) -> int: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def description(self) -> str | None: ...
+
+
+class TableText(Protocol):
+    """What search reads of a table and its columns."""
+
+    @property
+    def table_id(self) -> str: ...
+    @property
+    def namespace_id(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def description(self) -> str | None: ...
+    @property
+    def columns(self) -> Sequence[ColumnText]: ...
+
 
 EntityKind = Literal["namespace", "table", "column"]
 Field = Literal["name", "description", "column"]
@@ -101,7 +138,7 @@ class _Builder:
                 )
 
 
-def postings_for_namespace(ns: Namespace) -> list[Posting]:
+def postings_for_namespace(ns: NamespaceText) -> list[Posting]:
     """Postings of a namespace's name and description, in order of appearance."""
     builder = _Builder()
     builder.add(ns.name, "namespace", ns.namespace_id, None, ns.namespace_id, "name")
@@ -109,7 +146,7 @@ def postings_for_namespace(ns: Namespace) -> list[Posting]:
     return builder.rows
 
 
-def postings_for_table(table: Table) -> list[Posting]:
+def postings_for_table(table: TableText) -> list[Posting]:
     """Postings of a table (name, description, column names) and of each of its columns."""
     builder = _Builder()
     tid, nid = table.table_id, table.namespace_id
