@@ -1,0 +1,99 @@
+"""The package layout of ADR 012 holds: imports flow down the layers, and no package cycle.
+
+Every ``import arco.x`` / ``from arco.x import ...`` in ``src/arco`` is read with ``ast``
+(imports under ``TYPE_CHECKING`` count too). A package may import packages of its own layer
+or of a lower one, and the package graph has no cycle.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+SRC = Path(__file__).resolve().parents[1] / "src" / "arco"
+
+#: lowest first; packages on one line form one layer
+LAYERS: tuple[tuple[str, ...], ...] = (
+    ("errors",),
+    ("core", "search"),
+    ("observability",),
+    ("storage",),
+    ("metadata",),
+    ("tier1", "tier2"),
+    ("catalog", "lineage", "executions"),
+    ("domains",),
+    ("query", "maintenance"),
+    ("client",),
+    ("server",),
+    ("cli", "bench"),
+    ("__init__", "__main__"),
+)
+LAYER = {pkg: i for i, layer in enumerate(LAYERS) for pkg in layer}
+
+
+def package_of(path: Path) -> str:
+    rel = path.relative_to(SRC)
+    return rel.parts[0] if len(rel.parts) > 1 else rel.stem
+
+
+def imported_packages(path: Path) -> set[str]:
+    out: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        names: list[str] = []
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module]
+            if node.module == "arco":
+                names = [f"arco.{a.name}" for a in node.names]
+        elif isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        out.update(n.split(".")[1] for n in names if n.startswith("arco."))
+    return out
+
+
+def package_graph() -> dict[str, set[str]]:
+    graph: dict[str, set[str]] = {}
+    for path in SRC.rglob("*.py"):
+        pkg = package_of(path)
+        graph.setdefault(pkg, set()).update(imported_packages(path) - {pkg})
+    return graph
+
+
+def test_every_package_has_a_layer() -> None:
+    assert set(package_graph()) <= set(LAYER), set(package_graph()) - set(LAYER)
+    loose = {p.stem for p in SRC.glob("*.py")}
+    assert loose == {"__init__", "__main__", "errors"}, "ADR 012: no loose modules"
+
+
+def test_imports_flow_down_the_layers() -> None:
+    upward = [
+        f"{pkg} -> {dep}"
+        for pkg, deps in package_graph().items()
+        for dep in deps
+        if LAYER[dep] > LAYER[pkg]
+    ]
+    assert upward == []
+
+
+def test_no_package_cycle() -> None:
+    graph = package_graph()
+    state: dict[str, int] = {}  # 1: on the path, 2: done
+
+    def visit(pkg: str, path: list[str]) -> None:
+        state[pkg] = 1
+        for dep in sorted(graph.get(pkg, ())):
+            if state.get(dep) == 1:
+                raise AssertionError("package cycle: " + " -> ".join([*path, pkg, dep]))
+            if dep not in state:
+                visit(dep, [*path, pkg])
+        state[pkg] = 2
+
+    for pkg in sorted(graph):
+        if pkg not in state:
+            visit(pkg, [])
+
+
+def test_the_check_sees_an_upward_import(tmp_path: Path) -> None:
+    module = tmp_path / "m.py"
+    module.write_text("from arco.server.app import create_app\nimport arco.core.ids\n")
+    assert imported_packages(module) == {"server", "core"}
+    assert LAYER["server"] > LAYER["metadata"]
