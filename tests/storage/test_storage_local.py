@@ -10,6 +10,7 @@ import sys
 import textwrap
 import threading
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -158,13 +159,19 @@ def test_threaded_cas_and_delete_do_not_race(tmp_path: Path) -> None:
             with lock:
                 outcomes.append(r)
 
+    churn_errors: list[StorageError] = []
+
     def churn() -> None:
+        # Only this thread creates "k", right after deleting it, and a CAS that runs after the
+        # delete sees NotFound: nothing can bring "k" back in between, so every create must
+        # succeed (an ObjectExistsError would be a CAS resurrecting the deleted key). Errors
+        # are collected for the assertion below: one raised in a thread would not fail the test.
         for _ in range(100):
             store.delete("k")
             try:
                 store.put("k", b"", "create")
-            except StorageError:
-                pass
+            except StorageError as exc:
+                churn_errors.append(exc)
 
     store.put("k", b"")
     threads = [threading.Thread(target=cas_loop) for _ in range(3)] + [
@@ -175,6 +182,7 @@ def test_threaded_cas_and_delete_do_not_race(tmp_path: Path) -> None:
     for t in threads:
         t.join()
     assert len(outcomes) == 600
+    assert churn_errors == []
     assert not list(tmp_path.rglob(".tmp-*"))
 
 
@@ -338,10 +346,15 @@ def test_list_walk_error_is_not_empty(tmp_path: Path, monkeypatch: pytest.Monkey
     store.put("d/x", b"1")
     real_walk = os.walk
 
-    def failing_walk(top: str, onerror: object = None, **kw: object) -> object:
-        assert callable(onerror)
+    def failing_walk(
+        top: str | os.PathLike[str],
+        topdown: bool = True,
+        onerror: Callable[[OSError], object] | None = None,
+        followlinks: bool = False,
+    ) -> Iterator[tuple[str, list[str], list[str]]]:
+        assert onerror is not None
         onerror(PermissionError(errno.EACCES, "Permission denied", str(top)))
-        return real_walk(top, **kw)  # type: ignore[call-overload]
+        return real_walk(top, topdown=topdown, followlinks=followlinks)
 
     monkeypatch.setattr(os, "walk", failing_walk)
     with pytest.raises(StorageError) as info:

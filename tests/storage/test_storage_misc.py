@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
+from obstore.store import AzureStore, GCSStore, S3Store
 
 from arco.errors import UnsupportedOperationError, ValidationError
 from arco.storage import (
@@ -172,11 +174,11 @@ def test_bad_cloud_urls(url: str) -> None:
     assert "secret" not in str(info.value)
 
 
-def _assert_fast(fn: object) -> ObjectStore:
+def _assert_fast(fn: Callable[[], ObjectStore]) -> ObjectStore:
     started = time.monotonic()
-    store = fn()  # type: ignore[operator]
+    store = fn()
     assert time.monotonic() - started < 1.0  # no network round trip (or timeout) involved
-    return store  # type: ignore[no-any-return]
+    return store
 
 
 def test_gcs_configuration_without_network(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -192,7 +194,8 @@ def test_gcs_configuration_without_network(monkeypatch: pytest.MonkeyPatch) -> N
     assert isinstance(store, ObstoreStore)
     assert isinstance(store, ObjectStore)
     assert store.url == "gs://my-bucket/tenant=t/workspace=w"
-    assert store.store.prefix == "tenant=t/workspace=w"  # type: ignore[union-attr]
+    assert isinstance(store.store, GCSStore)
+    assert store.store.prefix == "tenant=t/workspace=w"
     assert open_store("gs://b").url == "gs://b"
     with pytest.raises(ValidationError) as info:
         open_store("gs://b", service_account_key='{"not": "a key"')
@@ -211,8 +214,10 @@ def test_azure_configuration_without_network() -> None:
     )
     assert isinstance(store, ObstoreStore)
     assert store.url == "az://container/tenant=t"
-    assert store.store.prefix == "tenant=t"  # type: ignore[union-attr]
-    assert store.store.config["account_name"] == "myaccount"  # type: ignore[union-attr,index]
+    azure = store.store
+    assert isinstance(azure, AzureStore)
+    assert azure.prefix == "tenant=t"
+    assert azure.config["account_name"] == "myaccount"
     # Signing uses the account key locally: no request is made.
     signed = store.sign("a.parquet", 60)
     assert "myaccount" in signed and "c2VjcmV0" not in signed
@@ -238,10 +243,12 @@ def test_s3_configuration_without_network(monkeypatch: pytest.MonkeyPatch) -> No
     assert isinstance(store, ObstoreStore)
     assert store.url == "s3://bkt/pre/fix"
     s3 = store.store
-    assert s3.prefix == "pre/fix"  # type: ignore[union-attr]
-    assert s3.config["conditional_put"] == "etag"  # type: ignore[union-attr,index]
-    assert s3.config["region"] == "eu-west-1"  # type: ignore[union-attr,index]
-    assert s3.client_options["allow_http"] in (False, "false")  # type: ignore[union-attr,index]
+    assert isinstance(s3, S3Store)
+    assert s3.prefix == "pre/fix"
+    assert s3.config["conditional_put"] == "etag"
+    assert s3.config["region"] == "eu-west-1"
+    assert s3.client_options is not None
+    assert s3.client_options["allow_http"] in (False, "false")
     assert "shh" not in repr(store.url)
 
 

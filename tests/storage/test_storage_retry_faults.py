@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
 
 import pytest
 
@@ -17,7 +18,9 @@ from arco.errors import (
 )
 from arco.storage import (
     FaultyStore,
+    ForwardingStore,
     IfVersion,
+    ObjectMeta,
     ObjectStore,
     RetryingStore,
     SimulatedCrash,
@@ -180,16 +183,14 @@ def test_list_resumes_after_transient_failure() -> None:
     for i in range(10):
         inner.put(f"p/{i:02d}", b"x")
 
-    class FlakyList:
+    class FlakyList(ForwardingStore):
         """Fails once in the middle of the first listing."""
 
         def __init__(self) -> None:
+            super().__init__(inner)
             self.calls = 0
 
-        def __getattr__(self, name: str) -> object:
-            return getattr(inner, name)
-
-        def list(self, prefix: str = ""):  # type: ignore[no-untyped-def]
+        def list(self, prefix: str = "") -> Iterator[ObjectMeta]:
             self.calls += 1
             first = self.calls == 1
             for n, meta in enumerate(inner.list(prefix)):
@@ -198,7 +199,7 @@ def test_list_resumes_after_transient_failure() -> None:
                 yield meta
 
     flaky = FlakyList()
-    store = RetryingStore(flaky, sleep=lambda s: None)  # type: ignore[arg-type]
+    store = RetryingStore(flaky, sleep=lambda s: None)
     keys = [m.key for m in store.list("p/")]
     assert keys == [f"p/{i:02d}" for i in range(10)]
     assert flaky.calls == 2

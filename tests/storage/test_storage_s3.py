@@ -305,7 +305,7 @@ def test_s3_throttling_is_transient_and_retried(proxy: Proxy) -> None:
     for mode in ("create", IfVersion(v), "overwrite"):
         proxy.reject["PUT"] = 409  # ConditionalRequestConflict: rejected, retry
         with pytest.raises(TransientStorageError) as info:
-            raw.put("k4", b"w", mode)  # type: ignore[arg-type]
+            raw.put("k4", b"w", mode)
         assert not isinstance(info.value, OutcomeUnknownError)
         assert "ConditionalRequestConflict" in str(info.value)
     proxy.reject["PUT"] = 500

@@ -41,7 +41,7 @@ from catalog_support import FakeClock, inline_options
 
 START_MS = 1_767_225_600_000
 LEASE_MS = 2_000
-NEW_COLUMNS = [
+NEW_COLUMNS: list[dict[str, Any]] = [
     {"name": "shipment_id", "type": "int64", "nullable": False},
     {"name": "carrier", "type": "string", "description": "who ships"},
     {"name": "shipped_at", "type": "timestamp[us, tz=UTC]"},
