@@ -25,7 +25,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -37,8 +37,8 @@ from arco.bench import common
 from arco.bench.common import Ui, percentile, ratio, round4
 from arco.catalog import Catalog, WriterOptions
 from arco.core.scope import Scope
-from arco.storage import CountingStore, open_store
-from arco.storage.port import ObjectData, ObjectMeta, ObjectStore, PutMode
+from arco.storage import CountingStore, ForwardingStore, open_store
+from arco.storage.port import ObjectStore, PutMode
 
 NAMESPACE = "bench"
 COLUMNS: list[dict[str, Any]] = [
@@ -137,11 +137,11 @@ def _list_all(catalog: Catalog, namespace: str) -> int:
             return count
 
 
-class _CheckpointTap:
+class _CheckpointTap(ForwardingStore):
     """A pass-through store that notes the checkpoint directories written through it."""
 
     def __init__(self, inner: ObjectStore) -> None:
-        self._inner = inner
+        super().__init__(inner)
         self._lock = threading.Lock()
         self._dirs: set[str] = set()
 
@@ -150,33 +150,11 @@ class _CheckpointTap:
         with self._lock:
             return len(self._dirs)
 
-    @property
-    def url(self) -> str:
-        return self._inner.url
-
-    def get(self, key: str) -> ObjectData:
-        return self._inner.get(key)
-
-    def get_range(self, key: str, start: int, end: int) -> bytes:
-        return self._inner.get_range(key, start, end)
-
-    def head(self, key: str) -> ObjectMeta:
-        return self._inner.head(key)
-
     def put(self, key: str, data: bytes, mode: PutMode = "overwrite") -> str:
         if "/ckpt-" in key:
             with self._lock:
                 self._dirs.add(key.rsplit("/", 1)[0])
-        return self._inner.put(key, data, mode)
-
-    def delete(self, key: str) -> None:
-        self._inner.delete(key)
-
-    def list(self, prefix: str = "") -> Iterator[ObjectMeta]:
-        return self._inner.list(prefix)
-
-    def sign(self, key: str, ttl_seconds: int) -> str:
-        return self._inner.sign(key, ttl_seconds)
+        return super().put(key, data, mode)
 
 
 # --- one backend ---------------------------------------------------------------------------
