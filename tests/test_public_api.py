@@ -22,7 +22,7 @@ def test_import_is_lazy() -> None:
 
 def test_unknown_name_is_an_attribute_error() -> None:
     try:
-        arco.no_such_thing
+        arco.no_such_thing  # type: ignore[attr-defined]
     except AttributeError as exc:
         assert "no_such_thing" in str(exc)
     else:
