@@ -97,6 +97,26 @@ def test_lost_cas_response_and_a_competing_commit() -> None:
     assert inner.get("manifest").data == b"v2-theirs"
 
 
+def test_a_competitors_identical_bytes_are_taken_for_ours() -> None:
+    # The documented limit of reading back: a conditional write must carry bytes unique to
+    # its writer. Here ours failed (not applied) and a competitor wrote the very same bytes;
+    # the retry cannot tell them apart and reports success. (A CAS counter writing bare
+    # numbers loses an increment this way; Arco's manifests carry their commit id.)
+    inner = _mem()
+    v1 = inner.put("counter", b"1")
+    faulty = FaultyStore(inner, fail_ops={0: TransientStorageError("reset")})
+
+    def competitor(index: int, op: str, key: str) -> BaseException | None:
+        if index == 1:
+            inner.put(key, b"2", IfVersion(v1))
+        return None
+
+    faulty.fault = competitor
+    store, _ = _retrying(faulty)
+    version = store.put("counter", b"2", IfVersion(v1))
+    assert version == inner.get("counter").version  # "ours", though it was theirs
+
+
 def test_precondition_failure_without_uncertainty_is_not_read_back() -> None:
     inner = _mem()
     inner.put("k", b"same")

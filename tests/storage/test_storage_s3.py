@@ -158,25 +158,29 @@ def test_s3_threaded_cas_counter(s3_url: tuple[str, dict[str, Any]]) -> None:
     written: list[int] = []
     lock = threading.Lock()
 
-    def worker() -> None:
-        for _ in range(n):
+    # Each write carries bytes unique to its writer, as every conditional write of Arco does
+    # (commit ids, ledger entropy): the retrying store takes an object holding exactly our
+    # bytes for our own earlier attempt, so two workers writing the same "n+1" after a
+    # transient error (moto under load) would both count it.
+    def worker(w: int) -> None:
+        for i in range(n):
             while True:
                 cur = store.get("counter")
-                nxt = int(cur.data) + 1
+                nxt = int(cur.data.split()[0]) + 1
                 try:
-                    store.put("counter", str(nxt).encode(), IfVersion(cur.version))
+                    store.put("counter", f"{nxt} {w}-{i}".encode(), IfVersion(cur.version))
                 except VersionMismatchError:
                     continue
                 with lock:
                     written.append(nxt)
                 break
 
-    ts = [threading.Thread(target=worker) for _ in range(threads)]
+    ts = [threading.Thread(target=worker, args=(w,)) for w in range(threads)]
     for t in ts:
         t.start()
     for t in ts:
         t.join()
-    assert int(store.get("counter").data) == threads * n
+    assert int(store.get("counter").data.split()[0]) == threads * n
     assert sorted(written) == list(range(1, threads * n + 1))
 
 

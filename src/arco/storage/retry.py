@@ -29,6 +29,10 @@ class RetryingStore(ForwardingStore):
     to write, the write was ours and its version is returned; otherwise the precondition
     error stands. Nothing is ever assumed without reading. Non-transient errors are never
     retried.
+
+    This needs the bytes of a conditional write to be unique to its writer (Arco's are:
+    manifests and commit records carry commit ids, ledger objects their event ids): another
+    writer's identical bytes would be taken for our own earlier attempt.
     """
 
     def __init__(
