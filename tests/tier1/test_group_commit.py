@@ -353,3 +353,59 @@ def test_lease_lock_break_and_takeover_never_reuse_a_token() -> None:
     assert four.release(l4)
     l5 = one.acquire()
     assert not l5.took_over and l5.fencing_token > l4.fencing_token
+
+
+@pytest.mark.parametrize("backend", ["memory", "local"])
+def test_a_takeover_whose_fence_renews_the_lease_does_not_fence_itself(
+    backend: str, tmp_path: Path
+) -> None:
+    """Issue 9, defect 2: the lease the fence's publish renewed must be the one the change
+    and the release use (a discarded renewal made B fail "taken over" against itself)."""
+    store = open_store("memory://") if backend == "memory" else LocalFileStore(tmp_path / "s")
+    clock = FakeClock()
+    a, b = two_writers(store, clock, attempts=1)
+    a.create_namespace("ns")
+    # A dies holding the lease; B takes it over once it expired
+    dead = LeaseLock(a.store, "catalog", holder="A", lease_ms=LEASE_MS, clock=clock).acquire()
+    clock.advance(LEASE_MS + 1)
+    steps: list[str] = []
+
+    def slow_before_the_fence_swap(step: str) -> None:
+        steps.append(step)
+        if steps == ["commit"]:  # the fence's commit record: B is slow, little lease is left
+            clock.advance(LEASE_MS * 3 // 4)
+
+    b.writer.on_step = slow_before_the_fence_swap
+    ns = b.create_namespace("by-b")  # must neither fail nor fence itself
+    assert steps[:2] == ["commit", "manifest"] and "ledger" in steps
+    kinds = [(r.kind, r.holder) for r in chain(b)]
+    assert kinds[-2:] == [("fence", "B"), ("ddl", "B")]
+    assert b.get_namespace("by-b") == ns
+    # and the lock was released: A's successor does not wait for B's lease to run out
+    lock = LeaseLock(b.store, "catalog").read()
+    assert lock is not None and lock.holder is None
+    assert lock.fencing_token > dead.fencing_token
+    b.writer.on_step = None
+    a.create_namespace("after")  # no wait: the clock stands still, the lock is free
+    assert verify_scope(a.store).ok
+
+
+def test_an_adoption_that_renews_the_lease_releases_the_renewed_lease() -> None:
+    """The same discarded-renewal defect in the adoption of a merge or checkpoint: releasing
+    the stale lease failed, and the lock stayed held for a whole lease."""
+    clock = FakeClock()
+    a, _ = two_writers(open_store("memory://"), clock, attempts=1)
+    for n in range(4):
+        a.create_namespace(f"ns{n}")
+    slow = {"commit": True}
+
+    def slow_adoption(step: str) -> None:
+        if slow.pop(step, False):
+            clock.advance(LEASE_MS * 3 // 4)
+
+    a.writer.on_step = slow_adoption
+    assert a.writer.checkpoint()
+    assert not slow  # the adoption's commit step ran, slowly
+    lock = LeaseLock(a.store, "catalog").read()
+    assert lock is not None and lock.holder is None
+    assert verify_scope(a.store).ok

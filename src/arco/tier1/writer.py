@@ -83,6 +83,14 @@ class _Pending:
 
 
 @dataclass
+class _Held:
+    """The lease of the attempt in progress. Renewals replace it here, so no step can go on
+    using (or release) a copy that a renewal superseded."""
+
+    lease: Lease
+
+
+@dataclass
 class WriterOptions:
     """Tuning knobs of the write path."""
 
@@ -239,23 +247,23 @@ class DomainWriter(PublishingSteps, Generic[S]):
 
     def _commit_once(self, batch: list[_Pending]) -> None:
         waited = time.monotonic()
-        lease = self._lock.acquire()
+        held = _Held(self._lock.acquire())
         LOCK_WAIT.labels(self._domain).observe(time.monotonic() - waited)
         outcomes: list[tuple[_Pending, Any]] = []
         try:
             head = read_manifest(self._store, self._domain)
             state = self._loader.load(head)
-            if head is not None and head.manifest.fencing_token > lease.fencing_token:
+            if head is not None and head.manifest.fencing_token > held.lease.fencing_token:
                 raise FencedError(
-                    f"lock {self._domain}: fencing token {lease.fencing_token} is older than the "
+                    f"lock {self._domain}: fencing token {held.lease.fencing_token} is older than the "
                     f"manifest's {head.manifest.fencing_token}"
                 )
             if (
                 head is not None
-                and head.manifest.fencing_token < lease.fencing_token
-                and lease.took_over
+                and head.manifest.fencing_token < held.lease.fencing_token
+                and held.lease.took_over
             ):
-                head, state = self._publish_fence(head, state, lease)
+                head, state = self._publish_fence(head, state, held)
             now = self._clock.now_ms()
             version = state.version + 1
             changes = Changes(state)
@@ -267,9 +275,9 @@ class DomainWriter(PublishingSteps, Generic[S]):
             if not changes.empty and self._spec.derive is not None:
                 self._spec.derive(changes, ctx)
             if not changes.empty:
-                lease = self._publish_changes(head, changes, applied, lease, now)
+                self._publish_changes(head, changes, applied, held, now)
         finally:
-            self._release(lease)
+            self._release(held)
         for p, outcome in outcomes:
             if isinstance(outcome, ArcoError):
                 p.future.set_exception(outcome)
@@ -328,9 +336,9 @@ class DomainWriter(PublishingSteps, Generic[S]):
         head: StoredManifest | None,
         changes: Changes[S],
         applied: list[dict[str, Any]],
-        lease: Lease,
+        held: _Held,
         now: int,
-    ) -> Lease:
+    ) -> None:
         base_files = head.manifest.files if head is not None else ()
         version = changes.state.version + 1
         commit_id = next_ulid_after(head.manifest.commit_id if head is not None else None)
@@ -363,16 +371,15 @@ class DomainWriter(PublishingSteps, Generic[S]):
             files=(*base_files, *new_files),
             checkpoint_version=changes.state.checkpoint_version,
             watermark=commit_id,
-            fencing_token=lease.fencing_token,
+            fencing_token=held.lease.fencing_token,
             commit_id=commit_id,
         )
-        lease = self._publish(head, manifest, lease, "ddl", applied, ledger_event=commit_id)
+        self._publish(head, manifest, held, "ddl", applied, ledger_event=commit_id)
         new_state = changes.state
         new_state.version = version
         self._loader.remember(new_state)
         self._last_published = manifest
         self.commits += 1
-        return lease
 
     def _fence(self, head: StoredManifest | None, after: str, fencing_token: int) -> Manifest:
         """A version that changes nothing but carries ``fencing_token`` (and a commit id after
@@ -396,28 +403,26 @@ class DomainWriter(PublishingSteps, Generic[S]):
         self,
         head: StoredManifest | None,
         manifest: Manifest,
-        lease: Lease,
+        held: _Held,
         kind: CommitKind,
         operations: list[dict[str, Any]],
         ledger_event: str | None = None,
-    ) -> Lease:
-        """Publish ``manifest`` under ``lease``, renewed before the swap; returns the lease."""
-        held = [lease]
+    ) -> None:
+        """Publish ``manifest`` under the held lease, renewed before the swap if it must be."""
 
         def renew() -> None:
-            held[0] = self._lock.ensure_valid(held[0], margin_ms=self.options.lease_ms // 3)
+            held.lease = self._lock.ensure_valid(held.lease, margin_ms=self.options.lease_ms // 3)
 
         self._publisher.publish(
             head, manifest, kind, operations, ledger_event=ledger_event, before_swap=renew
         )
-        return held[0]
 
     def _publish_fence(
-        self, head: StoredManifest, state: S, lease: Lease
+        self, head: StoredManifest, state: S, held: _Held
     ) -> tuple[StoredManifest, S]:
         """Carry a new fencing token into the manifest right after a takeover."""
-        fence = self._fence(head, head.manifest.commit_id, lease.fencing_token)
-        self._publish(head, fence, lease, "fence", [])
+        fence = self._fence(head, head.manifest.commit_id, held.lease.fencing_token)
+        self._publish(head, fence, held, "fence", [])
         published = read_manifest(self._store, self._domain)
         if published is None or published.manifest != fence:
             raise CommitConflictError(f"manifest {self._domain}: fence version was not published")
@@ -426,9 +431,9 @@ class DomainWriter(PublishingSteps, Generic[S]):
         self._loader.remember(fenced_state)
         return published, fenced_state
 
-    def _release(self, lease: Lease) -> None:
+    def _release(self, held: _Held) -> None:
         try:
-            self._lock.release(lease)
+            self._lock.release(held.lease)
         except ArcoError as exc:  # the lease will expire; the commit outcome is unaffected
             log.warning("could not release lock %s: %s", self._domain, exc)
 
@@ -476,7 +481,7 @@ class DomainWriter(PublishingSteps, Generic[S]):
         """
         self._lead()
         try:
-            lease = self._lock.acquire()
+            held = _Held(self._lock.acquire())
             try:
                 current = read_manifest(self._store, self._domain)
                 manifest = self._publisher.adoption(
@@ -485,16 +490,16 @@ class DomainWriter(PublishingSteps, Generic[S]):
                     files,
                     written_at_ms=written_at_ms,
                     checkpoint_version=checkpoint_version,
-                    fencing_token=lease.fencing_token,
+                    fencing_token=held.lease.fencing_token,
                     watermark=lambda commit_id: commit_id,
                 )
                 if current is None or manifest is None:
                     return False
-                if current.manifest.fencing_token > lease.fencing_token:
+                if current.manifest.fencing_token > held.lease.fencing_token:
                     raise FencedError(f"lock {self._domain}: fenced during compaction")
                 current_state = self._loader.load(current)
                 kind: CommitKind = "checkpoint" if checkpoint_version is not None else "merge"
-                self._publish(current, manifest, lease, kind, [])
+                self._publish(current, manifest, held, kind, [])
                 checkpointed = manifest.checkpoint_version
 
                 def prune(adopted: S) -> None:
@@ -508,6 +513,6 @@ class DomainWriter(PublishingSteps, Generic[S]):
                 self.commits += 1
                 return True
             finally:
-                self._release(lease)
+                self._release(held)
         finally:
             self._resign()
