@@ -20,6 +20,7 @@ import pytest
 
 from arco.catalog import Catalog, Namespace, Table
 from arco.errors import AlreadyExistsError, FencedError, IdempotencyConflictError
+from arco.maintenance.gc import collect_garbage
 from arco.maintenance.verify import verify_scope
 from arco.metadata.commit_log import CommitRecord, read_commit
 from arco.metadata.commit_log import chain as commit_chain
@@ -409,3 +410,36 @@ def test_an_adoption_that_renews_the_lease_releases_the_renewed_lease() -> None:
     lock = LeaseLock(a.store, "catalog").read()
     assert lock is not None and lock.holder is None
     assert verify_scope(a.store).ok
+
+
+@pytest.mark.parametrize("attempts", [1, 3], ids=["no-retry", "retry"])
+def test_an_expired_lease_is_lost_even_if_nobody_took_it(attempts: int) -> None:
+    """Issue 9, defect 3 (the writer's half): a writer paused past its lease must not renew
+    and publish, even when nobody touched the lock meanwhile, because GC deletes whatever
+    unreferenced files it wrote once they are ``min_age`` old."""
+    clock = FakeClock()
+    a, _ = two_writers(open_store("memory://"), clock, attempts)
+    a.create_namespace("ns")
+    paused: list[str] = []
+
+    def pause_and_collect(step: str) -> None:
+        if step == "commit" and not paused:
+            paused.append(step)
+            clock.advance(LEASE_MS * 2)  # e.g. a suspended VM; nobody else writes
+            # GC runs meanwhile and removes the attempt's delta files as unreferenced
+            real_now = int(time.time() * 1000) + 60_000
+            report = collect_garbage(a.store, min_age_s=0, now_ms=real_now)
+            assert any(i.reason == "unreferenced_snapshot" for i in report.deleted)
+
+    a.writer.on_step = pause_and_collect
+    if attempts == 1:
+        with pytest.raises(FencedError, match="expired"):
+            a.register_table("ns", "t", [{"name": "x", "type": "int64"}])
+        assert a.list_tables("ns").items == []
+    else:  # the retry takes the lock again and writes its files anew
+        table = a.register_table("ns", "t", [{"name": "x", "type": "int64"}])
+        assert a.list_tables("ns").items == [table]
+    cold = Catalog(a.root_store, options=inline_options())
+    assert cold.get_namespace("ns").name == "ns"  # every file the manifest names exists
+    report = verify_scope(a.store)
+    assert report.ok, report.findings

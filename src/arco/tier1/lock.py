@@ -170,9 +170,19 @@ class LeaseLock:
         )
 
     def renew(self, lease: Lease) -> Lease:
-        """Extend the lease; FencedError if it was taken over meanwhile."""
+        """Extend the lease; FencedError if it expired or was taken over meanwhile.
+
+        An expired lease is lost even if nobody took the lock since: a holder is bounded by
+        its lease, which is what lets GC collect unreferenced files older than that bound.
+        """
+        now = self._clock.now_ms()
+        if lease.expires_at_ms <= now:
+            raise FencedError(
+                f"lock {self._domain}: lease with fencing token {lease.fencing_token} expired "
+                f"{now - lease.expires_at_ms} ms ago; an expired lease is lost"
+            )
         state = LeaseState(
-            self._domain, lease.holder, lease.fencing_token, self._clock.now_ms() + self.lease_ms
+            self._domain, lease.holder, lease.fencing_token, now + self.lease_ms
         )
         try:
             version = self._store.put(self._key, state.to_bytes(), IfVersion(lease.object_version))
