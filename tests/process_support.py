@@ -9,13 +9,16 @@ together and returns each one's records.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import random
 import subprocess
 import sys
+import textwrap
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -150,3 +153,39 @@ def run_workers(
         assert records and records[-1] == {"event": "done"}
         results.append(records[:-1])
     return results
+
+
+# --- a process stopped while holding a local store object's OS lock ----------------------
+
+_HOLD_AND_STOP = textwrap.dedent(
+    """
+    import fcntl, os, signal, sys
+    fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o644)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    print("locked", flush=True)
+    os.kill(os.getpid(), signal.SIGSTOP)  # a laptop lid closed inside the CAS
+    """
+)
+
+
+def local_lock_file(root: Path, key: str) -> Path:
+    digest = hashlib.sha256(key.encode()).hexdigest()
+    path = root / ".locks" / digest[:2] / f"{digest}.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@contextmanager
+def stopped_lock_holder(root: Path, key: str) -> Iterator[subprocess.Popen[str]]:
+    """Another OS process that holds ``key``'s lock and is stopped (SIGSTOP)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _HOLD_AND_STOP, str(local_lock_file(root, key))],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "locked"
+        yield proc
+    finally:
+        proc.kill()  # SIGKILL ends a stopped process too, releasing its lock
+        proc.wait()

@@ -140,6 +140,12 @@ class TransientStorageError(StorageError):
     retryable = True
 
 
+class StorageBusyError(TransientStorageError):
+    """Another process has held the object's lock past the backend's bound (the local store:
+    a stopped or hung writer); nothing was written. The retrying store passes it on at once:
+    callers with a deadline of their own (the lease lock) decide whether to try again."""
+
+
 class OutcomeUnknownError(TransientStorageError):
     """A write was sent but its outcome is unknown (e.g. timeout after the write applied)."""
 

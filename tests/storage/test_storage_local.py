@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -17,11 +18,13 @@ import pytest
 
 from arco.errors import (
     ObjectNotFoundError,
+    StorageBusyError,
     StorageError,
     UnsupportedOperationError,
     VersionMismatchError,
 )
 from arco.storage import IfVersion, LocalFileStore, UrlSigner, open_store
+from process_support import local_lock_file, stopped_lock_holder
 
 PROCESSES = 8
 
@@ -360,3 +363,60 @@ def test_list_walk_error_is_not_empty(tmp_path: Path, monkeypatch: pytest.Monkey
     with pytest.raises(StorageError) as info:
         list(store.list())
     assert not isinstance(info.value, ObjectNotFoundError)
+
+
+# --- a process stopped while holding an object's OS lock (issue 9, defect 1) --------------
+
+
+@pytest.mark.parametrize("mode", ["cas", "overwrite", "delete"])
+def test_a_stopped_lock_holder_delays_others_by_a_bound_not_forever(
+    tmp_path: Path, mode: str
+) -> None:
+    root = tmp_path / "store"
+    store = LocalFileStore(root, fsync=False, lock_timeout_s=0.5)
+    version = store.put("manifests/m.json", b"v1", "create")
+    with stopped_lock_holder(root, "manifests/m.json"):
+        started = time.monotonic()
+        with pytest.raises(StorageBusyError, match=r"held the object's lock for over 0\.5 s"):
+            if mode == "cas":
+                store.put("manifests/m.json", b"v2", IfVersion(version))
+            elif mode == "overwrite":
+                store.put("manifests/m.json", b"v2")
+            else:
+                store.delete("manifests/m.json")
+        assert time.monotonic() - started < 5
+        assert store.get("manifests/m.json").data == b"v1"  # nothing was written
+        assert not [p for p in (root / "manifests").iterdir() if p.name.startswith(".tmp-")]
+        # readers and creates never take the lock
+        assert store.get("manifests/m.json").version == version
+        store.put("manifests/other.json", b"x", "create")
+    # the holder is gone: the same CAS goes through
+    assert store.put("manifests/m.json", b"v2", IfVersion(version))
+
+
+def test_the_data_is_written_and_fsynced_before_the_lock_is_taken(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "store"
+    store = LocalFileStore(root, fsync=True)
+    version = store.put("m", b"v1", "create")
+    lock_path = local_lock_file(root, "m")
+    free_at_fsync: list[bool] = []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        # a second open file description conflicts with a held flock, even in this process
+        probe = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(probe, fcntl.LOCK_UN)
+            free_at_fsync.append(True)
+        except BlockingIOError:
+            free_at_fsync.append(False)
+        finally:
+            os.close(probe)
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    store.put("m", b"v2", IfVersion(version))
+    assert free_at_fsync and all(free_at_fsync)  # file and directory fsyncs: outside

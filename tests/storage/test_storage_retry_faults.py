@@ -12,6 +12,7 @@ from arco.errors import (
     ObjectExistsError,
     ObjectNotFoundError,
     OutcomeUnknownError,
+    StorageBusyError,
     StorageError,
     TransientStorageError,
     VersionMismatchError,
@@ -329,3 +330,27 @@ def test_latency_and_list_and_sign_are_ops() -> None:
     assert [op for _, op, _ in faulty.ops] == ["put", "list", "sign", "head", "get_range", "delete"]
     assert faulty.op_indices("put", "p/") == [0]
     assert faulty.url == "memory://"
+
+
+def test_busy_is_passed_on_at_once_not_retried() -> None:
+    # the backend already waited its bound for a stopped lock holder; retrying multiplies it
+    faulty = FaultyStore(
+        _mem(), fail_ops={0: StorageBusyError("held"), 1: StorageBusyError("held")}
+    )
+    store, sleeps = _retrying(faulty)
+    with pytest.raises(StorageBusyError):
+        store.put("k", b"v", "create")
+    with pytest.raises(StorageBusyError):
+        store.get("k")
+    assert sleeps == [] and len(faulty.ops) == 2
+
+
+def test_busy_after_an_uncertain_attempt_is_outcome_unknown() -> None:
+    inner = _mem()
+    v1 = inner.put("m", b"v1")
+    faulty = FaultyStore(
+        inner, fail_ops={0: TransientStorageError("reset"), 1: StorageBusyError("held")}
+    )
+    store, _ = _retrying(faulty)
+    with pytest.raises(OutcomeUnknownError, match="lock is now held"):
+        store.put("m", b"v2", IfVersion(v1))

@@ -7,6 +7,8 @@ fake clock, so lease expiry and lock waits cost no real time.
 from __future__ import annotations
 
 import random
+import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -29,9 +31,10 @@ from arco.metadata.manifest import (
     read_manifest,
     sha256_hex,
 )
-from arco.storage import ObjectStore
+from arco.storage import LocalFileStore, ObjectStore
 from arco.tier1.lock import Lease, LeaseLock, LeaseState
 from catalog_support import FakeClock
+from process_support import stopped_lock_holder
 
 DOMAIN = "catalog"
 LEASE_MS = 10_000
@@ -454,3 +457,19 @@ def test_publish_manifest_checks_invariants_before_writing(root_store: ObjectSto
         with pytest.raises((FencedError, CommitConflictError)):
             publish_manifest(root_store, v1, m)
         assert snapshot(root_store) == before
+
+
+def test_the_lease_lock_waits_out_a_stopped_holder_of_its_object_within_lock_wait(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "store"
+    store = LocalFileStore(root, fsync=False, lock_timeout_s=0.2)
+    first = LeaseLock(store, "catalog", holder="a", lease_ms=60_000, wait_timeout_s=1.0)
+    first.release(first.acquire())
+    second = LeaseLock(store, "catalog", holder="b", lease_ms=60_000, wait_timeout_s=1.0)
+    with stopped_lock_holder(root, lock_key("catalog")):
+        started = time.monotonic()
+        with pytest.raises(LockTimeoutError, match="held the object's lock"):
+            second.acquire()
+        assert time.monotonic() - started < 1.0 + 0.2 + 2  # lock_wait_s + one bound + slack
+    assert second.acquire().holder == "b"

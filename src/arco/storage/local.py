@@ -8,6 +8,11 @@
   per-key lock file under ``<root>/.locks/``, so check-then-replace is atomic with respect
   to every other process using the same root. Readers never lock: a published file is
   never modified in place, so one open file descriptor always sees one whole version.
+* The flock is held only around compare + rename (or unlink): the data is written and
+  fsynced before, the directory fsynced after. It is taken without blocking and retried
+  until ``lock_timeout_s``; a process stopped while holding it (SIGSTOP, a suspended VM)
+  therefore delays others by at most that bound, after which they fail with
+  :class:`~arco.errors.StorageBusyError` instead of waiting forever.
 
 POSIX only (``fcntl.flock``, ``os.link``).
 """
@@ -29,6 +34,7 @@ from typing import BinaryIO, NoReturn
 from arco.errors import (
     ObjectExistsError,
     ObjectNotFoundError,
+    StorageBusyError,
     StorageError,
     UnsupportedOperationError,
     ValidationError,
@@ -41,6 +47,8 @@ from arco.storage.signing import UrlSigner
 _TMP_PREFIX = ".tmp-"
 _LOCK_DIR = ".locks"
 _MISSING = (errno.ENOENT, errno.ENOTDIR, errno.EISDIR)
+#: default bound on waiting for another process's per-key lock (held only around a rename)
+DEFAULT_LOCK_TIMEOUT_S = 5.0
 
 
 def _md5(data: bytes) -> str:
@@ -63,7 +71,12 @@ class LocalFileStore:
     """Objects stored as files under ``root`` (see the module docstring for the protocol)."""
 
     def __init__(
-        self, root: Path | str, fsync: bool = True, signer: UrlSigner | None = None
+        self,
+        root: Path | str,
+        fsync: bool = True,
+        signer: UrlSigner | None = None,
+        *,
+        lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S,
     ) -> None:
         self._root = Path(root).expanduser().resolve()
         try:
@@ -72,6 +85,7 @@ class LocalFileStore:
             raise StorageError(f"cannot create store root {str(self._root)!r}: {exc}") from exc
         self._fsync = fsync
         self._signer = signer
+        self._lock_timeout_s = lock_timeout_s
 
     @property
     def url(self) -> str:
@@ -132,13 +146,26 @@ class LocalFileStore:
         raise StorageError(f"could not create a temp file in {str(directory)!r}")
 
     @contextmanager
-    def _locked(self, key: str) -> Iterator[None]:
+    def _locked(self, key: str, op: str) -> Iterator[None]:
         digest = hashlib.sha256(key.encode()).hexdigest()
         lock_dir = self._root / _LOCK_DIR / digest[:2]
         lock_dir.mkdir(parents=True, exist_ok=True)
         fd = os.open(lock_dir / f"{digest}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            deadline = time.monotonic() + self._lock_timeout_s
+            pause = 0.0005
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        raise StorageBusyError(
+                            f"local {op} of {key!r}: another process has held the object's lock "
+                            f"for over {self._lock_timeout_s:g} s (stopped or hung?)"
+                        ) from None
+                    time.sleep(pause)
+                    pause = min(pause * 2, 0.02)
             yield
         finally:
             os.close(fd)  # closing the last descriptor releases the flock
@@ -235,38 +262,40 @@ class LocalFileStore:
         data = bytes(data)
         if mode == "create":
             self._create(key, path, data)
-        elif mode == "overwrite":
-            with self._locked(key):
-                self._replace(key, path, data)
-        elif isinstance(mode, IfVersion):
-            with self._locked(key):
-                try:
-                    with open(path, "rb") as f:
-                        current = hashlib.file_digest(
-                            f, lambda: hashlib.md5(usedforsecurity=False)
-                        ).hexdigest()
-                except OSError as exc:
-                    _fail("put", key, exc)
-                if current != mode.version:
-                    raise VersionMismatchError(
-                        f"object {key!r}: version {mode.version!r} is not current"
-                    )
-                self._replace(key, path, data)
+        elif mode == "overwrite" or isinstance(mode, IfVersion):
+            self._replace(key, path, data, mode)
         else:
             raise ValidationError(f"put mode {mode!r}: must be 'create', 'overwrite' or IfVersion")
         return _md5(data)
 
-    def _replace(self, key: str, path: Path, data: bytes) -> None:
+    def _replace(self, key: str, path: Path, data: bytes, mode: PutMode) -> None:
+        """Write and fsync a temp file, then (locked) check ``mode`` and rename it in place."""
         try:
             tmp = self._write_temp(path.parent, data)
         except OSError as exc:
             _fail_write("put", key, exc)
         try:
-            os.replace(tmp, path)
-        except OSError as exc:
+            with self._locked(key, "put"):
+                if isinstance(mode, IfVersion):
+                    self._check_version(key, path, mode)
+                try:
+                    os.replace(tmp, path)
+                except OSError as exc:
+                    _fail_write("put", key, exc)
+        except BaseException:
             tmp.unlink(missing_ok=True)
-            _fail_write("put", key, exc)
+            raise
         self._fsync_dir(path.parent)
+
+    @staticmethod
+    def _check_version(key: str, path: Path, mode: IfVersion) -> None:
+        try:
+            with open(path, "rb") as f:
+                current = hashlib.file_digest(f, lambda: hashlib.md5(usedforsecurity=False))
+        except OSError as exc:
+            _fail("put", key, exc)
+        if current.hexdigest() != mode.version:
+            raise VersionMismatchError(f"object {key!r}: version {mode.version!r} is not current")
 
     def _create(self, key: str, path: Path, data: bytes) -> None:
         try:
@@ -289,15 +318,15 @@ class LocalFileStore:
 
     def delete(self, key: str) -> None:
         path = self._path(key)
-        with self._locked(key):
+        with self._locked(key, "delete"):
             try:
                 os.unlink(path)
             except OSError as exc:
                 if exc.errno in _MISSING:
                     return
                 _fail("delete", key, exc)
-            self._fsync_dir(path.parent)
-            self._prune_dirs(path.parent)
+        self._fsync_dir(path.parent)
+        self._prune_dirs(path.parent)
 
     def sign(self, key: str, ttl_seconds: int) -> str:
         validate_key(key)

@@ -11,6 +11,7 @@ from arco.errors import (
     ObjectExistsError,
     ObjectNotFoundError,
     OutcomeUnknownError,
+    StorageBusyError,
     TransientStorageError,
     VersionMismatchError,
 )
@@ -62,6 +63,8 @@ class RetryingStore(ForwardingStore):
         for attempt in range(self._attempts):
             try:
                 return fn()
+            except StorageBusyError:
+                raise  # retrying only multiplies the backend's own bound
             except TransientStorageError:
                 if attempt + 1 == self._attempts:
                     raise
@@ -108,6 +111,13 @@ class RetryingStore(ForwardingStore):
                 if last is None:
                     raise
                 return self._resolve(key, data, exc)
+            except StorageBusyError:
+                if last is None:
+                    raise  # definitely not applied, and retrying only multiplies the bound
+                raise OutcomeUnknownError(
+                    f"put of {key!r}: outcome unknown: an earlier attempt failed ({last}) and "
+                    "the object's lock is now held by another process"
+                ) from last
             except TransientStorageError as exc:
                 # Any transient failure of a conditional write may hide an applied write.
                 last = exc

@@ -27,6 +27,7 @@ from arco.errors import (
     LockTimeoutError,
     ObjectExistsError,
     ObjectNotFoundError,
+    StorageBusyError,
     VersionMismatchError,
 )
 from arco.metadata.layout import lock_key
@@ -114,13 +115,20 @@ class LeaseLock:
         """Block until the lease is ours or ``wait_timeout_s`` passes (LockTimeoutError)."""
         start = self._clock.now_ms()
         delay = 0.001
+        busy: StorageBusyError | None = None
         while True:
-            lease = self._try_acquire(force=False)
+            try:
+                lease = self._try_acquire(force=False)
+            except StorageBusyError as exc:
+                # the lock object itself is held by a stopped or hung process: busy, like a
+                # held lease, and waited for within the same bound
+                lease, busy = None, exc
             if lease is not None:
                 return lease
             if self._clock.now_ms() - start > self._wait_timeout_ms:
+                why = f" ({busy.message})" if busy is not None else ""
                 raise LockTimeoutError(
-                    f"lock {self._domain}: not acquired within {self._wait_timeout_ms} ms"
+                    f"lock {self._domain}: not acquired within {self._wait_timeout_ms} ms{why}"
                 )
             with self._rng_lock:
                 pause = self._rng.uniform(0, delay)
@@ -181,9 +189,7 @@ class LeaseLock:
                 f"lock {self._domain}: lease with fencing token {lease.fencing_token} expired "
                 f"{now - lease.expires_at_ms} ms ago; an expired lease is lost"
             )
-        state = LeaseState(
-            self._domain, lease.holder, lease.fencing_token, now + self.lease_ms
-        )
+        state = LeaseState(self._domain, lease.holder, lease.fencing_token, now + self.lease_ms)
         try:
             version = self._store.put(self._key, state.to_bytes(), IfVersion(lease.object_version))
         except (VersionMismatchError, ObjectNotFoundError) as exc:
