@@ -6,6 +6,7 @@ import collections
 import os
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from arco.metadata.manifest import read_manifest
 from arco.storage import FaultyStore, LocalFileStore, ObjectStore, ScopedStore, SimulatedCrash
 from arco.tier2.envelope import EventEnvelope
 from arco.tier2.ledger import EventLedger
+from gc_support import gc_fence_records, without_gc_writes
 
 LEASE_MS = 2_000
 DAY_MS = 86_400_000
@@ -131,6 +133,16 @@ def keys(store: ObjectStore) -> dict[str, int]:
     return {m.key: m.size for m in store.list("")}
 
 
+def reader(store: ObjectStore) -> Callable[[str], bytes]:
+    return lambda key: store.get(key).data
+
+
+def same_but_gc_fences(store: ObjectStore, listing: dict[str, int]) -> bool:
+    """Nothing deleted or changed, GC's own fence writes aside."""
+    read = reader(store)
+    return without_gc_writes(keys(store), read) == without_gc_writes(listing, read)
+
+
 def kept_manifest_files(store: ObjectStore, keep_versions: int) -> set[str]:
     head = read_manifest(store, "catalog")
     assert head is not None
@@ -172,12 +184,15 @@ def test_gc_removes_garbage_and_keeps_every_kept_version(tmp_path: Path) -> None
     orphans = collections.Counter(i.reason for i in report.deleted)
     assert orphans["orphan_ledger_event"] > orphans["orphan_commit"]
     after = keys(world.store)
-    assert set(after) == set(listing) - {i.key for i in report.deleted}
+    fences = gc_fence_records(set(after) - set(listing), reader(world.store))
+    assert len(fences) == 1  # the catalog's (lineage was never written: nothing to fence)
+    assert set(after) == (set(listing) - {i.key for i in report.deleted}) | fences
     assert all(listing[k] == b for k, _, b in items(report))
     assert live <= set(after)
     assert not any(k.startswith(("manifests/", "locks/")) for k, _, _ in items(report))
     # crashed attempts are gone: every remaining commit record is on the chain
-    assert report.kept["chain_commit"] == sum(1 for k in after if k.startswith("commits/"))
+    # (GC's own fence record is on the chain but not reported: a dry run has none)
+    assert report.kept["chain_commit"] == sum(1 for k in after if k.startswith("commits/")) - 1
     assert verify_scope(world.store).ok, verify_scope(world.store).to_json()
     assert snapshot_of(world.reopen()) == before
     # a second run finds nothing more, and the catalog keeps working
@@ -234,7 +249,9 @@ def test_dry_run_reports_exactly_what_a_real_run_deletes(tmp_path: Path) -> None
     assert items(real) == items(dry)
     assert real.kept == dry.kept
     assert {**real.to_json(), "dry_run": True} == dry.to_json()
-    assert set(keys(world.store)) == set(listing) - {k for k, _, _ in items(real)}
+    after = keys(world.store)
+    fences = gc_fence_records(set(after) - set(listing), reader(world.store))
+    assert set(after) == (set(listing) - {k for k, _, _ in items(real)}) | fences
 
 
 def test_nothing_younger_than_min_age_is_deleted(tmp_path: Path) -> None:
@@ -242,10 +259,10 @@ def test_nothing_younger_than_min_age_is_deleted(tmp_path: Path) -> None:
     listing = keys(world.store)
     report = collect_garbage(world.store, min_age_s=10**9, now_ms=real_now_ms(10))
     assert report.deleted == []
-    assert keys(world.store) == listing
+    assert same_but_gc_fences(world.store, listing)
     # everything was just written: the default min_age keeps it all
     assert collect_garbage(world.store, keep_versions=1).deleted == []
-    assert keys(world.store) == listing
+    assert same_but_gc_fences(world.store, listing)
 
     # old garbage goes, a crashed attempt from just now stays
     backdate(world.root, days=2)
@@ -312,7 +329,7 @@ def test_storage_errors_abort_without_deleting(tmp_path: Path, op: str) -> None:
         faulty = ScopedStore(FaultyStore(world.root, fault=fault), scoped_prefix)
         with pytest.raises(StorageError, match="injected"):
             collect_garbage(faulty, min_age_s=0, now_ms=real_now_ms(10))
-        assert keys(world.store) == listing
+        assert same_but_gc_fences(world.store, listing)
 
 
 def test_missing_chain_record_is_conservative(tmp_path: Path) -> None:
@@ -328,7 +345,7 @@ def test_missing_chain_record_is_conservative(tmp_path: Path) -> None:
     assert report.deleted == []
     assert report.warnings and "missing" in report.warnings[0]
     assert report.kept["chain_broken"] > 0
-    assert keys(world.store) == listing
+    assert same_but_gc_fences(world.store, listing)
 
     # the kept window (head only) could be read: unreferenced snapshots may go, but no
     # commit record and no ledger event without a known commit

@@ -33,6 +33,7 @@ from arco.storage import FaultyStore, LocalFileStore, ObjectStore, ScopedStore, 
 from arco.tier2.compactor import Compactor, CompactorOptions
 from arco.tier2.envelope import EventEnvelope, ulid_at
 from arco.tier2.ledger import EventLedger
+from gc_support import gc_fence_records
 
 SCOPE = "tenant=default/workspace=default/"
 MINUTE_MS = 60_000
@@ -218,7 +219,9 @@ def gc_and_check(
 
     deleted = {k for k, _, _ in items(real)}
     after = world.keys()
-    assert set(after) == set(listing) - deleted
+    fences = gc_fence_records(set(after) - set(listing), lambda key: world.store.get(key).data)
+    assert len(fences) == (1 if read_manifest(world.store, "executions") else 0)
+    assert set(after) == (set(listing) - deleted) | fences
     assert all(listing[k] == b for k, _, b in items(real))
     assert uncompacted <= set(after), "an uncompacted ledger object was deleted"
     assert live <= set(after), "a file of a retained manifest was deleted"
@@ -237,7 +240,9 @@ def gc_and_check(
         quarantine_retention_s=quarantine_retention_s or RETENTION_S,
     )
     assert report.ok, report.to_json()
-    assert state_of(world) == before
+    version, *rows = state_of(world)
+    assert rows == list(before[1:])  # the same rows; the fence is one version more
+    assert version == before[0] + len(fences)
     world.seen = {k: v for k, v in world.seen.items() if k[len(SCOPE) :] not in deleted}
     return real
 
@@ -540,9 +545,10 @@ def test_cli_gc_dry_run_json_on_executions(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     real = json.loads(result.stdout)
     assert real["deleted"] == report["deleted"]
-    assert {m.key for m in world.root.list("")} == before - {
-        SCOPE + item["key"] for item in report["deleted"]
-    }
+    after = {m.key for m in world.root.list("")}
+    fences = gc_fence_records(after - before, lambda key: world.root.get(key).data)
+    assert len(fences) == 1
+    assert after == (before - {SCOPE + item["key"] for item in report["deleted"]}) | fences
     assert set(unfolded) <= set(world.keys())
     # verify: clean but for the unfolded event, which waits longer than the lag bound
     result = arco(root, "verify", "--json")

@@ -40,9 +40,19 @@ Only ``snapshots/``/``state/``, ``commits/``, ``ledger/`` and ``quarantine/`` ke
 given domains are ever deleted; manifests and locks are never touched. A storage error or
 an unreadable record aborts the run before anything is deleted.
 
-Ages come from the store's ``last_modified``, so ``min_age_s`` must exceed the longest time
-a writer or compactor can hold written-but-unpublished output (DDL writers are bounded by
-their lease).
+Before it deletes anything, GC *fences* every domain it collects: it publishes a version
+with the same files (commit kind ``fence``), so every publish still in flight, which is a
+compare-and-swap on an older manifest, fails (the writer or compactor retries from the new
+head, writing its files anew). It then collects only objects written before
+``fence_time - min_age_s / 2`` (and older than ``min_age_s``): anything written later may
+belong to a publish that read the fence, and compaction output is adopted only within
+``min_age_s / 2`` of being written (checked after reading the manifest it swaps). A domain
+with no manifest yet cannot be fenced, so nothing of it is collected by age. Hence the
+invariant: **no manifest can ever reference an object GC deleted**, however long a writer
+pauses, provided writers' clocks and the store's agree within ``min_age_s / 2``. A dry run
+does not fence; it reports what a run fencing at ``now`` would delete.
+
+Ages come from the store's ``last_modified``.
 """
 
 from __future__ import annotations
@@ -52,13 +62,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from arco.core.clock import SYSTEM_CLOCK
-from arco.core.ids import ulid_time_ms
+from arco.core.ids import next_ulid_after, ulid_time_ms
 from arco.domains.registry import TIER1, TIER2
-from arco.errors import CorruptStateError, ObjectNotFoundError, ValidationError
+from arco.errors import (
+    CommitConflictError,
+    CorruptStateError,
+    FencedError,
+    ObjectNotFoundError,
+    ValidationError,
+)
 from arco.metadata.commit_log import read_commit
 from arco.metadata.layout import (
     commits_prefix,
     ledger_prefix,
+    manifest_key,
     parse_ledger_key,
     quarantine_prefix,
     requests_prefix,
@@ -66,7 +83,7 @@ from arco.metadata.layout import (
 )
 from arco.metadata.manifest import StoredManifest, read_manifest, sha256_hex
 from arco.metadata.parquet import merge_tables, read_table
-from arco.metadata.publish import DEFAULT_MIN_AGE_S
+from arco.metadata.publish import DEFAULT_MIN_AGE_S, Publisher
 from arco.storage.port import ObjectMeta, ObjectStore
 from arco.tier2.ingested import INGESTED, IngestedRow
 
@@ -179,6 +196,10 @@ def collect_garbage(
     say = progress or (lambda _: None)
     now = SYSTEM_CLOCK.now_ms() if now_ms is None else now_ms
     report = GcReport(dry_run=dry_run)
+    fenced: dict[str, _Fence | None] = {}
+    for domain in (*domains, *tier2_domains):
+        say(f"{domain}: fence")
+        fenced[domain] = _fence(store, domain, dry_run=dry_run, now_ms=now)
     for domain in (*domains, *tier2_domains):
         plan = _Planner(
             store,
@@ -189,6 +210,7 @@ def collect_garbage(
             quarantine_retention_s,
             now,
             say,
+            fenced[domain],
         )
         report.deleted.extend(plan.run(report))
     if not dry_run:
@@ -200,6 +222,53 @@ def collect_garbage(
 
 def _age_ms(meta: ObjectMeta, now_ms: int) -> int:
     return now_ms - int(meta.last_modified.timestamp() * 1000)
+
+
+#: the holder named by GC's fence commits
+GC_HOLDER = "gc"
+#: fence publishes lost to writers before GC gives up (it deletes nothing then)
+FENCE_ATTEMPTS = 20
+
+
+@dataclass(frozen=True)
+class _Fence:
+    """GC's fence of one domain: when (by the store's clock) and its commit (None: dry run)."""
+
+    at_ms: int
+    commit_id: str | None
+
+
+def _fence(store: ObjectStore, domain: str, *, dry_run: bool, now_ms: int) -> _Fence | None:
+    """Publish GC's fence version of ``domain`` (a dry run only pretends to, at ``now_ms``);
+    None if the domain has no manifest."""
+    publisher = Publisher(store, domain, holder=lambda: GC_HOLDER, clock=SYSTEM_CLOCK)
+    for _ in range(FENCE_ATTEMPTS):
+        head = publisher.read_head()
+        if head is None:
+            return None
+        if dry_run:
+            return _Fence(now_ms, None)
+        m = head.manifest
+        commit_id = next_ulid_after(m.commit_id)
+        fence = publisher.successor(
+            head,
+            files=m.files,
+            checkpoint_version=m.checkpoint_version,
+            # tier 2 keeps its watermark (the last folded ledger object); tier 1 names the commit
+            watermark=m.watermark if domain in TIER2 else commit_id,
+            fencing_token=m.fencing_token,
+            commit_id=commit_id,
+        )
+        try:
+            publisher.publish(head, fence, "fence", [{"op": "gc_fence"}])
+        except (CommitConflictError, FencedError):
+            continue  # a writer published first: fence its version instead
+        meta = store.head(manifest_key(domain))
+        return _Fence(int(meta.last_modified.timestamp() * 1000), commit_id)
+    raise CommitConflictError(
+        f"gc: could not fence {domain} in {FENCE_ATTEMPTS} attempts (busy writers); nothing "
+        "was deleted"
+    )
 
 
 def _list(store: ObjectStore, prefix: str) -> list[ObjectMeta]:
@@ -252,9 +321,15 @@ class _Planner:
         quarantine_retention_s: int,
         now_ms: int,
         progress: Progress,
+        fence: _Fence | None,
     ) -> None:
         self.store = store
         self.domain = domain
+        #: when GC's fence of this domain was published (None: no manifest, nothing fenced)
+        self.fenced_at_ms = fence.at_ms if fence is not None else None
+        #: the commit of this run's own fence: on the chain, but neither a kept version nor
+        #: a kept record (so a dry run, which does not fence, reports the same)
+        self.own_fence = fence.commit_id if fence is not None else None
         self.tier2 = domain in TIER2
         self.keep_versions = keep_versions
         self.min_age_ms = min_age_s * 1000
@@ -264,7 +339,16 @@ class _Planner:
         self.progress = progress
 
     def old(self, meta: ObjectMeta, min_ms: int | None = None) -> bool:
-        return _age_ms(meta, self.now_ms) >= (self.min_age_ms if min_ms is None else min_ms)
+        """Old enough to collect: older than ``min_ms`` (default ``min_age``); by ``min_age``
+        also written before the fence's time less half of it (see the module doc)."""
+        if _age_ms(meta, self.now_ms) < (self.min_age_ms if min_ms is None else min_ms):
+            return False
+        if min_ms is not None and min_ms > self.min_age_ms:
+            return True  # a retention far beyond any publish still in flight
+        if self.fenced_at_ms is None:
+            return False  # no manifest, no fence: an in-flight first publish may need it
+        written = int(meta.last_modified.timestamp() * 1000)
+        return written < self.fenced_at_ms - self.min_age_ms // 2
 
     def item(self, meta: ObjectMeta, reason: str) -> GcItem:
         return GcItem(meta.key, reason, meta.size, self.domain)
@@ -342,6 +426,9 @@ class _Planner:
                     f"{record.commit_id} with parent {record.parent_commit_id}"
                 )
             chain.ids.add(commit_id)
+            if commit_id == self.own_fence:
+                commit_id = record.parent_commit_id
+                continue  # the same files as its parent, which counts as the head version
             if record.ledger_event is not None:
                 chain.events[record.ledger_event] = commit_id
             if depth < self.keep_versions:
@@ -359,6 +446,8 @@ class _Planner:
         for meta in commits:
             name = meta.key[len(prefix) :]
             commit_id = name.removesuffix(".json")
+            if commit_id == self.own_fence:
+                continue
             if not name.endswith(".json") or "/" in name:
                 report.keep("unrecognised")
             elif commit_id in chain.ids:

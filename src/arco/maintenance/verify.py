@@ -8,7 +8,7 @@ fencing tokens never go down; the lock's token is not behind the manifest's; and
 decoded state obeys the catalog's invariants (parents exist, names unique).
 
 Per tier-2 domain (``executions``): the same file, layout and chain checks (files under
-``state/{domain}/``; commit kinds ``compact``/``checkpoint``/``merge``; the fencing token
+``state/{domain}/``; commit kinds ``compact``/``checkpoint``/``merge``/``fence``; the fencing token
 never changes, there is no lock); the watermark is at least every ``ingested`` name (and is
 itself one, unless rows were pruned); no row is newer than the snapshot; every quarantined
 row still has its quarantine copy unless it was folded more than the quarantine retention
@@ -51,8 +51,8 @@ from arco.tier2.ingested import OUTCOMES
 
 #: default of ``lag_bound_s``: a ledger object unfolded for longer is a finding
 DEFAULT_LAG_BOUND_S = 300
-#: commit kinds a tier-2 chain may hold
-TIER2_KINDS = frozenset({"compact", "checkpoint", "merge"})
+#: commit kinds a tier-2 chain may hold (``fence``: a version GC published before collecting)
+TIER2_KINDS = frozenset({"compact", "checkpoint", "merge", "fence"})
 
 
 @dataclass(frozen=True)
