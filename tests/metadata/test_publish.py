@@ -16,6 +16,7 @@ from arco.core.ids import next_ulid_after
 from arco.errors import (
     CommitConflictError,
     CommitStateUnknownError,
+    StorageBusyError,
     TransientStorageError,
     VersionMismatchError,
 )
@@ -239,3 +240,19 @@ def test_adoption_is_abandoned_when_superseded_or_stalled() -> None:
         )
         is None
     )
+
+
+def test_a_busy_store_is_a_definite_failure_not_sealed() -> None:
+    # the local store's lock held by a stopped process: nothing was written, nothing to seal
+    def busy(index: int, op: str, key: str) -> BaseException | None:
+        armed = key.endswith(".manifest.json") and op == "put"
+        return StorageBusyError("held the object's lock") if armed and index > 3 else None
+
+    store, publisher, _ = make(sealed=True, fault=busy)
+    m1 = next_version(publisher, ())
+    publisher.publish(None, m1, "ddl", [])
+    head = publisher.read_head()
+    with pytest.raises(StorageBusyError):
+        publisher.publish(head, next_version(publisher, (entry("b", 2),)), "ddl", [])
+    now = read_manifest(store, DOMAIN)
+    assert now is not None and now.manifest == m1  # no seal was attempted over the head

@@ -30,7 +30,12 @@ from typing import Any
 
 from arco.core.clock import Clock, rfc3339_ms
 from arco.core.ids import next_ulid_after
-from arco.errors import CommitConflictError, CommitStateUnknownError, TransientStorageError
+from arco.errors import (
+    CommitConflictError,
+    CommitStateUnknownError,
+    StorageBusyError,
+    TransientStorageError,
+)
 from arco.metadata.commit_log import CommitKind, CommitRecord, write_commit
 from arco.metadata.manifest import FileEntry, Manifest, StoredManifest, publish_manifest
 from arco.metadata.manifest import read_manifest as read_head
@@ -148,6 +153,8 @@ class Publisher:
         self.step("manifest")
         try:
             publish_manifest(self._store, head, manifest)
+        except StorageBusyError:
+            raise  # nothing was written: a definite failure, nothing to resolve or seal
         except TransientStorageError as exc:
             if sealing:
                 raise

@@ -29,7 +29,7 @@ from obstore.store import AzureStore, GCSStore, MemoryStore, S3Store
 
 from arco.errors import ValidationError
 from arco.storage.keys import ScopedStore, validate_key
-from arco.storage.local import LocalFileStore
+from arco.storage.local import DEFAULT_LOCK_TIMEOUT_S, LocalFileStore
 from arco.storage.metered import MeteredStore
 from arco.storage.obstore_backend import ObstoreStore
 from arco.storage.port import ObjectStore
@@ -134,7 +134,12 @@ def _file(rest: str, opts: dict[str, Any]) -> ObjectStore:
     signer = opts.pop("signer", None)
     if signer is not None and not isinstance(signer, UrlSigner):
         raise ValidationError("file option signer: must be a UrlSigner")
-    return LocalFileStore(Path(rest), fsync=bool(opts.pop("fsync", True)), signer=signer)
+    return LocalFileStore(
+        Path(rest),
+        fsync=bool(opts.pop("fsync", True)),
+        signer=signer,
+        lock_timeout_s=float(opts.pop("lock_timeout_s", DEFAULT_LOCK_TIMEOUT_S)),
+    )
 
 
 def _take(opts: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
