@@ -10,7 +10,6 @@ stale compaction output), and the domain stays readable and verifies clean.
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
@@ -21,8 +20,8 @@ from arco.errors import CommitConflictError
 from arco.executions import EXECUTIONS
 from arco.maintenance.gc import collect_garbage
 from arco.maintenance.verify import verify_scope
-from arco.metadata.publish import DEFAULT_MIN_AGE_S
-from arco.storage import LocalFileStore, ObjectStore, open_store
+from arco.storage import ForwardingStore, LocalFileStore, ObjectStore, open_store
+from arco.storage.port import PutMode
 from arco.tier2.compactor import Compactor
 from arco.tier2.ledger import EventLedger
 from catalog_support import FakeClock, inline_options
@@ -96,8 +95,8 @@ def test_a_fold_round_paused_before_its_swap_folds_again_after_gc() -> None:
     assert report.ok, report.to_json()
 
 
-def test_a_checkpoint_adoption_paused_past_min_age_is_abandoned(tmp_path: Path) -> None:
-    store = LocalFileStore(tmp_path / "store", fsync=False)
+def test_a_checkpoint_adoption_paused_before_its_swap_is_abandoned() -> None:
+    store = open_store("memory://")
     clock = FakeClock()
     ledger = EventLedger(store, "executions")
     compactor = Compactor(store, EXECUTIONS, clock=clock, options=opts(checkpoint_every=10**6))
@@ -106,24 +105,59 @@ def test_a_checkpoint_adoption_paused_past_min_age_is_abandoned(tmp_path: Path) 
     before = view(fresh_state(store))
     paused: list[list[str]] = []
 
-    def pause_past_min_age(step: str) -> None:
-        if step == "manifest" and not paused:  # after the stall check, before the swap
-            hours = 2 * DEFAULT_MIN_AGE_S
-            clock.advance(hours * 1000)  # the compactor's clock and the store's move together
-            backdate(tmp_path / "store", hours)
-            paused.append(gc_now(store, min_age_s=DEFAULT_MIN_AGE_S))
+    def pause_before_the_swap(step: str) -> None:
+        if step == "manifest" and not paused:  # the merged files are written, unreferenced
+            paused.append(gc_now(store))
 
-    compactor.on_step = pause_past_min_age
-    assert compactor.checkpoint() is False  # lost to GC's fence, then found stalled
-    assert "unreferenced_snapshot" in paused[0]  # the merge output, unreferenced and old
+    compactor.on_step = pause_before_the_swap
+    assert compactor.checkpoint() is False  # lost to GC's fence, then abandoned: fenced
+    assert "unreferenced_snapshot" in paused[0]  # the merge output GC collected
     assert view(fresh_state(store)) == before
-    report = verify_scope(store, now_ms=now_ms())
+    report = verify_scope(store, now_ms=clock.now_ms())
     assert report.ok, report.to_json()
 
 
-def backdate(root: Path, seconds: int) -> None:
-    """Make every stored object ``seconds`` older (the store's clock moved on)."""
-    for path in root.rglob("*"):
-        if path.is_file():
-            st = path.stat()
-            os.utime(path, (st.st_atime - seconds, st.st_mtime - seconds))
+class GcAtAdoption(ForwardingStore):
+    """Runs GC once, right before the adoption takes the lock (after the merge was written)."""
+
+    def __init__(self, inner: ObjectStore) -> None:
+        super().__init__(inner)
+        self.armed = False
+        self.collected: list[str] = []
+        self.scoped: ObjectStore | None = None
+
+    def put(self, key: str, data: bytes, mode: PutMode = "overwrite") -> str:
+        if self.armed and "locks/" in key and self.scoped is not None:
+            self.armed = False
+            self.collected = gc_now(self.scoped)
+        return self.inner.put(key, data, mode)
+
+
+@pytest.mark.parametrize("when", ["before the swap", "before reading the head"])
+def test_a_tier1_adoption_overtaken_by_gc_never_publishes_collected_files(
+    tmp_path: Path, when: str
+) -> None:
+    clock = FakeClock()
+    root = GcAtAdoption(LocalFileStore(tmp_path / "store", fsync=False))
+    cat = Catalog(root, options=inline_options(checkpoint_every=100_000), clock=clock)
+    root.scoped = cat.store
+    for n in range(4):
+        cat.create_namespace(f"ns{n}")
+    if when == "before the swap":
+        collected: list[list[str]] = []
+
+        def gc_between_write_and_swap(step: str) -> None:
+            if step == "commit" and not collected:  # the adoption read the head already
+                collected.append(gc_now(cat.store))
+
+        cat.writer.on_step = gc_between_write_and_swap
+        with pytest.raises(CommitConflictError):  # its swap loses to the fence
+            cat.writer.checkpoint()
+        assert "unreferenced_snapshot" in collected[0]
+    else:
+        root.armed = True
+        assert cat.writer.checkpoint() is False  # it read the fence: abandoned
+        assert "unreferenced_snapshot" in root.collected
+    cold = Catalog(LocalFileStore(tmp_path / "store", fsync=False))
+    assert len(cold.list_namespaces().items) == 4
+    assert verify_scope(cat.store).ok

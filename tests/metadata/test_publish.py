@@ -189,11 +189,17 @@ def test_adoption_replaces_files_keeps_the_rest() -> None:
     a, b, c = entry("a", 1), entry("b", 2), entry("c", 3)
     publisher.publish(None, next_version(publisher, (a, b, c)), "compact", [])
     current = publisher.read_head()
+    assert current is not None
     merged = entry("ab", 2)
     adopted = publisher.adoption(
-        current, (a, b), (merged,), written_at_ms=clock.now_ms(), checkpoint_version=None
+        current,
+        (a, b),
+        (merged,),
+        planned_on=current,
+        written_at_ms=clock.now_ms(),
+        checkpoint_version=None,
     )
-    assert adopted is not None and current is not None
+    assert adopted is not None
     assert adopted.files == (merged, c)
     assert adopted.snapshot_version == 2 and adopted.parent_hash == current.hash
     assert adopted.watermark == current.manifest.watermark  # kept unless told otherwise
@@ -202,6 +208,7 @@ def test_adoption_replaces_files_keeps_the_rest() -> None:
         current,
         (a, b),
         (merged,),
+        planned_on=current,
         written_at_ms=clock.now_ms(),
         checkpoint_version=2,
         fencing_token=7,
@@ -212,34 +219,40 @@ def test_adoption_replaces_files_keeps_the_rest() -> None:
     assert told.checkpoint_version == 2
 
 
-def test_adoption_is_abandoned_when_superseded_or_stalled() -> None:
+def test_adoption_is_abandoned_when_superseded_stalled_or_fenced() -> None:
     _, publisher, clock = make(sealed=False)
     a, b = entry("a", 1), entry("b", 2)
     publisher.publish(None, next_version(publisher, (a, b)), "compact", [])
-    current = publisher.read_head()
+    planned = publisher.read_head()
+    assert planned is not None
     written = clock.now_ms()
-    gone = entry("gone", 1)
-    assert (
-        publisher.adoption(
-            current, (gone,), (entry("x", 1),), written_at_ms=written, checkpoint_version=None
+
+    def adopt(current: StoredManifest | None, replaced: tuple[FileEntry, ...]) -> Manifest | None:
+        return publisher.adoption(
+            current,
+            replaced,
+            (entry("y", 1),),
+            planned_on=planned,
+            written_at_ms=written,
+            checkpoint_version=None,
         )
-        is None
-    )
-    assert publisher.adoption(None, (), (), written_at_ms=written, checkpoint_version=None) is None
+
+    assert adopt(planned, (entry("gone", 1),)) is None  # compacted by someone else
+    assert adopt(None, ()) is None
+    # a plain commit since the plan does not matter; a fence does
+    publisher.publish(planned, next_version(publisher, (a, b, entry("c", 3))), "compact", [])
+    later = publisher.read_head()
+    assert adopt(later, (a,)) is not None
+    fence = next_version(publisher, later.manifest.files)  # type: ignore[union-attr]
+    publisher.publish(later, fence, "fence", [{"op": "gc_fence"}])
+    fenced = publisher.read_head()
+    publisher.publish(fenced, next_version(publisher, fenced.manifest.files), "compact", [])  # type: ignore[union-attr]
+    assert adopt(publisher.read_head(), (a,)) is None  # GC may be deleting our output
+    # stalled: written longer ago than half the minimum age GC keeps unreferenced files
     clock.advance(DEFAULT_MIN_AGE_S * 1000 // 2)
-    assert (
-        publisher.adoption(
-            current, (a,), (entry("y", 1),), written_at_ms=written, checkpoint_version=None
-        )
-        is not None
-    )
+    assert adopt(later, (a,)) is not None
     clock.advance(1)
-    assert (
-        publisher.adoption(
-            current, (a,), (entry("y", 1),), written_at_ms=written, checkpoint_version=None
-        )
-        is None
-    )
+    assert adopt(later, (a,)) is None
 
 
 def test_a_busy_store_is_a_definite_failure_not_sealed() -> None:

@@ -427,6 +427,7 @@ def test_an_expired_lease_is_lost_even_if_nobody_took_it(attempts: int) -> None:
             paused.append(step)
             clock.advance(LEASE_MS * 2)  # e.g. a suspended VM; nobody else writes
             # GC runs meanwhile and removes the attempt's delta files as unreferenced
+            time.sleep(0.01)  # (written before GC's fence by the store's clock)
             real_now = int(time.time() * 1000) + 60_000
             report = collect_garbage(a.store, min_age_s=0, now_ms=real_now)
             assert any(i.reason == "unreferenced_snapshot" for i in report.deleted)

@@ -43,14 +43,14 @@ an unreadable record aborts the run before anything is deleted.
 Before it deletes anything, GC *fences* every domain it collects: it publishes a version
 with the same files (commit kind ``fence``), so every publish still in flight, which is a
 compare-and-swap on an older manifest, fails (the writer or compactor retries from the new
-head, writing its files anew). It then collects only objects written before
-``fence_time - min_age_s / 2`` (and older than ``min_age_s``): anything written later may
-belong to a publish that read the fence, and compaction output is adopted only within
-``min_age_s / 2`` of being written (checked after reading the manifest it swaps). A domain
-with no manifest yet cannot be fenced, so nothing of it is collected by age. Hence the
-invariant: **no manifest can ever reference an object GC deleted**, however long a writer
-pauses, provided writers' clocks and the store's agree within ``min_age_s / 2``. A dry run
-does not fence; it reports what a run fencing at ``now`` would delete.
+head, writing its files anew). It then collects only objects written before the fence (and
+older than ``min_age_s``): anything written later may belong to a publish that read the
+fence. The one kind of publish that names files written *before* it read the manifest,
+adopting compaction output, is abandoned when a fence lies between the manifest it planned
+on and the one it would swap. A domain with no manifest yet cannot be fenced, so nothing of
+it is collected by age. Hence the invariant: **no manifest can ever reference an object GC
+deleted**, however long a writer pauses. A dry run does not fence; it reports what a run
+fencing at ``now`` would delete.
 
 Ages come from the store's ``last_modified``.
 """
@@ -340,7 +340,7 @@ class _Planner:
 
     def old(self, meta: ObjectMeta, min_ms: int | None = None) -> bool:
         """Old enough to collect: older than ``min_ms`` (default ``min_age``); by ``min_age``
-        also written before the fence's time less half of it (see the module doc)."""
+        also written before the fence (see the module doc)."""
         if _age_ms(meta, self.now_ms) < (self.min_age_ms if min_ms is None else min_ms):
             return False
         if min_ms is not None and min_ms > self.min_age_ms:
@@ -348,7 +348,7 @@ class _Planner:
         if self.fenced_at_ms is None:
             return False  # no manifest, no fence: an in-flight first publish may need it
         written = int(meta.last_modified.timestamp() * 1000)
-        return written < self.fenced_at_ms - self.min_age_ms // 2
+        return written < self.fenced_at_ms
 
     def item(self, meta: ObjectMeta, reason: str) -> GcItem:
         return GcItem(meta.key, reason, meta.size, self.domain)

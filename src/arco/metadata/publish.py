@@ -36,7 +36,7 @@ from arco.errors import (
     StorageBusyError,
     TransientStorageError,
 )
-from arco.metadata.commit_log import CommitKind, CommitRecord, write_commit
+from arco.metadata.commit_log import CommitKind, CommitRecord, read_commit, write_commit
 from arco.metadata.manifest import FileEntry, Manifest, StoredManifest, publish_manifest
 from arco.metadata.manifest import read_manifest as read_head
 from arco.storage.port import ObjectStore
@@ -206,23 +206,30 @@ class Publisher:
         replaced: Iterable[FileEntry],
         files: Iterable[FileEntry],
         *,
+        planned_on: StoredManifest,
         written_at_ms: int,
         checkpoint_version: int | None,
         fencing_token: int | None = None,
         watermark: Callable[[str], str | None] | None = None,
     ) -> Manifest | None:
-        """The manifest adopting ``files`` in place of ``replaced``, or None to abandon them.
+        """The manifest adopting ``files`` (planned on ``planned_on``) in place of
+        ``replaced``, or None to abandon them.
 
-        Abandoned: output written more than half of :data:`DEFAULT_MIN_AGE_S` ago (stalled),
-        or ``replaced`` no longer all current (compacted by someone else first; our files are
-        orphans for GC). ``fencing_token`` defaults to the current one; ``watermark`` maps
-        the new commit id to the watermark (default: keep the current one).
+        Abandoned: output written more than half of :data:`DEFAULT_MIN_AGE_S` ago (stalled);
+        ``replaced`` no longer all current (compacted by someone else first; our files are
+        orphans for GC); or a ``fence`` version published since the plan (GC fences before it
+        deletes: it may be deleting our output, written before its fence and referenced by
+        nothing). ``fencing_token`` defaults to the current one; ``watermark`` maps the new
+        commit id to the watermark (default: keep the current one).
         """
         if self._clock.now_ms() - written_at_ms > DEFAULT_MIN_AGE_S * 1000 // 2:
             log.warning("compaction of %s stalled; its output is abandoned", self._domain)
             return None
         gone = set(replaced)
         if current is None or not gone <= set(current.manifest.files):
+            return None
+        if self._fenced_since(planned_on, current):
+            log.info("compaction of %s was fenced (GC or a takeover); abandoned", self._domain)
             return None
         cur = current.manifest
         commit_id = next_ulid_after(cur.commit_id)
@@ -236,6 +243,17 @@ class Publisher:
             fencing_token=cur.fencing_token if fencing_token is None else fencing_token,
             commit_id=commit_id,
         )
+
+    def _fenced_since(self, planned_on: StoredManifest, current: StoredManifest) -> bool:
+        """Whether a ``fence`` commit lies on the chain after ``planned_on`` up to ``current``."""
+        stop = planned_on.manifest.commit_id
+        commit_id: str | None = current.manifest.commit_id
+        while commit_id is not None and commit_id > stop:
+            record = read_commit(self._store, self._domain, commit_id)
+            if record.kind == "fence":
+                return True
+            commit_id = record.parent_commit_id
+        return False
 
 
 class PublishingSteps:

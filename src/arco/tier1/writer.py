@@ -458,6 +458,7 @@ class DomainWriter(PublishingSteps, Generic[S]):
         started = self._clock.now_ms()
         files = merge.write(self._store, self._loader, todo, pruned)
         return self._adopt(
+            head,
             list(todo.replaced),
             files,
             checkpoint_version=todo.last if todo.kind == "checkpoint" else None,
@@ -467,6 +468,7 @@ class DomainWriter(PublishingSteps, Generic[S]):
 
     def _adopt(
         self,
+        planned_on: StoredManifest,
         replaced: list[FileEntry],
         files: list[FileEntry],
         *,
@@ -488,6 +490,7 @@ class DomainWriter(PublishingSteps, Generic[S]):
                     current,
                     replaced,
                     files,
+                    planned_on=planned_on,
                     written_at_ms=written_at_ms,
                     checkpoint_version=checkpoint_version,
                     fencing_token=held.lease.fencing_token,

@@ -597,6 +597,7 @@ class Compactor(PublishingSteps, Generic[T2]):
                     current,
                     todo.replaced,
                     files,
+                    planned_on=head,
                     written_at_ms=started,
                     checkpoint_version=todo.last if kind == "checkpoint" else None,
                 )
