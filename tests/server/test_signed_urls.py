@@ -232,3 +232,31 @@ def test_mint_rate_class(tmp_path: Path) -> None:
     with TestClient(create_app(settings)) as c:
         codes = [c.post(MINT, json={"domain": "catalog"}, headers=A).status_code for _ in range(2)]
         assert codes == [200, 429]
+
+
+@pytest.mark.parametrize(
+    ("header", "status"),
+    [
+        ("bytes=" + "9" * 5000 + "-", 416),  # starts past every end
+        ("bytes=0-" + "9" * 5000, 206),  # the end saturates: the rest of the object
+        ("bytes=-" + "9" * 5000, 206),  # a suffix longer than the object: all of it
+        ("bytes=\xb2-3", 200),  # latin-1 '²' is a digit to str.isdigit, not to int()
+    ],
+)
+def test_absurd_range_headers_get_416_or_a_body_never_500(
+    client: TestClient, header: str, status: int
+) -> None:
+    """Issue 10, defect 4: a 5000-digit position overflowed Python's int parsing (500)."""
+    f = mint(client).json()["files"][0]
+    r = client.get(local(f["url"]), headers={"Range": header.encode("latin-1")})
+    assert r.status_code == status, r.text
+    if status != 416:
+        assert len(r.content) == f["bytes"]
+
+
+def test_booleans_are_not_numbers_for_ttl_seconds(client: TestClient) -> None:
+    """Issue 10, defect 8: ``true`` was coerced to a 1-second TTL."""
+    r = mint(client, ttl_seconds=True)
+    assert r.status_code == 400, r.text
+    assert r.json()["error"]["code"] == "VALIDATION_FAILED"
+    assert "ttl_seconds" in r.json()["error"]["message"]

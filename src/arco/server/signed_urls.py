@@ -222,6 +222,20 @@ class Unsatisfiable(Exception):
     """The Range header names no byte of the object (416)."""
 
 
+#: more digits than any object size has: such a position lies past the end of every object
+_MAX_DIGITS = 18
+
+
+def _position(digits: str) -> int:
+    """A byte position of a Range header; absurdly long numbers saturate (no int parse of
+    thousands of digits, which Python refuses)."""
+    return 10**_MAX_DIGITS if len(digits) > _MAX_DIGITS else int(digits)
+
+
+def _is_number(text: str) -> bool:
+    return text.isascii() and text.isdigit()
+
+
 def parse_range(header: str | None, size: int) -> ByteRange | None:
     """The single byte range of a ``Range`` header, None to serve the whole object (no
     header, a malformed one, or several ranges: all allowed by RFC 9110 to be ignored);
@@ -233,20 +247,20 @@ def parse_range(header: str | None, size: int) -> ByteRange | None:
         return None
     first, dash, last = spec.strip().partition("-")
     first, last = first.strip(), last.strip()
-    if not dash or not (first.isdigit() or first == "") or not (last.isdigit() or last == ""):
+    if not dash or not (_is_number(first) or first == "") or not (_is_number(last) or last == ""):
         return None
     if first == "":
         if last == "":
             return None
-        suffix = int(last)
+        suffix = _position(last)
         if suffix == 0:
             raise Unsatisfiable
         if size == 0:
             raise Unsatisfiable
         return ByteRange(max(0, size - suffix), size)
-    start = int(first)
-    end = size if last == "" else min(int(last) + 1, size)
-    if last != "" and int(last) < start:
+    start = _position(first)
+    end = size if last == "" else min(_position(last) + 1, size)
+    if last != "" and _position(last) < start:
         return None
     if start >= size:
         raise Unsatisfiable

@@ -14,7 +14,8 @@ router = APIRouter(tags=["browser"])
 
 
 class MintRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # strict: booleans are not numbers (``ttl_seconds: true`` was taken as 1 s)
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     domain: str = Field(description="catalog, lineage or executions")
     paths: list[str] | None = Field(
