@@ -54,6 +54,8 @@ def test_max_length() -> None:
         ("a ", "namespace: must not start or end with whitespace (got 'a ')"),
         ("\u00a0a", "namespace: must not start or end with whitespace (got '\\xa0a')"),
         ("a\u3000", "namespace: must not start or end with whitespace (got 'a\\u3000')"),
+        (".", "namespace: must not be '.' (a URL path segment clients remove)"),
+        ("..", "namespace: must not be '..' (a URL path segment clients remove)"),
     ],
 )
 def test_rejects_with_message(value: str, message: str) -> None:
@@ -119,3 +121,16 @@ def test_name_key_is_idempotent_and_nfc(value: str) -> None:
     key = name_key(value)
     assert name_key(key) == key
     assert unicodedata.is_normalized("NFC", key)
+
+
+def test_dot_names_are_refused_everywhere_but_dots_inside_names_are_fine() -> None:
+    """Issue 10, defect 7: ``.`` and ``..`` were accepted for namespaces and lineage assets,
+    reachable only through percent-encoded URLs that clients normalise away."""
+    from arco.core.assets import AssetKey
+
+    for bad in ("./orders", "../orders", "sales/.", "sales/.."):
+        with pytest.raises(ValidationError, match=r"must not be '\.\.?'"):
+            AssetKey.parse(bad)
+    assert validate_name("table", "...") == "..."
+    assert validate_name("table", ".hidden") == ".hidden"
+    assert str(AssetKey.parse("v1.2/a.b")) == "v1.2/a.b"

@@ -330,3 +330,16 @@ def test_bodies_are_the_request_fields(
             assert field.get_default(call_default_factory=True) == wanted[name].get_default(
                 call_default_factory=True
             ), name
+
+
+@pytest.mark.parametrize("name", [".", ".."])
+def test_dot_names_are_a_validation_error_and_write_nothing(
+    dev_client: TestClient, library: Catalog, name: str
+) -> None:
+    message = _error(
+        dev_client.post(f"{API}/namespaces", json={"name": name}), 400, "VALIDATION_FAILED"
+    )
+    assert message.startswith("name: must not be")
+    edge = {"source": f"{name}/orders", "target": "sales/orders"}
+    _error(dev_client.post(f"{API}/lineage/edges", json=edge), 400, "VALIDATION_FAILED")
+    assert library.list_namespaces().items == []

@@ -7,8 +7,9 @@ Rules (one place, used by the catalog and flow alike):
 * Names are stored **NFC-normalized**: input is normalized, not rejected, so ``"é"`` typed
   precomposed or decomposed is the same name. Length is counted after normalization.
 * Forbidden: control, format, surrogate and unassigned code points (Unicode categories
-  Cc, Cf, Cs, Cn), line and paragraph separators (Zl, Zp), ``/``, and leading or trailing
-  whitespace.
+  Cc, Cf, Cs, Cn), line and paragraph separators (Zl, Zp), ``/``, leading or trailing
+  whitespace, and the names ``.`` and ``..``: every other name round-trips through a
+  percent-encoded URL path segment, while browsers and HTTP clients remove dot segments.
 * Names are **case-preserving and unique case-insensitively**: the name is stored and
   shown as given, while uniqueness (namespaces in a workspace, tables in a namespace,
   columns in a table) is decided on :func:`name_key`, i.e. NFC + Unicode case folding.
@@ -43,6 +44,8 @@ def validate_name(field: str, value: str, *, max_length: int = 128) -> str:
         raise ValidationError(f"{field}: must not contain '/' (got {name!r})")
     if name != name.strip():
         raise ValidationError(f"{field}: must not start or end with whitespace (got {name!r})")
+    if name in (".", ".."):
+        raise ValidationError(f"{field}: must not be {name!r} (a URL path segment clients remove)")
     return name
 
 
