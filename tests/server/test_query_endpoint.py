@@ -379,3 +379,37 @@ def test_unchanged_catalog_reads_no_parquet(client: TestClient, root: RecordingS
     assert rows == [["orders"], ["refunds"]]
     reads = root.parquet_reads()
     assert reads and all("/snapshots/catalog/" in k for k in reads), reads
+
+
+# --- errors raised while the result streams (issue 10, defects 1 and 2) --------------------
+
+
+@pytest.mark.parametrize(
+    ("sql", "words"),
+    [
+        ("SELECT CASE WHEN i > 5000 THEN error('boom') ELSE i END FROM range(100000) t(i)", "boom"),
+        (
+            "SELECT CASE WHEN i > 5000 THEN 'x' ELSE i::VARCHAR END::INT FROM range(100000) t(i)",
+            "Could not convert",
+        ),
+    ],
+)
+def test_an_error_after_the_first_batch_is_a_400_like_one_before_it(
+    client: TestClient, sql: str, words: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    r = q(client, sql)
+    assert r.status_code == 400, r.text[:300]
+    error = r.json()["error"]
+    assert error["code"] == "VALIDATION_FAILED" and words in error["message"]
+    assert "Traceback" not in caplog.text and "failed unexpectedly" not in caplog.text
+    assert q(client, "SELECT 1 AS one").json()["rows"] == [[1]]  # the server carries on
+
+
+def test_the_time_limit_while_streaming_is_a_504(tmp_path: Path, root: RecordingStore) -> None:
+    settings = settings_for(tmp_path, query_timeout_s=0.3, query_max_rows=10**9)
+    with make_client(settings, root) as c:
+        seed(workspace(c, A))
+        # a few batches at once, then a row only now and then: the limit fires mid-stream
+        r = q(c, "SELECT i FROM range(10000000000) t(i) WHERE i < 10000 OR hash(i) % 100000000 = 0")
+    assert r.status_code == 504, r.text[:300]
+    assert r.json()["error"]["code"] == "QUERY_TIMEOUT"

@@ -257,7 +257,11 @@ class QueryEngine:
             timer.start()
             try:
                 reader = con.sql(statement).to_arrow_reader(BATCH_ROWS)
-                return _collect(reader, limits.max_rows, limits.max_result_bytes)
+                try:
+                    return _collect(reader, limits.max_rows, limits.max_result_bytes)
+                except (OSError, pa.ArrowException) as exc:
+                    # an engine error after the first batch reaches us through Arrow's stream
+                    raise self._streamed_error(exc, fired) from exc
             except duckdb.InterruptException as exc:
                 if fired.is_set():
                     raise QueryTimeoutError(
@@ -277,6 +281,20 @@ class QueryEngine:
         finally:
             timer.cancel()
             con.close()
+
+    def _streamed_error(self, exc: BaseException, fired: threading.Event) -> ArcoError:
+        """The error a query failing while its rows streamed maps to: the same as failing
+        before its first row (400, or 504 when the time limit interrupted it)."""
+        message = first_line(exc)
+        if fired.is_set():
+            return QueryTimeoutError(
+                f"query exceeded the {self.limits.timeout_s:g}s time limit and was interrupted"
+            )
+        if message.startswith("INTERRUPT"):
+            return ValidationError("sql: the query was interrupted")
+        if message.startswith("Out of Memory"):
+            return ValidationError("sql: the query needs more memory than allowed")
+        return ValidationError(f"sql: {message}")
 
     # --- caches -----------------------------------------------------------------------
 
