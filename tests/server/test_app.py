@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
@@ -47,6 +48,38 @@ def test_oversized_body_is_413_in_the_error_shape(dev_settings: ServerSettings) 
             "message": "request body exceeds 100 bytes",
             "request_id": "big",
         }
+
+
+def test_a_chunked_body_over_the_limit_is_413_too(
+    dev_settings: ServerSettings, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 10, defect 5: without a Content-Length the limit tripped inside the body
+    parser, which answered 400 "There was an error parsing the body"."""
+    settings = dataclasses.replace(dev_settings, limits=Limits(max_body_bytes=100))
+
+    def chunks() -> Iterator[bytes]:
+        yield b'{"name": "'
+        for _ in range(20):
+            yield b"x" * 10
+        yield b'"}'
+
+    with TestClient(create_app(settings)) as client:
+        r = client.post("/api/v1/namespaces", content=chunks(), headers={"X-Request-Id": "chunked"})
+        assert "content-length" not in {k.lower() for k in r.request.headers}
+        assert r.status_code == 413, r.text
+        assert r.json()["error"] == {
+            "code": "PAYLOAD_TOO_LARGE",
+            "message": "request body exceeds 100 bytes",
+            "request_id": "chunked",
+        }
+        # a Content-Length of thousands of digits is over the limit, not a 500
+        huge = client.post(
+            "/api/v1/namespaces", content=b"{}", headers={"Content-Length": "9" * 5000}
+        )
+        assert huge.status_code == 413
+        assert client.get("/api/v1/namespaces").status_code == 200  # nothing was created
+        assert client.get("/api/v1/namespaces").json()["items"] == []
+    assert "Exception in ASGI application" not in caplog.text
 
 
 @pytest.mark.parametrize(

@@ -162,28 +162,38 @@ class BodyLimit:
             return
         limit = self.large_paths.get(scope.get("path", ""), self.limit)
         for name, value in scope.get("headers", []):
-            if name == b"content-length" and value.isdigit() and int(value) > limit:
+            # (a thousand-digit length is over any limit; int() would refuse to parse it)
+            if (
+                name == b"content-length"
+                and value.isdigit()
+                and (len(value) > 18 or int(value) > limit)
+            ):
                 await _too_large(scope, send, limit)
                 return
         seen = 0
+        answered = False
 
         async def limited() -> Message:
-            nonlocal seen
+            # A chunked body over the limit is answered here, at once: the application only
+            # sees the client go away (an exception raised in ``receive`` would reach its
+            # body parser, which turns any failure into a 400).
+            nonlocal seen, answered
+            if answered:
+                return {"type": "http.disconnect"}
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > limit:
-                    raise _BodyTooLarge
+                    answered = True
+                    await _too_large(scope, send, limit)
+                    return {"type": "http.disconnect"}
             return message
 
-        try:
-            await self.app(scope, limited, send)
-        except _BodyTooLarge:
-            await _too_large(scope, send, limit)
+        async def unless_answered(message: Message) -> None:
+            if not answered:
+                await send(message)
 
-
-class _BodyTooLarge(Exception):
-    pass
+        await self.app(scope, limited, unless_answered)
 
 
 async def _too_large(scope: Scope, send: Send, limit: int) -> None:
