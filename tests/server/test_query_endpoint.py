@@ -12,6 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import httpx
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -413,3 +414,41 @@ def test_the_time_limit_while_streaming_is_a_504(tmp_path: Path, root: Recording
         r = q(c, "SELECT i FROM range(10000000000) t(i) WHERE i < 10000 OR hash(i) % 100000000 = 0")
     assert r.status_code == 504, r.text[:300]
     assert r.json()["error"]["code"] == "QUERY_TIMEOUT"
+
+
+# --- nothing about the host (issue 10, defect 6) ------------------------------------------
+
+HOST_PROBES = [
+    "SELECT current_setting('secret_directory')",
+    "SELECT CURRENT_SETTING('home_directory')",
+    "SELECT * FROM duckdb_settings()",
+    "SELECT name, value FROM duckdb_settings() WHERE value LIKE '/%'",
+    "SELECT * FROM duckdb_extensions()",
+    "SELECT * FROM duckdb_secrets()",
+    "SELECT version()",
+    "SELECT * FROM pragma_version()",
+    "SELECT * FROM pragma_platform()",
+    "SUMMARIZE SELECT current_setting('secret_directory') AS s",
+    "DESCRIBE SELECT version()",
+    "SELECT (SELECT current_setting('temp_directory')) AS x FROM catalog.tables",
+    "WITH s AS (SELECT * FROM duckdb_settings()) SELECT count(*) FROM s",
+]
+
+
+@pytest.mark.parametrize("sql", HOST_PROBES)
+def test_the_query_endpoint_shows_nothing_of_the_host(client: TestClient, sql: str) -> None:
+    r = q(client, sql)
+    assert r.status_code == 400, r.text[:300]
+    assert "is not available" in r.json()["error"]["message"]
+    home = str(Path.home())
+    assert home not in r.text and ".duckdb" not in r.text
+    assert duckdb.__version__ not in r.text
+
+
+def test_ordinary_introspection_of_the_views_still_works(client: TestClient) -> None:
+    r = q(
+        client,
+        "SELECT table_name FROM duckdb_tables() UNION ALL SELECT view_name FROM duckdb_views()",
+    )
+    assert r.status_code == 200, r.text[:300]
+    assert q(client, "DESCRIBE catalog.tables").status_code == 200

@@ -179,6 +179,58 @@ def check_read_only(sql: str, max_bytes: int = DEFAULT_MAX_SQL_BYTES) -> None:
         raise ValidationError(
             f"sql: only read-only SELECT statements are allowed (got {kinds[0].name})"
         )
+    _check_functions(sql)
+
+
+#: functions that describe the host or the engine (paths, settings, version, platform,
+#: extensions, secrets, memory, temporary files) rather than the tenant's metadata
+HOST_FUNCTIONS = frozenset(
+    {
+        "current_setting",
+        "duckdb_settings",
+        "duckdb_extensions",
+        "duckdb_secrets",
+        "which_secret",
+        "duckdb_memory",
+        "duckdb_temporary_files",
+        "duckdb_external_file_cache",
+        "duckdb_databases",
+        "duckdb_variables",
+        "getvariable",
+        "getenv",
+        "version",
+        "pragma_version",
+        "pragma_platform",
+        "pragma_database_size",
+        "pragma_metadata_info",
+        "pragma_storage_info",
+        "pragma_user_agent",
+        "pragma_extension_versions",
+    }
+)
+
+
+def _check_functions(sql: str) -> None:
+    """ValidationError if ``sql`` calls a function of :data:`HOST_FUNCTIONS` (found in
+    DuckDB's own parse tree; a statement it cannot serialise is refused)."""
+    try:
+        tree = _serialize(sql, None)
+    except (duckdb.Error, ValueError) as exc:
+        raise ValidationError(f"sql: {first_line(exc)}") from exc
+    if not isinstance(tree, dict) or tree.get("error"):
+        raise ValidationError(
+            "sql: this statement cannot be checked; only plain SELECTs are allowed"
+        )
+    stack: list[Any] = [tree]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            name = node.get("function_name")
+            if isinstance(name, str) and name.lower() in HOST_FUNCTIONS:
+                raise ValidationError(f"sql: function {name.lower()}() is not available")
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
 
 
 def rewrite_system_refs(sql: str, con: duckdb.DuckDBPyConnection | None = None) -> str:
@@ -247,6 +299,8 @@ def harden(con: duckdb.DuckDBPyConnection, memory_limit: str | None = None) -> N
     """Lock a connection's database down: no spilling, no external access, no extension
     autoload or autoinstall, configuration locked (``SET`` fails from here on)."""
     con.execute("SET temp_directory = ''")
+    # nothing of the server account's home may show (the default lies under ~/.duckdb)
+    con.execute("SET secret_directory = ''")
     if memory_limit:
         con.execute(f"SET memory_limit = '{_memory_limit(memory_limit)}'")
     con.execute("SET enable_external_access = false")
