@@ -62,7 +62,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from arco.core.clock import SYSTEM_CLOCK
-from arco.core.ids import next_ulid_after, ulid_time_ms
+from arco.core.ids import ulid_time_ms
 from arco.domains.registry import TIER1, TIER2
 from arco.errors import (
     CommitConflictError,
@@ -248,23 +248,19 @@ def _fence(store: ObjectStore, domain: str, *, dry_run: bool, now_ms: int) -> _F
             return None
         if dry_run:
             return _Fence(now_ms, None)
-        m = head.manifest
-        commit_id = next_ulid_after(m.commit_id)
-        fence = publisher.successor(
+        fence = publisher.fence(
             head,
-            files=m.files,
-            checkpoint_version=m.checkpoint_version,
-            # tier 2 keeps its watermark (the last folded ledger object); tier 1 names the commit
-            watermark=m.watermark if domain in TIER2 else commit_id,
-            fencing_token=m.fencing_token,
-            commit_id=commit_id,
+            after=head.manifest.commit_id,
+            fencing_token=head.manifest.fencing_token,
+            # tier 2 keeps its watermark (the last folded ledger object)
+            keep_watermark=domain in TIER2,
         )
         try:
             publisher.publish(head, fence, "fence", [{"op": "gc_fence"}])
         except (CommitConflictError, FencedError):
             continue  # a writer published first: fence its version instead
         meta = store.head(manifest_key(domain))
-        return _Fence(int(meta.last_modified.timestamp() * 1000), commit_id)
+        return _Fence(int(meta.last_modified.timestamp() * 1000), fence.commit_id)
     raise CommitConflictError(
         f"gc: could not fence {domain} in {FENCE_ATTEMPTS} attempts (busy writers); nothing "
         "was deleted"

@@ -109,6 +109,28 @@ class Publisher:
             updated_at=rfc3339_ms(self._clock.now_ms()),
         )
 
+    def fence(
+        self,
+        head: StoredManifest | None,
+        *,
+        after: str,
+        fencing_token: int,
+        keep_watermark: bool = False,
+    ) -> Manifest:
+        """The version after ``head`` that changes nothing but carries ``fencing_token`` and
+        a commit id after ``after``: every write conditional on ``head`` then fails. Its
+        watermark is its own commit id (tier 1) or, with ``keep_watermark``, the head's."""
+        m = head.manifest if head is not None else None
+        commit_id = next_ulid_after(after)
+        return self.successor(
+            head,
+            files=m.files if m is not None else (),
+            checkpoint_version=m.checkpoint_version if m is not None else 0,
+            watermark=m.watermark if keep_watermark and m is not None else commit_id,
+            fencing_token=fencing_token,
+            commit_id=commit_id,
+        )
+
     def publish(
         self,
         head: StoredManifest | None,

@@ -221,16 +221,10 @@ def _check_functions(sql: str) -> None:
         raise ValidationError(
             "sql: this statement cannot be checked; only plain SELECTs are allowed"
         )
-    stack: list[Any] = [tree]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, dict):
-            name = node.get("function_name")
-            if isinstance(name, str) and name.lower() in HOST_FUNCTIONS:
-                raise ValidationError(f"sql: function {name.lower()}() is not available")
-            stack.extend(node.values())
-        elif isinstance(node, list):
-            stack.extend(node)
+    for node in _objects(tree):
+        name = node.get("function_name")
+        if isinstance(name, str) and name.lower() in HOST_FUNCTIONS:
+            raise ValidationError(f"sql: function {name.lower()}() is not available")
 
 
 def rewrite_system_refs(sql: str, con: duckdb.DuckDBPyConnection | None = None) -> str:
@@ -265,16 +259,20 @@ def rewrite_system_refs(sql: str, con: duckdb.DuckDBPyConnection | None = None) 
     return raw.decode("utf-8", errors="surrogatepass")
 
 
-def _base_tables(node: Any) -> Iterator[dict[str, Any]]:
-    stack = [node]
+def _objects(tree: Any) -> Iterator[dict[str, Any]]:
+    """Every JSON object of a serialised parse tree, at any depth."""
+    stack = [tree]
     while stack:
         item = stack.pop()
         if isinstance(item, dict):
-            if item.get("type") == "BASE_TABLE":
-                yield item
+            yield item
             stack.extend(item.values())
         elif isinstance(item, list):
             stack.extend(item)
+
+
+def _base_tables(tree: Any) -> Iterator[dict[str, Any]]:
+    return (node for node in _objects(tree) if node.get("type") == "BASE_TABLE")
 
 
 def _schema_token_end(raw: bytes, start: int) -> int | None:

@@ -381,23 +381,11 @@ class DomainWriter(PublishingSteps, Generic[S]):
         self._last_published = manifest
         self.commits += 1
 
-    def _fence(self, head: StoredManifest | None, after: str, fencing_token: int) -> Manifest:
-        """A version that changes nothing but carries ``fencing_token`` (and a commit id after
-        ``after``): it makes every write conditional on ``head`` impossible."""
-        m = head.manifest if head is not None else None
-        commit_id = next_ulid_after(after)
-        return self._publisher.successor(
-            head,
-            files=m.files if m is not None else (),
-            checkpoint_version=m.checkpoint_version if m is not None else 0,
-            watermark=commit_id,
-            fencing_token=fencing_token,
-            commit_id=commit_id,
-        )
-
     def _seal(self, head: StoredManifest | None, failed: Manifest) -> Manifest:
         """Seals ``head`` after ``failed`` had an unknown outcome (see :mod:`.publish`)."""
-        return self._fence(head, failed.commit_id, failed.fencing_token)
+        return self._publisher.fence(
+            head, after=failed.commit_id, fencing_token=failed.fencing_token
+        )
 
     def _publish(
         self,
@@ -421,7 +409,9 @@ class DomainWriter(PublishingSteps, Generic[S]):
         self, head: StoredManifest, state: S, held: _Held
     ) -> tuple[StoredManifest, S]:
         """Carry a new fencing token into the manifest right after a takeover."""
-        fence = self._fence(head, head.manifest.commit_id, held.lease.fencing_token)
+        fence = self._publisher.fence(
+            head, after=head.manifest.commit_id, fencing_token=held.lease.fencing_token
+        )
         self._publish(head, fence, held, "fence", [])
         published = read_manifest(self._store, self._domain)
         if published is None or published.manifest != fence:
