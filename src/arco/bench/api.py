@@ -30,17 +30,12 @@ Every figure carries its unit in its name (``_ms``, ``_per_s``, ``_s``); ratios 
 from __future__ import annotations
 
 import importlib.util
-import json
-import os
 import random
-import socket
-import subprocess
-import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,7 +43,7 @@ from typing import Any
 from rich.console import Console
 
 from arco.bench import common
-from arco.bench.common import Ui, percentile, ratio, round4
+from arco.bench.common import Server, Ui, load_average, percentile, ratio, round4, start_server
 from arco.catalog import Catalog, WriterOptions
 from arco.catalog.domain import CATALOG
 from arco.core.scope import Scope
@@ -72,7 +67,6 @@ LIBRARY_OPS = ("get_table", "list_tables", "query")
 #: the ratio of the query endpoint's p50 to DuckDB's the issue asks for
 QUERY_TARGET_RATIO = 1.5
 API = "/api/v1"
-_SERVER_CHILD = "import sys; from arco.bench.api import _serve_child; _serve_child(sys.argv[1])"
 
 
 @dataclass(frozen=True)
@@ -118,118 +112,6 @@ class ApiBenchConfig:
 
 def _table_name(i: int) -> str:
     return f"t{i:06d}"
-
-
-# --- CPU accounting ----------------------------------------------------------------------------
-
-_CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-
-
-def _process_cpu_s(pid: int) -> float | None:
-    """User + system CPU seconds of another process (Linux ``/proc``; None elsewhere)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = stat.rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS  # utime, stime
-
-
-def _load_average() -> list[float] | None:
-    try:
-        return [round(x, 2) for x in os.getloadavg()]
-    except OSError:  # pragma: no cover - not on Linux
-        return None
-
-
-# --- the server process ------------------------------------------------------------------------
-
-
-def _serve_child(payload: str) -> None:
-    """Entry point of the server process: ``arco serve --dev --no-compactor`` with raised
-    rate limits (what ``arco serve`` does, minus the flag parsing)."""
-    import uvicorn
-
-    from arco.server import ServerSettings, create_app
-    from arco.server.logs import configure
-    from arco.server.settings import Limits
-
-    args = json.loads(payload)
-    unlimited = 1e9
-    settings = ServerSettings(
-        store_url=args["store_url"],
-        port=int(args["port"]),
-        dev=True,
-        compactor=False,
-        limits=Limits(
-            requests_per_s=unlimited,
-            burst=10**9,
-            query_per_s=unlimited,
-            query_burst=10**9,
-        ),
-    )
-    app = create_app(settings)
-    configure()
-    uvicorn.run(app, host="127.0.0.1", port=settings.port, log_config=None, access_log=False)
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-@dataclass
-class _Server:
-    url: str
-    pid: int
-    log_path: Path
-
-    def log_tail(self, lines: int = 20) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
-
-
-@contextmanager
-def start_server(store_url: str, log_path: Path, timeout_s: float = 60.0) -> Iterator[_Server]:
-    """The API server on a free loopback port in a new process, ready (``/health`` answers)."""
-    import httpx
-
-    port = _free_port()
-    payload = json.dumps({"store_url": store_url, "port": port})
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-c", _SERVER_CHILD, payload],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    server = _Server(f"http://127.0.0.1:{port}", proc.pid, log_path)
-    try:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(
-                    f"the API server exited with status {proc.returncode}:\n{server.log_tail()}"
-                )
-            try:
-                if httpx.get(f"{server.url}/health", timeout=1.0).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"the API server did not answer /health:\n{server.log_tail()}")
-            time.sleep(0.05)
-        yield server
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:  # pragma: no cover - a wedged server
-            proc.kill()
-            proc.wait(timeout=10)
 
 
 # --- the catalog ------------------------------------------------------------------------------
@@ -356,7 +238,7 @@ def run_window(
 
 
 def _server_cpu(pid: int | None) -> float | None:
-    return None if pid is None else _process_cpu_s(pid)
+    return None if pid is None else common.process_cpu_s(pid)
 
 
 class _Failed(RuntimeError):
@@ -364,7 +246,7 @@ class _Failed(RuntimeError):
 
 
 def _http_calls(
-    server: _Server, config: ApiBenchConfig
+    server: Server, config: ApiBenchConfig
 ) -> dict[str, Callable[[int], tuple[Call, Callable[[], None]]]]:
     import httpx
 
@@ -411,7 +293,7 @@ def _http_calls(
     return {op: factory(op) for op in HTTP_OPS}
 
 
-def probe_http(server: _Server, config: ApiBenchConfig) -> dict[str, str]:
+def probe_http(server: Server, config: ApiBenchConfig) -> dict[str, str]:
     """Which HTTP operations are served correctly: op -> why not (absent if fine).
 
     Each route is called once and its answer checked against the catalog's content (a
@@ -645,7 +527,7 @@ def run_api_bench(
                 "the server starts; the server's compactor loop is off (nothing to fold).",
             ],
         ),
-        "load_average_at_start": _load_average(),
+        "load_average_at_start": load_average(),
         "missing": {},
     }
     scope = Scope(TENANT, WORKSPACE)
@@ -717,7 +599,7 @@ def run_api_bench(
             finally:
                 for _, cleanup in http_one.values():
                     cleanup()
-        result["load_average_after_http"] = _load_average()
+        result["load_average_after_http"] = load_average()
 
         for op, make in _library_calls(reader, config, engine).items():
             library[op] = run_window(
@@ -778,7 +660,7 @@ def run_api_bench(
         qd["http_vs_duckdb_p50_ratio"] = ratio(qd["http_ms_p50"], qd["duckdb_direct_ms_p50"])
         qd["within_target"] = qd["http_vs_duckdb_p50_ratio"] <= QUERY_TARGET_RATIO
     result["query_vs_duckdb"] = qd
-    result["load_average_at_end"] = _load_average()
+    result["load_average_at_end"] = load_average()
     result["runtime_s"] = round4(time.perf_counter() - t_start)
     common.write_json(json_path, result)
     _print_summary(ui.console, result)

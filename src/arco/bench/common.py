@@ -1,7 +1,9 @@
-"""What the benchmarks share: statistics, the progress UI, writer processes and the JSON run.
+"""What the benchmarks share: statistics, the progress UI, writer processes, another
+process's CPU, memory and file descriptors, the API server in its own process, and the JSON run.
 
-Used by ``arco bench catalog`` (:mod:`arco.bench.catalog`) and ``arco bench ingest``
-(:mod:`arco.bench.ingest`); nothing here measures anything by itself.
+Used by ``arco bench catalog`` (:mod:`arco.bench.catalog`), ``arco bench ingest``
+(:mod:`arco.bench.ingest`), ``arco bench api`` (:mod:`arco.bench.api`) and ``arco bench soak``
+(:mod:`arco.bench.soak`); nothing here measures anything by itself.
 """
 
 from __future__ import annotations
@@ -12,6 +14,9 @@ import multiprocessing
 import os
 import platform
 import shutil
+import socket
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -151,6 +156,169 @@ def run_processes(
     if failed:
         raise RuntimeError(f"writer process failed: {failed[0]}")
     return results, elapsed_s
+
+
+# --- other processes: CPU, memory, file descriptors ---------------------------------------------
+
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def process_cpu_s(pid: int) -> float | None:
+    """User + system CPU seconds of another process (Linux ``/proc``; None elsewhere)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS  # utime, stime
+
+
+def process_rss_bytes(pid: int) -> int | None:
+    """Resident set size of another process (``VmRSS`` of ``/proc/<pid>/status``; None
+    elsewhere or once it has exited)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    for line in status.splitlines():
+        if line.startswith("VmRSS:"):
+            value, unit = line.split()[1:3]
+            return int(value) * {"kB": 1024, "mB": 1 << 20, "gB": 1 << 30}.get(unit, 1)
+    return None
+
+
+def process_open_fds(pid: int) -> int | None:
+    """How many file descriptors another process has open (``/proc/<pid>/fd``; None
+    elsewhere or once it has exited)."""
+    try:
+        return len(os.listdir(f"/proc/{pid}/fd"))
+    except OSError:
+        return None
+
+
+def load_average() -> list[float] | None:
+    """The 1/5/15-minute load averages, rounded (None where the OS has none)."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:  # pragma: no cover - not on Linux
+        return None
+
+
+# --- the API server in its own process ---------------------------------------------------------
+
+_SERVER_CHILD = "import sys; from arco.bench.common import serve_child; serve_child(sys.argv[1])"
+
+
+def serve_child(payload: str) -> None:
+    """Entry point of the server process: ``arco serve --dev`` with raised rate limits (what
+    ``arco serve`` does, minus the flag parsing); the compactor loop as the payload says."""
+    import uvicorn
+
+    from arco.server import ServerSettings, create_app
+    from arco.server.logs import configure
+    from arco.server.settings import Limits
+
+    args = json.loads(payload)
+    unlimited = 1e9
+    settings = ServerSettings(
+        store_url=args["store_url"],
+        port=int(args["port"]),
+        dev=True,
+        compactor=bool(args.get("compactor", False)),
+        compactor_interval_s=float(args.get("compactor_interval_s", 2.0)),
+        limits=Limits(
+            requests_per_s=unlimited,
+            burst=10**9,
+            query_per_s=unlimited,
+            query_burst=10**9,
+            mint_per_s=unlimited,
+            mint_burst=10**9,
+        ),
+    )
+    app = create_app(settings)
+    configure()
+    uvicorn.run(app, host="127.0.0.1", port=settings.port, log_config=None, access_log=False)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@dataclass
+class Server:
+    """A running API server process: its base URL, pid and log file."""
+
+    url: str
+    pid: int
+    log_path: Path
+
+    def log_tail(self, lines: int = 20) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+@contextmanager
+def start_server(
+    store_url: str,
+    log_path: Path,
+    timeout_s: float = 60.0,
+    *,
+    compactor: bool = False,
+    compactor_interval_s: float = 2.0,
+) -> Iterator[Server]:
+    """The API server on a free loopback port in a new process, ready (``/health`` answers).
+
+    Development mode (scope from ``X-Tenant-Id``/``X-Workspace-Id``), rate limits raised so
+    that they do not throttle a benchmark (every request still charges its bucket), the
+    tier-2 compactor loop only if ``compactor``; its output (JSON logs) goes to ``log_path``.
+    """
+    import httpx
+
+    port = free_port()
+    payload = json.dumps(
+        {
+            "store_url": store_url,
+            "port": port,
+            "compactor": compactor,
+            "compactor_interval_s": compactor_interval_s,
+        }
+    )
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", _SERVER_CHILD, payload],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    server = Server(f"http://127.0.0.1:{port}", proc.pid, log_path)
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(
+                    f"the API server exited with status {proc.returncode}:\n{server.log_tail()}"
+                )
+            try:
+                if httpx.get(f"{server.url}/health", timeout=1.0).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the API server did not answer /health:\n{server.log_tail()}")
+            time.sleep(0.05)
+        yield server
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:  # pragma: no cover - a wedged server
+            proc.kill()
+            proc.wait(timeout=10)
 
 
 # --- the run and its JSON --------------------------------------------------------------------
