@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from arco.cli.context import current, fail
+
+if TYPE_CHECKING:
+    from arco.server.settings import Limits
 
 
 def serve(
@@ -53,6 +56,32 @@ def serve(
     public_url: Annotated[
         str | None, typer.Option(help="Base URL clients reach this server at (for file links).")
     ] = None,
+    query_workers: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            envvar="ARCO_QUERY_WORKERS",
+            help="Query worker processes, one query each at a time (default 2); 0 runs "
+            "queries in the server process, without the memory bound.",
+        ),
+    ] = None,
+    query_memory_mb: Annotated[
+        int | None,
+        typer.Option(
+            min=16,
+            envvar="ARCO_QUERY_MEMORY_MB",
+            help="Memory one query may use, MiB (default 1024); above it the query fails "
+            "with QUERY_MEMORY_LIMIT.",
+        ),
+    ] = None,
+    query_timeout_s: Annotated[
+        float | None,
+        typer.Option(
+            min=0.1,
+            envvar="ARCO_QUERY_TIMEOUT_S",
+            help="Wall-clock limit of one query, seconds (default 10).",
+        ),
+    ] = None,
 ) -> None:
     """Run the HTTP API (and the explorer at /) on the --store."""
     import uvicorn
@@ -87,6 +116,7 @@ def serve(
         compactor=compactor,
         cors_origins=tuple(cors_origin or ()),
         public_url=public_url,
+        limits=_limits(query_workers, query_memory_mb, query_timeout_s),
     )
     settings.check()
     app = create_app(settings)
@@ -100,3 +130,15 @@ def serve(
         markup=False,
     )
     uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)
+
+
+def _limits(workers: int | None, memory_mb: int | None, timeout_s: float | None) -> Limits:
+    """The server's default limits with the options given on the command line."""
+    from arco.server.settings import Limits
+
+    given: dict[str, Any] = {
+        "query_workers": workers,
+        "query_memory_bytes": None if memory_mb is None else memory_mb << 20,
+        "query_timeout_s": timeout_s,
+    }
+    return Limits(**{k: v for k, v in given.items() if v is not None})

@@ -78,6 +78,28 @@ class QueryTimeoutError(ArcoError):
     retryable = False
 
 
+class QueryMemoryError(ArcoError):
+    """The query needed more memory than one query may use and was stopped."""
+
+    code = "QUERY_MEMORY_LIMIT"
+    retryable = False
+
+
+def memory_error(limit_bytes: int) -> QueryMemoryError:
+    """The one message of a query stopped for its memory, naming the limit."""
+    return QueryMemoryError(
+        f"sql: the query needed more than the {limit_bytes / (1 << 20):g} MiB of memory a "
+        f"query may use (query_memory_bytes) and was stopped"
+    )
+
+
+class QueryBusyError(ArcoError):
+    """Every query worker stayed busy for as long as a query may run."""
+
+    code = "QUERY_BUSY"
+    retryable = True
+
+
 @dataclass(frozen=True)
 class QueryLimits:
     """Per-query limits (the server fills them from ``arco.server.settings.Limits``)."""
@@ -86,8 +108,12 @@ class QueryLimits:
     max_rows: int = 10_000
     timeout_s: float = 10.0
     max_result_bytes: int = 32 << 20
-    #: DuckDB memory limit of each cached database (no spilling to disk)
-    memory_limit: str = "1GB"
+    #: memory one query may use, in bytes. DuckDB's memory limit of each cached database
+    #: (no spilling to disk) covers what its buffer manager tracks (joins, aggregates,
+    #: sorts); in the server, the query worker enforces it on the whole process, whatever
+    #: allocates (DuckDB's vectors, the Arrow conversion, the encoding): see
+    #: :mod:`arco.query.workers`
+    memory_bytes: int = 1 << 30
     #: DuckDB worker threads of each cached database
     threads: int = 2
 
@@ -212,12 +238,22 @@ class QueryEngine:
 
     # --- the query --------------------------------------------------------------------
 
-    def query(self, store: ObjectStore, scope_key: str, sql: str) -> QueryResult:
+    def query(
+        self,
+        store: ObjectStore,
+        scope_key: str,
+        sql: str,
+        *,
+        on_ready: Callable[[], None] | None = None,
+    ) -> QueryResult:
         """Run one read-only statement over the current snapshots of the scope whose
         (scoped) store is ``store``; ``scope_key`` names the scope in the caches.
+        ``on_ready`` is called once the snapshots are loaded, just before the statement
+        runs (a query worker measures its baseline memory there).
 
-        Raises ValidationError (``sql: ...``) for a refused or failing statement and
-        QueryTimeoutError when the time limit interrupts it.
+        Raises ValidationError (``sql: ...``) for a refused or failing statement,
+        QueryTimeoutError when the time limit interrupts it and QueryMemoryError when
+        DuckDB runs out of its memory limit.
         """
         started = time.perf_counter()
         outcome = "error"
@@ -225,6 +261,8 @@ class QueryEngine:
             check_read_only(sql, self.limits.max_sql_bytes)
             heads = read_heads(store)
             db = self._database(store, scope_key, heads)
+            if on_ready is not None:
+                on_ready()
             table, truncated = self._run(db, sql)
             outcome = "truncated" if truncated else "ok"
             QUERY_ROWS.observe(table.num_rows)
@@ -269,7 +307,7 @@ class QueryEngine:
                     ) from exc
                 raise ValidationError("sql: the query was interrupted") from exc
             except duckdb.OutOfMemoryException as exc:
-                raise ValidationError("sql: the query needs more memory than allowed") from exc
+                raise self._memory_error() from exc
             except duckdb.InternalException:
                 raise
             except duckdb.Error as exc:
@@ -293,8 +331,11 @@ class QueryEngine:
         if message.startswith("INTERRUPT"):
             return ValidationError("sql: the query was interrupted")
         if message.startswith("Out of Memory"):
-            return ValidationError("sql: the query needs more memory than allowed")
+            return self._memory_error()
         return ValidationError(f"sql: {message}")
+
+    def _memory_error(self) -> QueryMemoryError:
+        return memory_error(self.limits.memory_bytes)
 
     # --- caches -----------------------------------------------------------------------
 
@@ -311,7 +352,7 @@ class QueryEngine:
                 tables,
                 materialize=True,
                 threads=self.limits.threads,
-                memory_limit=self.limits.memory_limit,
+                memory_limit=f"{max(1, self.limits.memory_bytes >> 20)}MiB",
             )
             self.database_builds += 1
             return _Database(con), 1

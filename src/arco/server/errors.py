@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from arco import errors
+from arco.query.engine import QueryBusyError, QueryMemoryError
 
 log = logging.getLogger("arco.server")
 
@@ -59,6 +60,8 @@ _BY_CODE: dict[str, _Mapping] = {
     errors.OutcomeUnknownError.code: _Mapping(503, safe=False, retry_after=1),
     errors.CommitStateUnknownError.code: _Mapping(503, retry_after=1),
     errors.CorruptStateError.code: _Mapping(500, safe=False),
+    QueryMemoryError.code: _Mapping(400),
+    QueryBusyError.code: _Mapping(503, retry_after=1),
 }
 
 #: codes of the web layer itself

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 
 from arco.errors import ArcoError
 from arco.query.engine import QueryEngine, QueryLimits
+from arco.query.runner import InProcessRunner, QueryRunner
+from arco.query.workers import WorkerPool
 from arco.server.auth import Authenticator, DevAuthenticator
 from arco.server.ratelimit import RateLimiter
 from arco.server.settings import ServerSettings
@@ -28,7 +30,7 @@ class Services:
     authenticator: Authenticator
     rate_limiter: RateLimiter
     signing_key: bytes
-    query_engine: QueryEngine
+    query_runner: QueryRunner
     _stop: threading.Event = field(default_factory=threading.Event)
     _compactor: threading.Thread | None = None
     #: monotonic time of the compactor loop's last pass without failure, and its worst lag
@@ -38,8 +40,11 @@ class Services:
     @classmethod
     def start(cls, settings: ServerSettings, *, root: ObjectStore | None = None) -> Services:
         """Check ``settings`` and open everything; ``root`` replaces the store named by
-        ``settings.store_url`` (tests wrap stores to count or fail requests)."""
+        ``settings.store_url`` (tests wrap stores to count or fail requests; queries then
+        run in this process, as they do on a ``memory://`` store: worker processes can
+        only open a store by its URL)."""
         settings.check()
+        own_store = root is None and not settings.store_url.startswith("memory://")
         root = root if root is not None else open_store(settings.store_url)
         authenticator: Authenticator
         if settings.dev:
@@ -56,14 +61,7 @@ class Services:
             authenticator=authenticator,
             rate_limiter=RateLimiter(settings.limits),
             signing_key=settings.signing_key or secrets.token_bytes(32),
-            query_engine=QueryEngine(
-                QueryLimits(
-                    max_sql_bytes=settings.limits.query_max_sql_bytes,
-                    max_rows=settings.limits.query_max_rows,
-                    timeout_s=settings.limits.query_timeout_s,
-                    max_result_bytes=settings.limits.query_max_result_bytes,
-                )
-            ),
+            query_runner=_query_runner(settings, root, pooled=own_store),
         )
 
     def start_compactor(self) -> None:
@@ -103,4 +101,18 @@ class Services:
         if self._compactor is not None:
             self._compactor.join(timeout=30)
         self.workspaces.close()
-        self.query_engine.close()
+        self.query_runner.close()
+
+
+def _query_runner(settings: ServerSettings, root: ObjectStore, *, pooled: bool) -> QueryRunner:
+    limits = settings.limits
+    query_limits = QueryLimits(
+        max_sql_bytes=limits.query_max_sql_bytes,
+        max_rows=limits.query_max_rows,
+        timeout_s=limits.query_timeout_s,
+        max_result_bytes=limits.query_max_result_bytes,
+        memory_bytes=limits.query_memory_bytes,
+    )
+    if pooled and limits.query_workers > 0:
+        return WorkerPool(settings.store_url, query_limits, size=limits.query_workers)
+    return InProcessRunner(root, QueryEngine(query_limits))

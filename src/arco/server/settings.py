@@ -66,6 +66,12 @@ class Limits:
     query_max_rows: int = 10_000
     query_timeout_s: float = 10.0
     query_max_result_bytes: int = 32 << 20
+    #: memory one query may add to its query worker process (the worker is killed and the
+    #: query fails with 400 QUERY_MEMORY_LIMIT above it); also DuckDB's memory limit
+    query_memory_bytes: int = 1 << 30
+    #: query worker processes (each runs one query at a time); 0 runs queries inside the
+    #: server process, where nothing bounds the memory DuckDB does not track
+    query_workers: int = 2
 
 
 @dataclass(frozen=True)

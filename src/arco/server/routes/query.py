@@ -7,10 +7,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from arco.query.engine import ENCODERS, MEDIA_TYPES, QueryEngine, QueryTimeoutError
+from arco.query.engine import MEDIA_TYPES, QueryTimeoutError
 from arco.query.engine import pick_format as _pick_format
 from arco.server.deps import Caller, CallerWorkspace, services
 from arco.server.errors import ApiError
+from arco.server.wire import error_responses
 
 router = APIRouter(tags=["query"])
 
@@ -37,17 +38,24 @@ class QueryResponse(BaseModel):
     truncated: bool = Field(description="true if the row or byte limit left rows out")
 
 
-def query_engine(request: Request) -> QueryEngine:
-    """The process's query engine (owned by :class:`arco.server.services.Services`)."""
-    return services(request).query_engine
+def _errors() -> dict[int | str, dict[str, Any]]:
+    """The common error responses, with what they mean for a query."""
+    out = error_responses(400, 406, 413)
+    described = {
+        400: "not exactly one read-only statement, or the statement failed "
+        "(VALIDATION_FAILED); it needed more memory than a query may use (QUERY_MEMORY_LIMIT)",
+        406: "the Accept header allows none of the output formats (NOT_ACCEPTABLE)",
+        429: "query rate limit reached (RATE_LIMITED)",
+        503: "every query worker stayed busy (QUERY_BUSY), or storage unavailable; "
+        "retry, see Retry-After",
+        504: "the query ran past the time limit and was interrupted (QUERY_TIMEOUT)",
+    }
+    for status, text in described.items():
+        out[status] = {**out.get(status, out[400]), "description": text}
+    return out
 
 
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"description": "not exactly one read-only statement, or the statement failed"},
-    406: {"description": "the Accept header allows none of the output formats"},
-    429: {"description": "query rate limit reached"},
-    504: {"description": "QUERY_TIMEOUT: the query ran past the time limit and was interrupted"},
-}
+_ERRORS = _errors()
 
 
 @router.post(
@@ -88,12 +96,12 @@ def run_query(
         )
     services(request).rate_limiter.charge(caller.tenant, "query")
     try:
-        result = query_engine(request).query(ws.store, ws.scope.prefix, body.sql)
+        result = services(request).query_runner.run(ws.scope, body.sql, fmt)
     except QueryTimeoutError as exc:
         raise ApiError(504, exc.code, exc.message) from exc
     return Response(
-        ENCODERS[fmt](result),
-        media_type=MEDIA_TYPES[fmt],
+        result.body,
+        media_type=result.media_type,
         headers={
             TRUNCATED_HEADER: "true" if result.truncated else "false",
             ROW_COUNT_HEADER: str(result.row_count),
