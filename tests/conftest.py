@@ -4,6 +4,7 @@ memory and local backends, and a fake clock (FakeClock and inline_options live i
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import subprocess
@@ -25,6 +26,34 @@ from catalog_support import FakeClock, inline_options
 S3_ACCESS_KEY = "arco-test-access-key"
 S3_SECRET_KEY = "arco-test-secret-key"
 S3_REGION = "us-east-1"
+
+
+class _UnhandledExceptions(logging.Handler):
+    """Remembers the records of exceptions no handler of the application caught (uvicorn
+    logs them as "Exception in ASGI application")."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.found: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if message.startswith("Exception in ASGI application"):
+            self.found.append(f"{record.name}: {message}")
+
+
+@pytest.fixture(autouse=True)
+def _no_unhandled_server_exception() -> Iterator[None]:
+    """Every server a test runs in this process (uvicorn in a thread, the ASGI app under
+    TestClient) handles every exception: none may reach the ASGI server's log."""
+    handler = _UnhandledExceptions()
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+    assert not handler.found, f"an exception reached the ASGI server: {handler.found[0]}"
 
 
 def _free_port() -> int:

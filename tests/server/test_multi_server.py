@@ -3,13 +3,10 @@ once, both serve the same state, and tier-2 events are folded once by two compac
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
@@ -18,59 +15,20 @@ import pytest
 from arco.core.scope import Scope
 from arco.maintenance.verify import verify_scope
 from arco.storage import ScopedStore, open_store
+from serve_support import serve_process
 
 SERVERS = 2
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
 def servers(tmp_path: Path) -> Iterator[tuple[str, list[str]]]:
     store_url = f"file://{tmp_path / 'store'}"
-    procs: list[subprocess.Popen[bytes]] = []
-    urls: list[str] = []
-    for _ in range(SERVERS):
-        port = _free_port()
-        procs.append(
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "arco",
-                    "--store",
-                    store_url,
-                    "serve",
-                    "--dev",
-                    "--port",
-                    str(port),
-                ],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                env={**os.environ, "ARCO_URL": ""},
-            )
-        )
-        urls.append(f"http://127.0.0.1:{port}")
-    try:
-        deadline = time.monotonic() + 60
-        for url in urls:
-            while True:
-                try:
-                    if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass  # not listening yet: poll again until the deadline
-                assert time.monotonic() < deadline, "server did not start"
-                time.sleep(0.1)
-        yield store_url, urls
-    finally:
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            p.wait(timeout=30)
+    with ExitStack() as stack:
+        running = [
+            stack.enter_context(serve_process(store_url, tmp_path / f"server-{i}.log"))
+            for i in range(SERVERS)
+        ]
+        yield store_url, [server.url for server in running]
 
 
 def test_two_servers_share_one_store_safely(servers: tuple[str, list[str]]) -> None:
