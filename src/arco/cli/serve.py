@@ -56,6 +56,15 @@ def serve(
     public_url: Annotated[
         str | None, typer.Option(help="Base URL clients reach this server at (for file links).")
     ] = None,
+    signing_key: Annotated[
+        str | None,
+        typer.Option(
+            envvar="ARCO_SIGNING_KEY",
+            help="Key of the /files URLs of a local store (at least 32 characters); share it "
+            "between servers on one store, or URLs minted by one fail on another (default: "
+            "random per process).",
+        ),
+    ] = None,
     query_workers: Annotated[
         int | None,
         typer.Option(
@@ -116,6 +125,7 @@ def serve(
         compactor=compactor,
         cors_origins=tuple(cors_origin or ()),
         public_url=public_url,
+        signing_key=_signing_key(signing_key),
         limits=_limits(query_workers, query_memory_mb, query_timeout_s),
     )
     settings.check()
@@ -142,3 +152,11 @@ def _limits(workers: int | None, memory_mb: int | None, timeout_s: float | None)
         "query_timeout_s": timeout_s,
     }
     return Limits(**{k: v for k, v in given.items() if v is not None})
+
+
+def _signing_key(value: str | None) -> bytes | None:
+    if value is None:
+        return None
+    if len(value) < 32:
+        fail(f"--signing-key: must be at least 32 characters (got {len(value)})")
+    return value.encode()
