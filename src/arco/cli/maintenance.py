@@ -200,3 +200,32 @@ def bench_api(
     cli = current(ctx)
     results = run_api_bench(json_path, quick=quick, clients=clients, console=cli.console)
     _show_results(cli, "api benchmark", results, json_path)
+
+
+@bench_app.command("soak")
+def bench_soak(
+    ctx: typer.Context,
+    json_path: BenchJson = None,
+    duration: Annotated[
+        int,
+        typer.Option("--duration", min=1, metavar="SECONDS", help="How long the load runs."),
+    ] = 60,
+    clients: Annotated[int, typer.Option("--clients", min=1, max=64, help="Client processes.")] = 4,
+    rate: Annotated[
+        float,
+        typer.Option("--rate", min=0.0, help="Requests/s of each client (0: as fast as answered)."),
+    ] = 5.0,
+) -> None:
+    """Run a server under a steady mixed load; check it stays correct, flat and clean.
+
+    Exits 1 on any 5xx, unanswered request, verify finding or missing acknowledged write.
+    """
+    from arco.bench.soak import run_soak_bench, summary  # type: ignore[import-not-found,unused-ignore]
+
+    cli = current(ctx)
+    results = run_soak_bench(
+        json_path, duration_s=duration, clients=clients, rate_per_client=rate, console=cli.console
+    )
+    _show_results(cli, "soak benchmark", summary(results), json_path)
+    if not results["ok"]:
+        fail(f"soak: {'; '.join(results['failures'])}")
