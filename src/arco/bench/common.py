@@ -196,6 +196,32 @@ def process_open_fds(pid: int) -> int | None:
         return None
 
 
+def process_descendants(pid: int) -> list[int]:
+    """The pids of every live descendant of ``pid`` (children, their children, ...), read
+    from the parent field of each ``/proc/<pid>/stat`` (empty elsewhere)."""
+    children: dict[int, list[int]] = {}
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return []
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue  # exited meanwhile
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(int(entry))
+    out: list[int] = []
+    todo = list(children.get(pid, []))
+    while todo:
+        child = todo.pop()
+        out.append(child)
+        todo.extend(children.get(child, []))
+    return sorted(out)
+
+
 def load_average() -> list[float] | None:
     """The 1/5/15-minute load averages, rounded (None where the OS has none)."""
     try:
