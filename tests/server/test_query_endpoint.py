@@ -452,3 +452,20 @@ def test_ordinary_introspection_of_the_views_still_works(client: TestClient) -> 
     )
     assert r.status_code == 200, r.text[:300]
     assert q(client, "DESCRIBE catalog.tables").status_code == 200
+
+
+NESTED = {
+    "functions": "SELECT " + "abs(" * 990 + "1" + ")" * 990,
+    "subqueries": "SELECT " + "(SELECT " * 990 + "1" + ")" * 990,
+    "negations": "SELECT 1 WHERE " + "NOT " * 990 + "true",
+    "lists": "SELECT " + "[" * 990 + "1" + "]" * 990,
+}
+
+
+@pytest.mark.parametrize("sql", NESTED.values(), ids=NESTED.keys())
+def test_deeply_nested_statements_are_a_400(client: TestClient, sql: str) -> None:
+    """DuckDB parses 1,000 levels; walking their tree in Python must not become a 500."""
+    r = q(client, sql)
+    assert r.status_code == 400, r.text[:300]
+    assert r.json()["error"]["code"] == "VALIDATION_FAILED"
+    assert q(client, "SELECT " + "abs(" * 20 + "1" + ")" * 20).json()["rows"] == [[1]]

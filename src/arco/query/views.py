@@ -156,7 +156,14 @@ def _serialize(sql: str, con: duckdb.DuckDBPyConnection | None) -> Any:
     else:
         with _parser_lock:
             rows = _parser().execute(query, [sql]).fetchall()
-    return json.loads(rows[0][0]) if rows else None
+    if not rows:
+        return None
+    try:
+        return json.loads(rows[0][0])
+    except RecursionError:
+        # DuckDB accepts 1,000 levels of expressions; their tree is deeper than Python's
+        # JSON decoder may recurse (that was a 500)
+        raise ValidationError("sql: the statement is nested too deeply") from None
 
 
 def check_read_only(sql: str, max_bytes: int = DEFAULT_MAX_SQL_BYTES) -> None:
