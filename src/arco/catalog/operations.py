@@ -20,7 +20,7 @@ from arco.catalog.schema import ColumnRow, NamespaceRow, Properties, TableRow
 from arco.catalog.state import CatalogState
 from arco.core.arrow_types import canonical_type
 from arco.core.ids import new_entity_id
-from arco.core.names import name_key, validate_name
+from arco.core.names import NAME_JSON_SCHEMA, name_key, validate_name
 from arco.errors import (
     AlreadyExistsError,
     ConflictError,
@@ -46,7 +46,16 @@ def _check_text(field: str, value: str | None, limit: int = MAX_TEXT) -> str | N
         raise ValidationError(f"{field}: must be at most {limit} characters")
     if any((ord(ch) < 0x20 and ch not in "\n\t") or ord(ch) == 0x7F for ch in value):
         raise ValidationError(f"{field}: must not contain control characters")
+    _check_unicode(field, value)
     return value
+
+
+def _check_unicode(field: str, value: str) -> None:
+    """Lone surrogates (JSON's ``"\\ud800"``) cannot be stored as UTF-8 (Parquet)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValidationError(f"{field}: must be valid Unicode (lone surrogate)") from None
 
 
 def _check_properties(field: str, props: dict[str, str]) -> dict[str, str]:
@@ -57,6 +66,7 @@ def _check_properties(field: str, props: dict[str, str]) -> dict[str, str]:
             raise ValidationError(
                 f"{field}: key {preview(key)} must be 1-255 characters without control characters"
             )
+        _check_unicode(f"{field}: key {preview(key)}", key)
         _check_text(f"{field}[{preview(key)}]", value)
     return dict(sorted(props.items()))
 
@@ -86,7 +96,7 @@ class ColumnSpec(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    name: str
+    name: str = Field(json_schema_extra=dict(NAME_JSON_SCHEMA))
     type: str
     nullable: bool = True
     description: str | None = None

@@ -174,6 +174,11 @@ def check_read_only(sql: str, max_bytes: int = DEFAULT_MAX_SQL_BYTES) -> None:
     if len(sql) > max_bytes or len(sql.encode("utf-8", errors="surrogatepass")) > max_bytes:
         raise ValidationError(f"sql: must be at most {max_bytes} bytes")
     try:
+        sql.encode("utf-8")
+    except UnicodeEncodeError:
+        # JSON can carry "\ud800"; DuckDB cannot take it (that was a 500)
+        raise ValidationError("sql: must be valid Unicode (lone surrogate)") from None
+    try:
         kinds = _parse(sql)
     except duckdb.Error as exc:
         raise ValidationError(f"sql: {first_line(exc)}") from exc
