@@ -23,6 +23,17 @@ from arco.errors import ValidationError
 
 _FORBIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Cn", "Zl", "Zp"})
 
+_NAME_CHAR = r"[^/\x00-\x1f\x7f-\x9f]"
+_NAME_END = r"[^/\s\x00-\x1f\x7f-\x9f]"
+#: What the OpenAPI document states about a name, as JSON Schema: not empty, no ``/``, no
+#: C0 or C1 control character, no leading or trailing whitespace. Every valid name matches
+#: it (the full rule, with NFC, the other Unicode categories and ``.``/``..``, is
+#: :func:`validate_name`'s: the schema only states it, the catalog checks it).
+NAME_JSON_SCHEMA: dict[str, str | int] = {
+    "minLength": 1,
+    "pattern": f"^{_NAME_END}(?:{_NAME_CHAR}*{_NAME_END})?$",
+}
+
 
 def validate_name(field: str, value: str, *, max_length: int = 128) -> str:
     """Validate a namespace/table/column name and return its NFC form."""
