@@ -98,3 +98,16 @@ def test_docs_list_every_error_code_with_its_status() -> None:
     }
     assert wrong == {}
     assert set(rows) == set(ERROR_CODES), "docs/api.md lists codes the API does not have"
+
+
+def test_parameters_are_never_null() -> None:
+    """Headers, query and path parameters are absent or text: an optional one must not
+    admit JSON null (FastAPI's ``anyOf [..., null]``), or clients send the text ``null``
+    (a page_token ``null``, an If-Match ``null``: 400s for requests the document allows)."""
+    nullable = [
+        (method, path, parameter["name"])
+        for method, path, op in _api_operations(document())
+        for parameter in op.get("parameters", [])
+        if "null" in json.dumps(parameter["schema"])
+    ]
+    assert nullable == []

@@ -43,6 +43,19 @@ _REQUEST_ID = {
 _PUBLIC = ("/health", "/ready", "/metrics", "/openapi.json", "/files/", "/explorer", "/")
 
 
+def _not_null(schema: dict[str, Any]) -> None:
+    """A parameter is absent or a string on the wire, never JSON ``null``: drop the ``null``
+    branch FastAPI gives an optional parameter (clients would send the text ``null``)."""
+    options = schema.get("anyOf")
+    if not isinstance(options, list):
+        return
+    rest = [option for option in options if option != {"type": "null"}]
+    if len(rest) == 1 and len(rest) < len(options):
+        del schema["anyOf"]
+        for key, value in rest[0].items():
+            schema.setdefault(key, value)
+
+
 def build_openapi(app: FastAPI) -> dict[str, Any]:
     """The complete document (computed once per app)."""
     if app.openapi_schema:
@@ -66,6 +79,8 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
         for method, op in item.items():
             if method not in ("get", "post", "put", "patch", "delete", "head"):
                 continue
+            for parameter in op.get("parameters", []):
+                _not_null(parameter.get("schema", {}))
             responses: dict[str, Any] = op.setdefault("responses", {})
             responses.pop("422", None)
             wanted = dict(_COMMON)
