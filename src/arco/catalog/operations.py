@@ -97,7 +97,10 @@ class ColumnSpec(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: str = Field(json_schema_extra=dict(NAME_JSON_SCHEMA))
-    type: str
+    type: str = Field(
+        description="an Arrow type (see arco.core.arrow_types)",
+        examples=["int64", "string", "decimal128(12, 2)", "timestamp[us, tz=UTC]"],
+    )
     nullable: bool = True
     description: str | None = None
 

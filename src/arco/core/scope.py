@@ -7,7 +7,10 @@ from dataclasses import dataclass
 
 from arco.errors import ValidationError, preview
 
-_SCOPE_PART_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
+#: a tenant or workspace id (the OpenAPI document states it for the X-Tenant-Id and
+#: X-Workspace-Id headers)
+SCOPE_PART_PATTERN = r"[a-z0-9][a-z0-9_-]{0,62}"
+_SCOPE_PART_RE = re.compile(SCOPE_PART_PATTERN)
 
 
 def validate_scope_part(field: str, value: str) -> str:

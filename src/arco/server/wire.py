@@ -9,6 +9,7 @@ Nothing here touches storage.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -17,13 +18,17 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from arco.catalog.operations import ColumnSpec
 from arco.catalog.search_index import SearchHit
+from arco.core.names import NAME_JSON_SCHEMA
 from arco.core.paging import DEFAULT_PAGE, MAX_PAGE
+from arco.core.scope import SCOPE_PART_PATTERN
 from arco.metadata.commit_log import CommitKind
 from arco.server.errors import ERROR_CODES, ApiError
 from arco.tier1.writer import MAX_IDEMPOTENCY_KEY
 
 __all__ = [
     "API_DEPENDENCIES",
+    "ASSET_KEY_SCHEMA",
+    "NAME_SCHEMA",
     "AddEdgeBody",
     "CommitSummary",
     "CreateNamespaceBody",
@@ -41,9 +46,13 @@ __all__ = [
     "TablePatchBody",
     "UpdateNamespaceBody",
     "error_responses",
+    "link",
     "path_segment",
     "set_etag",
 ]
+
+#: the prefix of every API route (the app mounts the routers there)
+API_PATH = "/api/v1"
 
 # --- the error schema ---------------------------------------------------------------------
 
@@ -103,12 +112,16 @@ _RETRY_AFTER = {
 
 
 def error_responses(
-    *statuses: int, etag: int | None = None, location: int | None = None
+    *statuses: int,
+    etag: int | None = None,
+    location: int | None = None,
+    links: Mapping[int, Mapping[str, dict[str, Any]]] | None = None,
 ) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses`` for a route: its error statuses with the error schema (plus
     401, 429, 500 and 503, which any route can answer, and ``default`` for the rest; it
-    also keeps FastAPI from documenting a 422 that never happens: validation is 400), and
-    the headers of its success status (``etag`` / ``location``: the status carrying them)."""
+    also keeps FastAPI from documenting a 422 that never happens: validation is 400), the
+    headers of its success status (``etag`` / ``location``: the status carrying them), and
+    the ``links`` of a success status (status -> name -> :func:`link`)."""
     out: dict[int | str, dict[str, Any]] = {}
     for status in sorted({*statuses, 401, 429, 500, 503}):
         headers = dict(_REQUEST_ID_HEADER)
@@ -129,6 +142,8 @@ def error_responses(
                 "schema": {"type": "string"},
             }
         out[status] = {"headers": headers}
+    for status, named in (links or {}).items():
+        out.setdefault(status, {})["links"] = dict(named)
     out["default"] = {
         "model": ErrorResponse,
         "description": "Any other error (e.g. 405, 406, 415), in the same shape",
@@ -137,7 +152,43 @@ def error_responses(
     return out
 
 
+def link(
+    method: str,
+    path: str,
+    description: str,
+    *,
+    parameters: Mapping[str, str] | None = None,
+    request_body: Any = None,
+) -> dict[str, Any]:
+    """An OpenAPI link object: the operation ``method`` ``path`` (below ``/api/v1``) can
+    follow this response, with ``parameters`` (``location.name`` -> runtime expression such
+    as ``$response.body#/name``) and a ``request_body`` whose strings may be expressions.
+    Clients and Schemathesis' stateful tests follow them (``tests/server``)."""
+    pointer = f"{API_PATH}{path}".replace("~", "~0").replace("/", "~1")
+    out: dict[str, Any] = {
+        "operationRef": f"#/paths/{pointer}/{method}",
+        "description": description,
+    }
+    if parameters:
+        out["parameters"] = dict(parameters)
+    if request_body is not None:
+        out["requestBody"] = request_body
+    return out
+
+
 # --- headers --------------------------------------------------------------------------------
+
+
+#: The documented constraints below are stated in the schema only (``json_schema_extra``):
+#: the one check stays where it is (the authenticator, the dependency), with its message.
+_SCOPE_PART = f"^{SCOPE_PART_PATTERN}$"
+#: a namespace, table or column name (what the schema states of it)
+NAME_SCHEMA: dict[str, JsonValue] = dict(NAME_JSON_SCHEMA)
+#: an asset key, ``namespace/name`` (the full rule: :class:`arco.core.assets.AssetKey`)
+ASSET_KEY_SCHEMA: dict[str, JsonValue] = {
+    "pattern": "^[^/]+/[^/]+$",
+    "examples": ["sales/orders"],
+}
 
 
 def _documented_headers(
@@ -154,6 +205,7 @@ def _documented_headers(
         Header(
             alias="X-Tenant-Id",
             description="Development mode only: the tenant (default `default`).",
+            json_schema_extra={"pattern": _SCOPE_PART},
         ),
     ] = None,
     x_workspace_id: Annotated[
@@ -161,6 +213,7 @@ def _documented_headers(
         Header(
             alias="X-Workspace-Id",
             description="Development mode only: the workspace (default `default`).",
+            json_schema_extra={"pattern": _SCOPE_PART},
         ),
     ] = None,
 ) -> None:
@@ -183,6 +236,8 @@ def _idempotency_key(
             description=f"Makes the write safe to retry: 1-{MAX_IDEMPOTENCY_KEY} printable "
             "characters. Replaying the same key with the same body returns the original "
             "response; the same key with a different body is 409 IDEMPOTENCY_KEY_REUSED.",
+            # printable ASCII; HTTP drops leading and trailing spaces of a header value
+            json_schema_extra={"pattern": f"^[!-~](?:[ -~]{{0,{MAX_IDEMPOTENCY_KEY - 2}}}[!-~])?$"},
         ),
     ] = None,
 ) -> str | None:
@@ -208,6 +263,7 @@ def _if_match(
             description='The entity version the write expects: `"<version>"` (quotes '
             "optional; `*` means any). A different current version is 412 "
             "PRECONDITION_FAILED.",
+            json_schema_extra={"pattern": r'^ *(\*|(W/)?"?[0-9]{1,18}"?) *$'},
         ),
     ] = None,
 ) -> int | None:
@@ -252,7 +308,7 @@ class _Body(BaseModel):
 class CreateNamespaceBody(_Body):
     """``POST /namespaces``: the fields of ``CreateNamespace``."""
 
-    name: str
+    name: str = Field(json_schema_extra=NAME_SCHEMA)
     description: str | None = None
     properties: dict[str, str] = Field(default_factory=dict)
 
@@ -269,7 +325,7 @@ class UpdateNamespaceBody(_Body):
 class RegisterTableBody(_Body):
     """``POST /namespaces/{ns}/tables``: the fields of ``RegisterTable``."""
 
-    name: str
+    name: str = Field(json_schema_extra=NAME_SCHEMA)
     columns: list[ColumnSpec] = Field(default_factory=list)
     description: str | None = None
     location: str | None = None
@@ -301,8 +357,8 @@ class TablePatchBody(_Body):
 class AddEdgeBody(_Body):
     """``POST /lineage/edges``: ``source`` feeds ``target`` (asset keys ``namespace/name``)."""
 
-    source: str
-    target: str
+    source: str = Field(json_schema_extra=ASSET_KEY_SCHEMA)
+    target: str = Field(json_schema_extra=ASSET_KEY_SCHEMA)
     edge_type: str = "derives"
     run_id: str | None = None
 
@@ -310,8 +366,8 @@ class AddEdgeBody(_Body):
 class EdgeRef(_Body):
     """``DELETE /lineage/edges``: the edge to remove."""
 
-    source: str
-    target: str
+    source: str = Field(json_schema_extra=ASSET_KEY_SCHEMA)
+    target: str = Field(json_schema_extra=ASSET_KEY_SCHEMA)
     edge_type: str = "derives"
 
 
@@ -322,7 +378,20 @@ class EventsBody(_Body):
     """``POST /events``: events as complete envelopes or bare payloads with an
     ``event_type`` (parsed like the lines of ``arco events append``)."""
 
-    events: list[dict[str, Any]] = Field(max_length=MAX_EVENTS)
+    events: list[dict[str, Any]] = Field(
+        max_length=MAX_EVENTS,
+        examples=[
+            [
+                {
+                    "event_type": "materialization",
+                    "asset_key": "sales/orders",
+                    "run_id": "run-42",
+                    "status": "succeeded",
+                    "rows": 1200,
+                }
+            ]
+        ],
+    )
 
 
 # --- responses --------------------------------------------------------------------------------

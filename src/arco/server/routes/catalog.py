@@ -7,7 +7,9 @@ library's facade, so the API applies exactly its checks), writes with the reques
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Response
 
 from arco.catalog import Namespace, Page, Table
 from arco.server.deps import CallerWorkspace
@@ -15,6 +17,7 @@ from arco.server.errors import ApiError
 from arco.server.wire import (
     API_DEPENDENCIES,
     DEFAULT_LIMIT,
+    NAME_SCHEMA,
     RENAME_FIELDS,
     CreateNamespaceBody,
     IdempotencyKey,
@@ -25,6 +28,7 @@ from arco.server.wire import (
     TablePatchBody,
     UpdateNamespaceBody,
     error_responses,
+    link,
     path_segment,
     set_etag,
 )
@@ -32,6 +36,96 @@ from arco.server.wire import (
 router = APIRouter(tags=["catalog"], dependencies=API_DEPENDENCIES)
 
 _NS = "/api/v1/namespaces"
+
+NsName = Annotated[str, Path(description="the namespace", json_schema_extra=NAME_SCHEMA)]
+TableName = Annotated[str, Path(description="the table", json_schema_extra=NAME_SCHEMA)]
+
+
+# --- links: what can follow a response (OpenAPI links; Schemathesis walks them) -------------
+
+_IF_MATCH = {"header.If-Match": "$response.header.ETag"}
+
+
+def _namespace_links(name: str, *, etag: bool) -> dict[str, dict[str, Any]]:
+    """Links from a response naming a namespace (``name``: the runtime expression of its
+    name); with ``etag``, writes carry the response's ETag as If-Match."""
+    ns = {"path.ns": name}
+    guarded = {**ns, **_IF_MATCH} if etag else ns
+    return {
+        "GetNamespace": link("get", "/namespaces/{ns}", "the namespace", parameters=ns),
+        "UpdateNamespace": link(
+            "patch", "/namespaces/{ns}", "update the namespace", parameters=guarded
+        ),
+        "DropNamespace": link(
+            "delete", "/namespaces/{ns}", "drop the namespace", parameters=guarded
+        ),
+        "ListTables": link(
+            "get", "/namespaces/{ns}/tables", "the namespace's tables", parameters=ns
+        ),
+        "RegisterTable": link(
+            "post", "/namespaces/{ns}/tables", "register a table in it", parameters=ns
+        ),
+    }
+
+
+def _table_links(at: str, *, etag: bool) -> dict[str, dict[str, Any]]:
+    """Links from a response holding a table at the JSON pointer ``at`` of its body."""
+    ns, name = f"$response.body#{at}/namespace", f"$response.body#{at}/name"
+    table = {"path.ns": ns, "path.table": name}
+    guarded = {**table, **_IF_MATCH} if etag else table
+    asset = f"{{{ns}}}/{{{name}}}"
+    first_column = f"$response.body#{at}/columns/0/name"
+    return {
+        "GetTable": link("get", "/namespaces/{ns}/tables/{table}", "the table", parameters=table),
+        "UpdateTable": link(
+            "patch", "/namespaces/{ns}/tables/{table}", "update the table", parameters=guarded
+        ),
+        "DropColumn": link(
+            "patch",
+            "/namespaces/{ns}/tables/{table}",
+            "drop the table's first column",
+            parameters=guarded,
+            request_body={"drop_columns": [first_column]},
+        ),
+        "RenameColumn": link(
+            "patch",
+            "/namespaces/{ns}/tables/{table}",
+            "rename the table's first column",
+            parameters=guarded,
+            request_body={"rename_columns": {first_column: "renamed"}},
+        ),
+        "DropTable": link(
+            "delete", "/namespaces/{ns}/tables/{table}", "drop the table", parameters=guarded
+        ),
+        "ListTables": link(
+            "get",
+            "/namespaces/{ns}/tables",
+            "the tables of its namespace",
+            parameters={"path.ns": ns},
+        ),
+        "TableLineage": link(
+            "get", "/lineage/{asset}", "the table's lineage", parameters={"path.asset": asset}
+        ),
+        "AddLineageEdge": link(
+            "post",
+            "/lineage/edges",
+            "record that the table feeds another asset",
+            request_body={"source": asset},
+        ),
+        "TableMaterializations": link(
+            "get",
+            "/materializations",
+            "the table's materializations",
+            parameters={"query.asset_key": asset},
+        ),
+        "SearchTable": link(
+            "get", "/search", "search for the table's name", parameters={"query.q": name}
+        ),
+    }
+
+
+_NAMESPACE_LINKS = _namespace_links("$response.body#/name", etag=True)
+_TABLE_LINKS = _table_links("", etag=True)
 
 
 # --- namespaces ---------------------------------------------------------------------------
@@ -42,7 +136,30 @@ _NS = "/api/v1/namespaces"
     status_code=201,
     response_model=Namespace,
     summary="Create a namespace",
-    responses=error_responses(400, 409, 413, etag=201, location=201),
+    responses=error_responses(
+        400,
+        409,
+        413,
+        etag=201,
+        location=201,
+        links={
+            201: {
+                **_NAMESPACE_LINKS,
+                "SearchNamespace": link(
+                    "get",
+                    "/search",
+                    "search for the namespace's name",
+                    parameters={"query.q": "$response.body#/name"},
+                ),
+                "CatalogCommits": link(
+                    "get",
+                    "/commits/{domain}",
+                    "the catalog's commits",
+                    parameters={"path.domain": "catalog"},
+                ),
+            }
+        },
+    ),
 )
 def create_namespace(
     body: CreateNamespaceBody,
@@ -65,7 +182,9 @@ def create_namespace(
     "/namespaces",
     response_model=Page[Namespace],
     summary="List namespaces (by name)",
-    responses=error_responses(400),
+    responses=error_responses(
+        400, links={200: _namespace_links("$response.body#/items/0/name", etag=False)}
+    ),
 )
 def list_namespaces(
     ws: CallerWorkspace, page_token: PageToken = None, limit: Limit = DEFAULT_LIMIT
@@ -77,9 +196,9 @@ def list_namespaces(
     "/namespaces/{ns}",
     response_model=Namespace,
     summary="Get a namespace",
-    responses=error_responses(400, 404, etag=200),
+    responses=error_responses(400, 404, etag=200, links={200: _NAMESPACE_LINKS}),
 )
-def get_namespace(ns: str, ws: CallerWorkspace, response: Response) -> Namespace:
+def get_namespace(ns: NsName, ws: CallerWorkspace, response: Response) -> Namespace:
     found = ws.catalog.get_namespace(ns)
     set_etag(response, found.version)
     return found
@@ -89,10 +208,10 @@ def get_namespace(ns: str, ws: CallerWorkspace, response: Response) -> Namespace
     "/namespaces/{ns}",
     response_model=Namespace,
     summary="Update a namespace's description or properties",
-    responses=error_responses(400, 404, 409, 412, 413, etag=200),
+    responses=error_responses(400, 404, 409, 412, 413, etag=200, links={200: _NAMESPACE_LINKS}),
 )
 def update_namespace(
-    ns: str,
+    ns: NsName,
     body: UpdateNamespaceBody,
     ws: CallerWorkspace,
     response: Response,
@@ -117,7 +236,7 @@ def update_namespace(
     responses=error_responses(400, 404, 409, 412),
 )
 def drop_namespace(
-    ns: str, ws: CallerWorkspace, idempotency_key: IdempotencyKey, if_match: IfMatch
+    ns: NsName, ws: CallerWorkspace, idempotency_key: IdempotencyKey, if_match: IfMatch
 ) -> Response:
     ws.catalog.drop_namespace(ns, if_match=if_match, idempotency_key=idempotency_key)
     return Response(status_code=204)
@@ -131,10 +250,12 @@ def drop_namespace(
     status_code=201,
     response_model=Table,
     summary="Register a table with its columns",
-    responses=error_responses(400, 404, 409, 413, etag=201, location=201),
+    responses=error_responses(
+        400, 404, 409, 413, etag=201, location=201, links={201: _TABLE_LINKS}
+    ),
 )
 def register_table(
-    ns: str,
+    ns: NsName,
     body: RegisterTableBody,
     ws: CallerWorkspace,
     response: Response,
@@ -161,10 +282,14 @@ def register_table(
     "/namespaces/{ns}/tables",
     response_model=Page[Table],
     summary="List the tables of a namespace (by name)",
-    responses=error_responses(400, 404),
+    responses=error_responses(
+        400,
+        404,
+        links={200: _table_links("/items/0", etag=False)},
+    ),
 )
 def list_tables(
-    ns: str, ws: CallerWorkspace, page_token: PageToken = None, limit: Limit = DEFAULT_LIMIT
+    ns: NsName, ws: CallerWorkspace, page_token: PageToken = None, limit: Limit = DEFAULT_LIMIT
 ) -> Page[Table]:
     return ws.catalog.list_tables(ns, page_token=page_token, limit=limit)
 
@@ -173,9 +298,9 @@ def list_tables(
     "/namespaces/{ns}/tables/{table}",
     response_model=Table,
     summary="Get a table with its columns",
-    responses=error_responses(400, 404, etag=200),
+    responses=error_responses(400, 404, etag=200, links={200: _TABLE_LINKS}),
 )
-def get_table(ns: str, table: str, ws: CallerWorkspace, response: Response) -> Table:
+def get_table(ns: NsName, table: TableName, ws: CallerWorkspace, response: Response) -> Table:
     found = ws.catalog.get_table(ns, table)
     set_etag(response, found.version)
     return found
@@ -187,11 +312,11 @@ def get_table(ns: str, table: str, ws: CallerWorkspace, response: Response) -> T
     summary="Update a table, or rename / move it",
     description="Either UpdateTable fields (description, location, format, properties, "
     "columns) or a rename (`new_name`, optionally `new_namespace`); mixing the two is 400.",
-    responses=error_responses(400, 404, 409, 412, 413, etag=200),
+    responses=error_responses(400, 404, 409, 412, 413, etag=200, links={200: _TABLE_LINKS}),
 )
 def update_table(
-    ns: str,
-    table: str,
+    ns: NsName,
+    table: TableName,
     ws: CallerWorkspace,
     response: Response,
     idempotency_key: IdempotencyKey,
@@ -235,8 +360,8 @@ def update_table(
     responses=error_responses(400, 404, 412),
 )
 def drop_table(
-    ns: str,
-    table: str,
+    ns: NsName,
+    table: TableName,
     ws: CallerWorkspace,
     idempotency_key: IdempotencyKey,
     if_match: IfMatch,

@@ -14,6 +14,7 @@ from arco.executions import Materialization
 from arco.server.deps import CallerWorkspace
 from arco.server.wire import (
     API_DEPENDENCIES,
+    ASSET_KEY_SCHEMA,
     DEFAULT_LIMIT,
     EventIds,
     EventsBody,
@@ -21,6 +22,7 @@ from arco.server.wire import (
     Limit,
     PageToken,
     error_responses,
+    link,
     set_etag,
 )
 from arco.tier2.envelope import EventEnvelope, increasing_ids, parse_event
@@ -54,7 +56,27 @@ def _parse(body: EventsBody) -> list[EventEnvelope]:
     "event is validated first (unknown types are rejected); one invalid event appends "
     "nothing. Accepted events are folded into materializations shortly after (202). With "
     "`Idempotency-Key`, a retry returns the original event ids.",
-    responses=error_responses(400, 409, 413),
+    responses=error_responses(
+        400,
+        409,
+        413,
+        links={
+            202: {
+                "RunMaterializations": link(
+                    "get",
+                    "/materializations",
+                    "the materializations of the first event's run",
+                    parameters={"query.run_id": "$request.body#/events/0/run_id"},
+                ),
+                "AssetMaterializations": link(
+                    "get",
+                    "/materializations",
+                    "the materializations of the first event's asset",
+                    parameters={"query.asset_key": "$request.body#/events/0/asset_key"},
+                ),
+            }
+        },
+    ),
 )
 def append_events(
     body: EventsBody, ws: CallerWorkspace, idempotency_key: IdempotencyKey
@@ -73,12 +95,27 @@ def append_events(
     response_model=Page[Materialization],
     tags=["materializations"],
     summary="List materializations, newest event first",
-    responses=error_responses(400),
+    responses=error_responses(
+        400,
+        links={
+            200: {
+                "GetMaterialization": link(
+                    "get",
+                    "/materializations/{materialization_id}",
+                    "the first materialization listed",
+                    parameters={
+                        "path.materialization_id": "$response.body#/items/0/materialization_id"
+                    },
+                )
+            }
+        },
+    ),
 )
 def list_materializations(
     ws: CallerWorkspace,
     asset_key: Annotated[
-        str | None, Query(description="only this asset (`namespace/name`)")
+        str | None,
+        Query(description="only this asset (`namespace/name`)", json_schema_extra=ASSET_KEY_SCHEMA),
     ] = None,
     run_id: Annotated[str | None, Query(max_length=1000, description="only this run")] = None,
     status: Annotated[str | None, Query(max_length=100, description="only this status")] = None,
@@ -95,7 +132,26 @@ def list_materializations(
     response_model=Materialization,
     tags=["materializations"],
     summary="Get a materialization",
-    responses=error_responses(404, etag=200),
+    responses=error_responses(
+        404,
+        etag=200,
+        links={
+            200: {
+                "RunMaterializations": link(
+                    "get",
+                    "/materializations",
+                    "the materializations of its run",
+                    parameters={"query.run_id": "$response.body#/run_id"},
+                ),
+                "AssetLineage": link(
+                    "get",
+                    "/lineage/{asset}",
+                    "the lineage of its asset",
+                    parameters={"path.asset": "$response.body#/asset_key"},
+                ),
+            }
+        },
+    ),
 )
 def get_materialization(
     materialization_id: str, ws: CallerWorkspace, response: Response

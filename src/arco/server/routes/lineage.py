@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Path, Query, Response
 
 from arco.lineage import Direction, Edge, LineageGraph
 from arco.lineage.graph import MAX_DEPTH
 from arco.server.deps import CallerWorkspace
 from arco.server.wire import (
     API_DEPENDENCIES,
+    ASSET_KEY_SCHEMA,
     AddEdgeBody,
     EdgeRef,
     IdempotencyKey,
     IfMatch,
     error_responses,
+    link,
     set_etag,
 )
 
@@ -24,13 +26,45 @@ router = APIRouter(tags=["lineage"], dependencies=API_DEPENDENCIES)
 _DIRECTIONS: dict[str, Direction] = {"up": "upstream", "down": "downstream", "both": "both"}
 
 
+def _edge_links(at: str, *, etag: bool) -> dict[str, dict[str, Any]]:
+    """Links from a response holding an edge at the JSON pointer ``at`` of its body."""
+    field = {name: f"$response.body#{at}/{name}" for name in ("source", "target", "edge_type")}
+    return {
+        "SourceLineage": link(
+            "get",
+            "/lineage/{asset}",
+            "what the edge's source feeds",
+            parameters={"path.asset": field["source"], "query.direction": "down"},
+        ),
+        "TargetLineage": link(
+            "get",
+            "/lineage/{asset}",
+            "what feeds the edge's target",
+            parameters={"path.asset": field["target"], "query.direction": "up"},
+        ),
+        "RemoveEdge": link(
+            "delete",
+            "/lineage/edges",
+            "remove the edge",
+            parameters={"header.If-Match": "$response.header.ETag"} if etag else None,
+            request_body=field,
+        ),
+        "SourceMaterializations": link(
+            "get",
+            "/materializations",
+            "the materializations of the edge's source",
+            parameters={"query.asset_key": field["source"]},
+        ),
+    }
+
+
 @router.post(
     "/lineage/edges",
     status_code=201,
     response_model=Edge,
     summary="Record that asset `source` feeds asset `target`",
     description="Adding an edge that exists updates its `run_id` (and returns it).",
-    responses=error_responses(400, 409, 413, etag=201),
+    responses=error_responses(400, 409, 413, etag=201, links={201: _edge_links("", etag=True)}),
 )
 def add_edge(
     body: AddEdgeBody, ws: CallerWorkspace, response: Response, idempotency_key: IdempotencyKey
@@ -71,10 +105,23 @@ def remove_edge(
     response_model=LineageGraph,
     summary="The lineage graph around an asset (`namespace/name`)",
     description="An asset without edges is a graph of its root node alone.",
-    responses=error_responses(400),
+    responses=error_responses(
+        400,
+        links={
+            200: {
+                **_edge_links("/edges/0", etag=False),
+                "NodeLineage": link(
+                    "get",
+                    "/lineage/{asset}",
+                    "the lineage around the nearest neighbour (nodes[0] is the root)",
+                    parameters={"path.asset": "$response.body#/nodes/1/asset"},
+                ),
+            }
+        },
+    ),
 )
 def lineage(
-    asset: str,
+    asset: Annotated[str, Path(json_schema_extra=ASSET_KEY_SCHEMA)],
     ws: CallerWorkspace,
     direction: Annotated[
         Literal["up", "down", "both"], Query(description="which edges to follow")
