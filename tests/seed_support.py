@@ -1,0 +1,101 @@
+"""A small, varied workspace for the fuzzing tests (Schemathesis, the SQL grammar):
+namespaces, tables with columns of several types, updates, renames and drops (so the
+snapshots hold deltas, superseded versions and tombstones), lineage edges (one removed) and
+folded materializations (importable as ``seed_support``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from arco.catalog import Catalog
+from arco.core.scope import DEFAULT_SCOPE, Scope
+from arco.executions import Executions
+from arco.storage import open_store
+from arco.tier2.envelope import increasing_ids, parse_event
+
+#: 2026-01-01T00:00:00Z
+BASE_MS = 1_767_225_600_000
+
+
+def _event(asset: str, run: str, status: str, **more: Any) -> dict[str, Any]:
+    return {
+        "event_type": "materialization",
+        "asset_key": asset,
+        "run_id": run,
+        "status": status,
+        **more,
+    }
+
+
+def seed_workspace(store_url: str, scope: Scope = DEFAULT_SCOPE) -> None:
+    """Write the workspace (deterministic content; ids and times are the writers')."""
+    with Catalog.open(store_url, scope) as catalog:
+        catalog.create_namespace(
+            "sales", description="orders and customers", properties={"owner": "analytics"}
+        )
+        catalog.create_namespace("bi")
+        catalog.create_namespace("raw", description="landing zone")
+        catalog.create_namespace("Ünïcode Straße", properties={"k": "v", "lang": "de"})
+        catalog.register_table(
+            "sales",
+            "orders",
+            [
+                {"name": "id", "type": "int64", "nullable": False},
+                {"name": "customer", "type": "string"},
+                {"name": "amount", "type": "decimal128(12, 2)"},
+                {"name": "ordered_at", "type": "timestamp[us, tz=UTC]"},
+            ],
+            description="one row per order",
+            location="s3://lake/sales/orders",
+        )
+        catalog.register_table(
+            "sales",
+            "customers",
+            [
+                {"name": "id", "type": "int64", "nullable": False},
+                {"name": "name", "type": "string"},
+            ],
+        )
+        catalog.register_table(
+            "bi",
+            "daily",
+            [{"name": "day", "type": "date32"}, {"name": "total", "type": "float64"}],
+            format="iceberg",
+            properties={"refresh": "daily"},
+        )
+        catalog.register_table("raw", "events", [{"name": "payload", "type": "string"}])
+        catalog.register_table("raw", "scratch", [{"name": "x", "type": "bool"}])
+        catalog.register_table("Ünïcode Straße", "Größe", [{"name": "wert", "type": "int32"}])
+        catalog.register_table("bi", "empty")
+        # superseded versions, a rename and a tombstone in the snapshots
+        catalog.update_table(
+            "sales",
+            "orders",
+            add_columns=[{"name": "status", "type": "string"}],
+            rename_columns={"customer": "customer_id"},
+            set_properties={"pii": "false"},
+        )
+        catalog.update_table("bi", "daily", description="daily totals", drop_columns=["total"])
+        catalog.rename_table("raw", "events", "events_v2")
+        catalog.drop_table("raw", "scratch")
+        catalog.update_namespace("bi", description="business intelligence")
+        catalog.add_lineage_edge("raw/events_v2", "sales/orders", run_id="run-1")
+        catalog.add_lineage_edge("sales/orders", "bi/daily", run_id="run-2")
+        catalog.add_lineage_edge("sales/customers", "bi/daily", edge_type="joins")
+        catalog.add_lineage_edge("bi/daily", "bi/empty")
+        catalog.remove_lineage_edge("bi/daily", "bi/empty")
+    events = [
+        _event("sales/orders", "run-1", "started"),
+        _event("sales/orders", "run-1", "succeeded", rows=1200, bytes=65536, code_version="v1"),
+        _event("bi/daily", "run-2", "failed"),
+        _event("bi/daily", "run-3", "succeeded", rows=31, partition_key="day=d:2026-01-01"),
+        _event("raw/events_v2", "run-0", "succeeded", rows=0),
+    ]
+    new_id = increasing_ids()
+    with Executions(open_store(store_url), scope, fold="inline") as executions:
+        executions.append(
+            [
+                parse_event(e, source="seed", now_ms=BASE_MS + i, new_id=new_id)
+                for i, e in enumerate(events)
+            ]
+        )
