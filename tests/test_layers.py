@@ -22,6 +22,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("tier1", "tier2"),
     ("catalog", "lineage", "executions"),
     ("domains",),
+    ("iceberg",),
     ("query", "maintenance"),
     ("client",),
     ("server",),

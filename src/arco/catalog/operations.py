@@ -9,11 +9,12 @@ commit leaves no trace.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import replace
 from typing import Annotated, Any, Literal, TypeVar
 
 import pydantic
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from arco.catalog.model import Namespace, Table
 from arco.catalog.schema import ColumnRow, NamespaceRow, Properties, TableRow
@@ -37,6 +38,11 @@ MAX_COLUMNS = 4096
 MAX_TEXT = 4096
 MAX_LOCATION = 2048
 MAX_PROPERTIES = 256
+
+#: formats of the tables and views :mod:`arco.iceberg` manages (ADR 014)
+ICEBERG_FORMATS = frozenset({"iceberg", "iceberg-view"})
+#: property keys only :mod:`arco.iceberg` writes
+ICEBERG_PROPERTY_PREFIX = "iceberg."
 
 
 def _check_text(field: str, value: str | None, limit: int = MAX_TEXT) -> str | None:
@@ -78,6 +84,23 @@ def _check_format(value: str) -> str:
             f"format: must be 1-32 characters of [a-z0-9_] starting with a letter (got {preview(value)})"
         )
     return value.lower()
+
+
+def _check_not_reserved(field: str, keys: Iterable[str]) -> None:
+    for key in keys:
+        if key.startswith(ICEBERG_PROPERTY_PREFIX):
+            raise ValidationError(
+                f"{field}: property {preview(key)} is reserved "
+                f"({ICEBERG_PROPERTY_PREFIX}* properties are written only by the Iceberg REST catalog)"
+            )
+
+
+def iceberg_managed_row(row: TableRow) -> bool:
+    """Whether :mod:`arco.iceberg` manages the table: an Iceberg format and its pointer link
+    (a table merely labelled ``iceberg`` through the Arco API is an ordinary table)."""
+    return row.format in ICEBERG_FORMATS and any(
+        key.startswith(ICEBERG_PROPERTY_PREFIX) for key, _ in row.properties
+    )
 
 
 def _merge_properties(old: Properties, set_: dict[str, str], remove: list[str]) -> Properties:
@@ -244,12 +267,17 @@ class RegisterTable(_Request):
     location: str | None = None
     format: str = "parquet"
     properties: dict[str, str] = Field(default_factory=dict)
+    #: set only by :func:`iceberg_managed`: may use the Iceberg formats and properties
+    _iceberg: bool = PrivateAttr(default=False)
 
     def validated(self) -> RegisterTable:
         if len(self.columns) > MAX_COLUMNS:
             raise ValidationError(f"columns: at most {MAX_COLUMNS} columns")
         columns = [c.validated(f"columns[{i}]") for i, c in enumerate(self.columns)]
         _check_unique_columns("columns", [c.name for c in columns])
+        if not self._iceberg:
+            _check_not_reserved("properties", self.properties)
+        system_format = self._iceberg and self.format in ICEBERG_FORMATS
         return self.model_copy(
             update={
                 "namespace": validate_name("namespace", self.namespace),
@@ -257,7 +285,7 @@ class RegisterTable(_Request):
                 "columns": columns,
                 "description": _check_text("description", self.description),
                 "location": _check_text("location", self.location, MAX_LOCATION),
-                "format": _check_format(self.format),
+                "format": self.format if system_format else _check_format(self.format),
                 "properties": _check_properties("properties", self.properties),
             }
         )
@@ -310,8 +338,13 @@ class UpdateTable(_Request):
     add_columns: list[ColumnSpec] = Field(default_factory=list)
     drop_columns: list[str] = Field(default_factory=list)
     rename_columns: dict[str, str] = Field(default_factory=dict)
+    #: set only by :func:`iceberg_managed`: may change what an Iceberg table projects
+    _iceberg: bool = PrivateAttr(default=False)
 
     def validated(self) -> UpdateTable:
+        if not self._iceberg:
+            _check_not_reserved("set_properties", self.set_properties)
+            _check_not_reserved("remove_properties", self.remove_properties)
         update: dict[str, Any] = {
             "namespace": validate_name("namespace", self.namespace),
             "name": validate_name("name", self.name),
@@ -340,6 +373,8 @@ class UpdateTable(_Request):
         state = changes.state
         ns, table = _table(state, self.namespace, self.name)
         check_if_match(f"table {self.namespace!r}.{self.name!r}", self.if_match, table.version)
+        if not self._iceberg and iceberg_managed_row(table):
+            self._refuse_iceberg_changes()
         current = {name_key(c.name): c for c in state.columns_of(table.table_id)}
         dropped: list[ColumnRow] = []
         for name in self.drop_columns:
@@ -395,6 +430,23 @@ class UpdateTable(_Request):
         changes.upsert("tables", row.table_id, row)
         del ns
         return table_view(changes.state, row)
+
+    def _refuse_iceberg_changes(self) -> None:
+        """An Iceberg table's columns, location and format follow its Iceberg metadata."""
+        given = {
+            "add_columns": bool(self.add_columns),
+            "drop_columns": bool(self.drop_columns),
+            "rename_columns": bool(self.rename_columns),
+            "location": "location" in self.model_fields_set,
+            "format": self.format is not None,
+        }
+        for field, present in given.items():
+            if present:
+                raise ValidationError(
+                    f"{field}: table {self.namespace!r}.{self.name!r} is an Iceberg table; its "
+                    "columns, location and format follow its Iceberg metadata (change them "
+                    "through the Iceberg REST API)"
+                )
 
 
 class RenameTable(_Request):
@@ -475,6 +527,16 @@ Result = Namespace | Table
 
 
 M = TypeVar("M", bound=BaseModel)
+IcebergRequest = TypeVar("IcebergRequest", RegisterTable, UpdateTable)
+
+
+def iceberg_managed(request: IcebergRequest) -> IcebergRequest:
+    """A copy of ``request`` that may write what only :mod:`arco.iceberg` writes: the Iceberg
+    formats, ``iceberg.*`` properties, and the columns, location and format of an Iceberg
+    table. The one explicit path around those rules; only :mod:`arco.iceberg` calls it."""
+    copy = request.model_copy()
+    copy._iceberg = True
+    return copy
 
 
 def build_request(model: type[M], **fields: Any) -> M:

@@ -16,6 +16,9 @@ Keys here are *relative to a scope*: a :class:`~arco.storage.ScopedStore` adds t
     commits/{domain}/{commit_id}.json       hash-chained audit trail
     quarantine/{domain}/{name}.json         tier-2 ledger objects that could not be applied
     requests/{domain}/{sha256}.json         tier-2 request records kept for Idempotency-Key
+    iceberg/pointers/{uuid}.json            an Iceberg table's (or view's) pointer (CAS)
+    iceberg/transactions/{txn}.json         a multi-table Iceberg commit's decision (create-only)
+    warehouse/{ns}/{table}-{uuid8}/         default location of an Iceberg table (ADR 014)
 """
 
 from __future__ import annotations
@@ -121,3 +124,19 @@ def request_record_key(domain: str, idempotency_key: str) -> str:
     API's ``POST /events``): ``requests/{domain}/{sha256 of the key}.json``."""
     digest = hashlib.sha256(idempotency_key.encode("utf-8")).hexdigest()
     return f"{requests_prefix(domain)}{digest}.json"
+
+
+ICEBERG_POINTERS = "iceberg/pointers/"
+ICEBERG_TRANSACTIONS = "iceberg/transactions/"
+#: default Iceberg table and view locations live under this prefix (see ADR 014)
+ICEBERG_WAREHOUSE = "warehouse/"
+
+
+def iceberg_pointer_key(table_uuid: str) -> str:
+    """The pointer of one Iceberg table or view (compare-and-swap only)."""
+    return f"{ICEBERG_POINTERS}{table_uuid}.json"
+
+
+def iceberg_transaction_key(txn_id: str) -> str:
+    """The create-only decision object of one multi-table Iceberg commit."""
+    return f"{ICEBERG_TRANSACTIONS}{txn_id}.json"
