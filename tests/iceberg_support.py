@@ -24,7 +24,7 @@ from pyiceberg.partitioning import UNPARTITIONED_PARTITION_SPEC, PartitionSpec
 from pyiceberg.schema import Schema
 from pyiceberg.table import CommitTableResponse, Table
 from pyiceberg.table.metadata import TableMetadata
-from pyiceberg.table.snapshots import Snapshot
+from pyiceberg.table.snapshots import Operation, Snapshot, Summary
 from pyiceberg.table.sorting import UNSORTED_SORT_ORDER, SortOrder
 from pyiceberg.table.update import (
     AddSnapshotUpdate,
@@ -94,8 +94,9 @@ def service(
     return IcebergTables(catalog, sync=sync, clock=clock, **options)
 
 
-def append_updates(metadata: TableMetadata, snapshot_id: int) -> list[TableUpdate]:
-    """What an append sends (without data files): a snapshot on top of main, main moved."""
+def append_updates(metadata: TableMetadata, snapshot_id: int, **summary: str) -> list[TableUpdate]:
+    """What an append sends (without data files): a snapshot on top of main, main moved;
+    ``summary`` goes into the snapshot's summary."""
     snapshot = Snapshot.model_validate(
         {
             "snapshot-id": snapshot_id,
@@ -103,7 +104,7 @@ def append_updates(metadata: TableMetadata, snapshot_id: int) -> list[TableUpdat
             "sequence-number": metadata.last_sequence_number + 1,
             "timestamp-ms": metadata.last_updated_ms + 1,
             "manifest-list": f"{metadata.location}/metadata/snap-{snapshot_id}.avro",
-            "summary": {"operation": "append"},
+            "summary": Summary(Operation.APPEND, **summary),
             "schema-id": metadata.current_schema_id,
         }
     )
@@ -122,6 +123,17 @@ def append_requirements(metadata: TableMetadata) -> list[TableRequirement]:
             {"ref": "main", "snapshot-id": metadata.current_snapshot_id}
         ),
     ]
+
+
+def main_lineage(metadata: TableMetadata) -> list[Snapshot]:
+    """The snapshots of main, newest first (following parent ids)."""
+    out: list[Snapshot] = []
+    snapshot = metadata.current_snapshot()
+    while snapshot is not None:
+        out.append(snapshot)
+        parent = snapshot.parent_snapshot_id
+        snapshot = metadata.snapshot_by_id(parent) if parent is not None else None
+    return out
 
 
 def rows(n: int, start: int = 0) -> pa.Table:

@@ -5,7 +5,7 @@ for every operation index i, a copy of the same prior state is crashed at operat
 operation and every later one raise SimulatedCrash) and a new process recovers: every table
 must be exactly at its old or exactly at its new metadata (for a transaction: all tables
 old, or all new), new iff the crash came after the commit point (the pointer swap; the
-decision object). The catalog row converges on the first load, and the next commit works.
+decision object). The catalog row converges with a sync, and the next commit works.
 """
 
 from __future__ import annotations
@@ -84,10 +84,11 @@ def run_with_crashes(
         expected = "new" if index > point else "old"
         assert set(states.values()) <= {expected, "old"}, (index, op, key, states)
         outcomes.append((index, op, key, states))
-        # the catalog row follows the pointer once loaded, and the next commit works
+        # the catalog row follows the pointer after a sync, and the next commit works
         for name in before:
             ident = TableIdent(("ns",), name)
             loaded = fresh.load_table(ident)
+            fresh.sync.sync_table(fresh.lookup(ident)[2])
             row = fresh.catalog.get_table("ns", name)
             assert row.properties["iceberg.metadata-location"] == loaded.metadata_location
             after = fresh.commit_table(ident, [], [SetPropertiesUpdate(updates={"next": "1"})])

@@ -328,6 +328,14 @@ class CatalogSync:
                     self._thread.start()
                 self._cv.notify_all()
 
+    def repair(self, uuid: str, hint: Hint = None) -> None:
+        """A reader found the row behind its pointer: schedule a sync, except inline, where
+        the committing process syncs right after its swap (a reader would only race it); a
+        row left behind by a crashed committer is then brought up to date by the table's
+        next commit or an explicit :meth:`sync_table`."""
+        if self.mode != "inline":
+            self.schedule(uuid, hint)
+
     def pending(self) -> int:
         """How many tables wait for a sync."""
         with self._cv:

@@ -319,7 +319,7 @@ class IcebergTables:
                 f"table {str(ident)!r} does not exist (its pointer is gone)"
             ) from None
         if dict(row.properties).get(METADATA_LOCATION) != state.location:
-            self.sync.schedule(table_uuid, (namespace, row.name))  # repairs a lagging row
+            self.sync.repair(table_uuid, (namespace, row.name))
         return LoadedTable(state.location, metadata)
 
     # --- create and register ------------------------------------------------------------
@@ -421,11 +421,11 @@ class IcebergTables:
         except ObjectExistsError:
             pass
         for _ in range(self.commit_attempts):
+            if self._uuid_in_use(table_uuid):
+                raise AlreadyExists(f"a table with uuid {table_uuid} is already in the catalog")
             state = self.pointers.read(table_uuid, wait=True)
             if state.location == location:
                 return
-            if self._uuid_in_use(table_uuid):
-                raise AlreadyExists(f"a table with uuid {table_uuid} is already in the catalog")
             try:
                 self.pointers.swap(
                     table_uuid, state.successor(location, recent=recent), state.token

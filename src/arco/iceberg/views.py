@@ -291,7 +291,7 @@ class IcebergViews:
         except ObjectNotFoundError:
             raise NoSuchView(f"view {str(ident)!r} does not exist (its pointer is gone)") from None
         if dict(row.properties).get(METADATA_LOCATION) != state.location:
-            self.tables.sync.schedule(view_uuid, (namespace, row.name))
+            self.tables.sync.repair(view_uuid, (namespace, row.name))
         return LoadedView(state.location, metadata)
 
     def create_view(
