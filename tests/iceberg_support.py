@@ -101,7 +101,7 @@ def append_updates(metadata: TableMetadata, snapshot_id: int, **summary: str) ->
         {
             "snapshot-id": snapshot_id,
             "parent-snapshot-id": metadata.current_snapshot_id,
-            "sequence-number": metadata.last_sequence_number + 1,
+            "sequence-number": getattr(metadata, "last_sequence_number", 0) + 1,
             "timestamp-ms": metadata.last_updated_ms + 1,
             "manifest-list": f"{metadata.location}/metadata/snap-{snapshot_id}.avro",
             "summary": Summary(Operation.APPEND, **summary),
@@ -165,7 +165,7 @@ class PyIcebergCatalog(MetastoreCatalog):
             catalog=self,
         )
 
-    def create_table(  # type: ignore[override]
+    def create_table(
         self,
         identifier: str | tuple[str, ...],
         schema: Schema | pa.Schema,
@@ -175,7 +175,7 @@ class PyIcebergCatalog(MetastoreCatalog):
         properties: dict[str, str] | None = None,
     ) -> Table:
         ident = _ident(identifier)
-        iceberg_schema = self._convert_schema_if_needed(schema)  # type: ignore[arg-type]
+        iceberg_schema = self._convert_schema_if_needed(schema)
         request = CreateTableRequest.model_validate(
             {
                 "name": ident.name,
@@ -192,7 +192,7 @@ class PyIcebergCatalog(MetastoreCatalog):
             raise TableAlreadyExistsError(str(exc)) from exc
         return self._table(ident, loaded.metadata_location, loaded.metadata)
 
-    def load_table(self, identifier: str | tuple[str, ...]) -> Table:  # type: ignore[override]
+    def load_table(self, identifier: str | tuple[str, ...]) -> Table:
         ident = _ident(identifier)
         try:
             loaded = self.tables.load_table(ident)
@@ -225,7 +225,7 @@ class PyIcebergCatalog(MetastoreCatalog):
             return location.rstrip("/")
         return self.tables.files.default_location(database_name, table_name, "staged00")
 
-    def create_namespace(  # type: ignore[override]
+    def create_namespace(
         self, namespace: str | tuple[str, ...], properties: dict[str, str] | None = None
     ) -> None:
         levels = tuple(namespace.split(".")) if isinstance(namespace, str) else namespace
@@ -234,32 +234,32 @@ class PyIcebergCatalog(MetastoreCatalog):
         except AlreadyExists as exc:
             raise NamespaceAlreadyExistsError(str(exc)) from exc
 
-    def load_namespace_properties(self, namespace: str | tuple[str, ...]) -> dict[str, str]:  # type: ignore[override]
+    def load_namespace_properties(self, namespace: str | tuple[str, ...]) -> dict[str, str]:
         levels = tuple(namespace.split(".")) if isinstance(namespace, str) else namespace
         try:
             return self.tables.namespaces.load(levels)
         except NoSuchNamespace as exc:
             raise NoSuchNamespaceError(str(exc)) from exc
 
-    def list_tables(self, namespace: str | tuple[str, ...]) -> list[tuple[str, ...]]:  # type: ignore[override]
+    def list_tables(self, namespace: str | tuple[str, ...]) -> list[tuple[str, ...]]:
         levels = tuple(namespace.split(".")) if isinstance(namespace, str) else namespace
         page = self.tables.list_tables(levels, limit=1000)
         return [(*i.namespace, i.name) for i in page.items]
 
-    def list_namespaces(self, namespace: str | tuple[str, ...] = ()) -> list[tuple[str, ...]]:  # type: ignore[override]
+    def list_namespaces(self, namespace: str | tuple[str, ...] = ()) -> list[tuple[str, ...]]:
         levels = tuple(namespace.split(".")) if isinstance(namespace, str) else namespace
         return list(self.tables.namespaces.list(levels, limit=1000).items)
 
-    def drop_table(self, identifier: str | tuple[str, ...]) -> None:  # type: ignore[override]
+    def drop_table(self, identifier: str | tuple[str, ...]) -> None:
         self.tables.drop_table(_ident(identifier))
 
-    def rename_table(  # type: ignore[override]
+    def rename_table(
         self, from_identifier: str | tuple[str, ...], to_identifier: str | tuple[str, ...]
     ) -> Table:
         self.tables.rename_table(_ident(from_identifier), _ident(to_identifier))
         return self.load_table(to_identifier)
 
-    def register_table(  # type: ignore[override]
+    def register_table(
         self, identifier: str | tuple[str, ...], metadata_location: str, overwrite: bool = False
     ) -> Table:
         ident = _ident(identifier)
@@ -271,7 +271,7 @@ class PyIcebergCatalog(MetastoreCatalog):
     def drop_namespace(self, namespace: Any) -> None:
         raise NotImplementedError
 
-    def update_namespace_properties(  # type: ignore[override]
+    def update_namespace_properties(
         self, namespace: Any, removals: Any = None, updates: Any = None
     ) -> PropertiesUpdateSummary:
         raise NotImplementedError

@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 from pyiceberg.partitioning import UNPARTITIONED_PARTITION_SPEC
-from pyiceberg.table.metadata import new_table_metadata
+from pyiceberg.table.metadata import TableMetadata, new_table_metadata
 from pyiceberg.table.sorting import UNSORTED_SORT_ORDER
 
 from arco.errors import CorruptStateError, ObjectExistsError, ObjectNotFoundError
@@ -22,7 +22,7 @@ def files(root_store: ObjectStore) -> MetadataFiles:
     return MetadataFiles(ScopedStore(root_store, "tenant=a/workspace=b/"))
 
 
-def metadata(location: str):  # type: ignore[no-untyped-def]
+def metadata(location: str) -> TableMetadata:
     return new_table_metadata(
         SCHEMA, UNPARTITIONED_PARTITION_SPEC, UNSORTED_SORT_ORDER, location, {"k": "v"}
     )

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hypothesis.strategies as st
 import pytest
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, event, settings
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 from pyiceberg.table.update import SetPropertiesUpdate
 
@@ -73,6 +73,7 @@ class PointerMachine(RuleBasedStateMachine):
         except SimulatedCrash:
             pointer = f"{ICEBERG_POINTERS}{self.uuids[table.name]}"
             landed = any(pointer in key for key in self.executed_puts())
+            event(f"commit crashed, {'landed' if landed else 'not landed'}")
         if landed:
             self.model[table.name].add(cid)
 
@@ -96,6 +97,7 @@ class PointerMachine(RuleBasedStateMachine):
                 for key in created
             ]
             landed = "commit" in decided
+            event(f"transaction crashed, {'committed' if landed else 'not committed'}")
         if landed:
             for t in tables:
                 self.model[t.name].add(cid)

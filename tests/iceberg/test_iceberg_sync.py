@@ -3,8 +3,11 @@ and the Arco API's refusal to change what the projection owns."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from pyiceberg.schema import Schema
+from pyiceberg.table.metadata import TableMetadata
 from pyiceberg.table.update import AddSchemaUpdate, SetCurrentSchemaUpdate, SetPropertiesUpdate
 from pyiceberg.types import (
     BinaryType,
@@ -150,7 +153,7 @@ def test_a_sync_never_overwrites_a_newer_state(root_store: ObjectStore) -> None:
     read_table = svc.files.read_table
     state = {"interleaved": False}
 
-    def slow_read(location: str):  # type: ignore[no-untyped-def]
+    def slow_read(location: str) -> TableMetadata:
         result = read_table(location)
         if not state["interleaved"]:
             state["interleaved"] = True  # meanwhile: a newer commit, synced by another process
@@ -200,19 +203,21 @@ def test_a_load_repairs_a_lagging_row(root_store: ObjectStore) -> None:
 def test_the_arco_api_cannot_change_what_iceberg_owns(root_store: ObjectStore) -> None:
     svc = make(root_store, "inline")
     cat = svc.catalog
-    for change, field in [
+    changes: list[tuple[dict[str, Any], str]] = [
         ({"add_columns": [{"name": "q", "type": "int64"}]}, "add_columns"),
         ({"drop_columns": ["id"]}, "drop_columns"),
         ({"rename_columns": {"id": "ident"}}, "rename_columns"),
         ({"location": "s3://x/y"}, "location"),
         ({"format": "parquet"}, "format"),
-    ]:
+    ]
+    for change, field in changes:
         with pytest.raises(ValidationError, match=f"^{field}: .*Iceberg table"):
             cat.update_table("sales", "orders", **change)
-    for change, field in [
+    reserved: list[tuple[dict[str, Any], str]] = [
         ({"set_properties": {"iceberg.table-uuid": "x"}}, "set_properties"),
         ({"remove_properties": ["iceberg.metadata-location"]}, "remove_properties"),
-    ]:
+    ]
+    for change, field in reserved:
         with pytest.raises(ValidationError, match=f"^{field}: property .* is reserved"):
             cat.update_table("sales", "orders", **change)
     with pytest.raises(ValidationError, match=r"^properties: property .* is reserved"):

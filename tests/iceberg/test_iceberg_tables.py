@@ -22,6 +22,7 @@ from pyiceberg.table.update import (
     SetLocationUpdate,
     SetPropertiesUpdate,
     TableRequirement,
+    TableUpdate,
 )
 from pyiceberg.types import LongType, NestedField, StringType
 
@@ -145,18 +146,19 @@ def test_create_with_an_idempotency_key(svc: IcebergTables) -> None:
     assert len(svc.list_tables(["sales"]).items) == 1
 
 
-def test_a_create_retried_after_a_crash_before_registering(svc: IcebergTables) -> None:
+def test_a_create_retried_after_a_crash_before_registering(
+    svc: IcebergTables, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The same key rebuilds the same uuid, file name and registration."""
     request = create_request("orders")
-    register = svc._register
 
     def crash(*args: object, **kwargs: object) -> object:
         raise TransientStorageError("crash before the registration")
 
-    svc._register = crash  # type: ignore[method-assign]
-    with pytest.raises(TransientStorageError):
-        svc.create_table(["sales"], request, idempotency_key="c2")
-    svc._register = register  # type: ignore[method-assign]
+    with monkeypatch.context() as patch:
+        patch.setattr(svc, "_register", crash)
+        with pytest.raises(TransientStorageError):
+            svc.create_table(["sales"], request, idempotency_key="c2")
     files_before = metadata_files(svc)
     created = svc.create_table(["sales"], request, idempotency_key="c2")
     assert metadata_files(svc) == files_before  # the first attempt's file was reused
@@ -424,7 +426,7 @@ def test_create_by_commit_after_stage_create(svc: IcebergTables) -> None:
     )
 
     staged = svc.create_table(["sales"], create_request("orders", stage=True)).metadata
-    updates = [
+    updates: list[TableUpdate] = [
         AssignUUIDUpdate(uuid=staged.table_uuid),
         UpgradeFormatVersionUpdate.model_validate({"format-version": staged.format_version}),
         AddSchemaUpdate(schema=staged.schema()),
