@@ -12,7 +12,13 @@ import duckdb
 from arco.core.scope import DEFAULT_SCOPE, Scope
 from arco.domains.registry import QUERIED, VIEWS
 from arco.metadata.manifest import read_manifest
-from arco.query.views import INFO_SCHEMA, INFO_VIEWS, build_database, merged_view_sql
+from arco.query.views import (
+    INFO_SCHEMA,
+    INFO_VIEWS,
+    build_database,
+    merged_view_sql,
+    parquet_source,
+)
 from arco.storage import ScopedStore, open_store
 
 
@@ -32,11 +38,7 @@ def direct_duckdb(store_root: Path, scope: Scope = DEFAULT_SCOPE) -> duckdb.Duck
         files = [] if head is None else head.manifest.files_of(table)
         paths = [str(base.joinpath(*f.path.split("/"))) for f in files]
         if paths:
-            source = (
-                "read_parquet(["
-                + ", ".join(f"'{p}'" for p in paths)
-                + "], hive_partitioning = false)"
-            )
+            source = parquet_source(paths)
         else:  # never written: an empty table of the right schema
             source = f"_empty_{schema}_{view}"
             con.register(source, domain.specs[table].schema.empty_table())

@@ -391,7 +391,7 @@ class DirectDuckDB:
         import duckdb
 
         from arco.domains.registry import VIEWS
-        from arco.query.views import merged_view_sql
+        from arco.query.views import merged_view_sql, parquet_source
 
         head = read_manifest(catalog.store, CATALOG.name)
         if head is None:
@@ -404,7 +404,7 @@ class DirectDuckDB:
             paths = [str(base.joinpath(*f.path.split("/"))) for f in head.manifest.files_of(table)]
             self.files[table] = paths
             if paths:
-                source = "read_parquet([" + ", ".join(f"'{p}'" for p in paths) + "])"
+                source = parquet_source(paths)
             else:  # never written: an empty table of the right schema
                 source = f"_empty_{table}"
                 self.con.register(source, CATALOG.specs[table].schema.empty_table())

@@ -468,7 +468,7 @@ def to_json(result: QueryResult) -> bytes:
     """``{"columns": [{"name", "type"}], "rows": [[...]], "row_count", "truncated"}``."""
     table = result.table
     columns = [{"name": f.name, "type": str(f.type)} for f in table.schema]
-    values = [[_jsonable(v) for v in col.to_pylist()] for col in table.columns]
+    values = [[_jsonable(v) for v in _column_values(col)] for col in table.columns]
     rows = [list(row) for row in zip(*values, strict=True)] if values else []
     body = {
         "columns": columns,
@@ -496,7 +496,7 @@ def to_csv(result: QueryResult) -> bytes:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(table.column_names)
-    values = [[_csv_cell(v) for v in col.to_pylist()] for col in table.columns]
+    values = [[_csv_cell(v) for v in _column_values(col)] for col in table.columns]
     for row in zip(*values, strict=True):
         writer.writerow(row)
     return buffer.getvalue().encode()
@@ -507,6 +507,23 @@ ENCODERS: dict[str, Callable[[QueryResult], bytes]] = {
     "arrow": to_arrow,
     "csv": to_csv,
 }
+
+
+def _column_values(column: pa.ChunkedArray) -> list[Any]:
+    """A column's values as Python objects; where Python cannot hold one (``infinity``
+    timestamps, dates past year 9999, nanoseconds, also inside lists and structs), the
+    column's values as DuckDB writes them in JSON (``"infinity"``, ``"10000-01-01"``)."""
+    try:
+        return column.to_pylist()  # type: ignore[no-any-return]
+    except (OverflowError, ValueError, pa.ArrowException):
+        pass
+    con = duckdb.connect(config={"threads": 1, "enable_external_access": False})
+    try:
+        con.register("result_column", pa.table({"v": column}))
+        rows = con.execute("SELECT to_json(v) FROM result_column").fetchall()
+    finally:
+        con.close()
+    return [None if text is None else json.loads(text) for (text,) in rows]
 
 
 def _jsonable(value: Any) -> Any:

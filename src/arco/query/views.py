@@ -92,6 +92,13 @@ def merged_view_sql(table: str, source: str, domain: DomainSpec[Any] = CATALOG) 
     )
 
 
+def parquet_source(paths: list[str]) -> str:
+    """The ``read_parquet`` of a table's snapshot files, for DuckDB reading them directly
+    (the keys hold ``tenant=...`` and ``workspace=...``: they are not hive partitions)."""
+    quoted = ", ".join("'" + p.replace("'", "''") + "'" for p in paths)
+    return f"read_parquet([{quoted}], hive_partitioning = false)"
+
+
 def read_heads(store: ObjectStore) -> dict[str, StoredManifest | None]:
     """The current manifest of every queried domain (None: never written)."""
     return {name: read_manifest(store, name) for name in QUERIED}
