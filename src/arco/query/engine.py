@@ -4,12 +4,14 @@ One :class:`QueryEngine` per server process. A query over a scope:
 
 1. is checked (size, exactly one read-only SELECT by DuckDB's parser) before any I/O;
 2. reads the current manifest of each queried domain (three small JSON objects);
-3. takes the decoded Arrow tables of each domain at that manifest's version from a cache
-   keyed by ``(scope, domain, snapshot version, commit id)`` -- a query over an unchanged
-   catalog reads no Parquet from storage;
-4. takes the in-memory, locked-down DuckDB database holding those merged rows (cached per
-   scope and version triple, built from the Arrow cache without storage I/O) and opens a
-   **fresh connection** to it (``cursor()``) for this query alone;
+3. takes the scope's in-memory, locked-down DuckDB database, which holds the merged rows of
+   every domain as tables; a domain whose manifest moved is brought up to date first, by
+   replacing only that domain's tables in one transaction (queries already running keep
+   the rows they started with: DuckDB's MVCC), from the snapshot files decoded so far plus
+   the new ones (decoded Arrow is cached per file key: files are immutable) -- a query over
+   an unchanged catalog reads no Parquet, and an event compaction costs the executions
+   domain's new delta file, not a rebuild of the catalog;
+4. opens a **fresh connection** to the database (``cursor()``) for this query alone;
 5. runs the statement with a timer thread that calls ``interrupt()`` on that connection
    when the wall-clock limit passes (:class:`QueryTimeoutError`), and reads the result
    as a stream, stopping at the row and byte limits (``truncated``).
@@ -17,7 +19,7 @@ One :class:`QueryEngine` per server process. A query over a scope:
 Why a cached database and a fresh connection rather than a fresh database per query:
 creating a DuckDB database instance costs ~15 ms of CPU (its built-in catalog), more than a
 typical catalog query; a connection costs microseconds. Isolation between queries holds
-because nothing can change the database after it is built: only SELECT runs, the
+because nothing but the engine's own refresh changes the database: only SELECT runs, the
 configuration is locked (``SET`` fails), external access and extension loading are off,
 and temporary objects belong to the connection that is closed after the query.
 """
@@ -45,7 +47,9 @@ import pyarrow as pa
 
 from arco.domains.registry import QUERIED, VIEWS
 from arco.errors import ArcoError, ValidationError
+from arco.metadata.layout import snapshots_prefix
 from arco.metadata.manifest import StoredManifest
+from arco.metadata.parquet import read_table
 from arco.observability.metrics import QUERY_DURATION, QUERY_ROWS
 from arco.query.views import (
     build_database,
@@ -53,6 +57,7 @@ from arco.query.views import (
     first_line,
     load_domain_tables,
     read_heads,
+    refresh_tables,
     rewrite_system_refs,
 )
 from arco.storage.port import ObjectStore
@@ -134,7 +139,6 @@ class QueryResult:
 
 
 _DomainKey = tuple[str, str, int, str]  # scope, domain, snapshot version, commit id
-_DbKey = tuple[str, tuple[_DomainKey, ...]]
 V = TypeVar("V")
 
 
@@ -208,7 +212,11 @@ class _Cache:
 @dataclass
 class _Database:
     con: duckdb.DuckDBPyConnection
+    #: the snapshot of each domain its tables hold
+    keys: dict[str, _DomainKey]
     lock: threading.Lock = field(default_factory=threading.Lock)
+    #: held while a domain's tables are replaced (queries keep running meanwhile)
+    refreshing: threading.Lock = field(default_factory=threading.Lock)
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
         with self.lock:  # cursor() on a shared connection from many threads
@@ -230,11 +238,12 @@ class QueryEngine:
         max_databases: int = 16,
     ) -> None:
         self.limits = limits or QueryLimits()
-        self._tables = _Cache(max_cached_bytes)
+        self._files = _Cache(max_cached_bytes)
         self._databases = _Cache(max_databases, on_evict=lambda db: db.close())
         #: counters for tests and the benchmark
-        self.table_loads = 0
+        self.file_reads = 0
         self.database_builds = 0
+        self.domain_refreshes = 0
 
     # --- the query --------------------------------------------------------------------
 
@@ -342,11 +351,14 @@ class QueryEngine:
     def _database(
         self, store: ObjectStore, scope_key: str, heads: dict[str, StoredManifest | None]
     ) -> _Database:
-        domain_keys = tuple(_domain_key(scope_key, name, heads[name]) for name in QUERIED)
-        key: _DbKey = (scope_key, domain_keys)
+        """The scope's database, its domains brought up to ``heads`` (only the domains
+        that changed are rebuilt, from the files not decoded before)."""
+        keys = {name: _domain_key(scope_key, name, heads[name]) for name in QUERIED}
 
         def build() -> tuple[_Database, int]:
-            by_domain = {dk[1]: self._domain_tables(store, dk, heads[dk[1]]) for dk in domain_keys}
+            by_domain = {
+                name: self._domain_tables(store, scope_key, name, heads[name]) for name in QUERIED
+            }
             tables = {view: by_domain[d.name][t] for view, (d, t) in VIEWS.items()}
             con = build_database(
                 tables,
@@ -355,33 +367,62 @@ class QueryEngine:
                 memory_limit=f"{max(1, self.limits.memory_bytes >> 20)}MiB",
             )
             self.database_builds += 1
-            return _Database(con), 1
+            return _Database(con, dict(keys)), 1
 
-        db, hit = self._databases.get(key, build)
-        if not hit:  # older versions of this scope are never queried again
-            self._databases.drop(lambda k: k[0] == scope_key and k != key)
+        db, _ = self._databases.get(scope_key, build)
+        stale = [name for name in QUERIED if _newer(keys[name], db.keys[name])]
+        if stale:
+            with db.refreshing:
+                for name in stale:
+                    if not _newer(keys[name], db.keys[name]):
+                        continue  # another query refreshed it meanwhile
+                    tables = self._domain_tables(store, scope_key, name, heads[name])
+                    views = {v: tables[t] for v, (d, t) in VIEWS.items() if d.name == name}
+                    own = db.cursor()
+                    try:
+                        refresh_tables(own, views)
+                    finally:
+                        own.close()
+                    db.keys[name] = keys[name]
+                    self.domain_refreshes += 1
         return db
 
     def _domain_tables(
-        self, store: ObjectStore, key: _DomainKey, head: StoredManifest | None
+        self, store: ObjectStore, scope_key: str, name: str, head: StoredManifest | None
     ) -> dict[str, pa.Table]:
-        def build() -> tuple[dict[str, pa.Table], int]:
-            tables = load_domain_tables(store, QUERIED[key[1]], head)
-            self.table_loads += 1
-            return tables, max(1, sum(t.nbytes for t in tables.values()))
+        """The domain's raw tables at ``head``; each snapshot file is decoded once (files
+        are immutable), so a new version costs only its new files."""
 
-        tables, hit = self._tables.get(key, build)
-        if not hit:
-            self._tables.drop(lambda k: k[:2] == key[:2] and k != key)
+        def read(path: str) -> pa.Table:
+            def load() -> tuple[pa.Table, int]:
+                table = read_table(store.get(path).data)
+                self.file_reads += 1
+                return table, max(1, table.nbytes)
+
+            table, _ = self._files.get((scope_key, path), load)
+            return table
+
+        tables = load_domain_tables(store, QUERIED[name], head, read)
+        if head is not None:  # forget this domain's files no longer in its snapshot
+            current = {e.path for table in tables for e in head.manifest.files_of(table)}
+            prefix = snapshots_prefix(name, tier=QUERIED[name].tier)
+            self._files.drop(
+                lambda k: k[0] == scope_key and k[1].startswith(prefix) and k[1] not in current
+            )
         return tables
 
-    def cached_keys(self) -> list[_DomainKey]:
-        """The (scope, domain, version, commit id) keys of the decoded snapshots held."""
-        return list(self._tables.keys())
+    def cached_files(self) -> list[tuple[str, str]]:
+        """The (scope, key) of every decoded snapshot file held."""
+        return list(self._files.keys())
 
     def close(self) -> None:
         self._databases.clear()
-        self._tables.clear()
+        self._files.clear()
+
+
+def _newer(head: _DomainKey, held: _DomainKey) -> bool:
+    """Whether ``head`` is a later snapshot than the one a database holds."""
+    return head[2] > held[2] or (head[2] == held[2] and head[3] != held[3])
 
 
 def _domain_key(scope_key: str, name: str, head: StoredManifest | None) -> _DomainKey:

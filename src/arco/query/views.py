@@ -26,9 +26,10 @@ work, and no string literal or comment is ever touched.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import duckdb
@@ -105,9 +106,15 @@ def read_heads(store: ObjectStore) -> dict[str, StoredManifest | None]:
 
 
 def load_domain_tables(
-    store: ObjectStore, domain: DomainSpec[Any], head: StoredManifest | None
+    store: ObjectStore,
+    domain: DomainSpec[Any],
+    head: StoredManifest | None,
+    read: Callable[[str], pa.Table] | None = None,
 ) -> dict[str, pa.Table]:
-    """Raw (unmerged) Arrow tables of one domain's queried tables at ``head``."""
+    """Raw (unmerged) Arrow tables of one domain's queried tables at ``head``; ``read``
+    decodes one snapshot file by key (default: get and decode it; the engine passes a
+    cache: files are immutable)."""
+    read = read or (lambda path: read_table(store.get(path).data))
     out: dict[str, pa.Table] = {}
     for view_domain, table in VIEWS.values():
         if view_domain.name != domain.name:
@@ -116,8 +123,7 @@ def load_domain_tables(
         parts = []
         if head is not None:
             for entry in head.manifest.files_of(table):
-                data = store.get(entry.path).data
-                parts.append(read_table(data).select(spec.schema.names))
+                parts.append(read(entry.path).select(spec.schema.names))
         out[table] = pa.concat_tables(parts) if parts else spec.schema.empty_table()
     return out
 
@@ -345,22 +351,22 @@ def build_database(
     down by :func:`harden`.
 
     ``materialize=True`` stores the merged rows as DuckDB tables, so that every connection
-    (``cursor()``) to the database sees them; otherwise they are views over Arrow tables
-    registered on this connection only.
+    (``cursor()``) to the database sees them (and :func:`refresh_tables` can replace them);
+    otherwise they are views over Arrow tables registered on this connection only.
     """
     config: dict[str, Any] = {} if threads is None else {"threads": threads}
     con = duckdb.connect(":memory:", config=config)
     try:
         schemas = sorted({schema for schema, _ in VIEWS} | {INFO_SCHEMA})
         con.execute("".join(f"CREATE SCHEMA {s};" for s in schemas))
-        for (schema, view), data in tables.items():
-            domain, table = VIEWS[(schema, view)]
-            raw = f"_raw_{schema}_{view}"
-            con.register(raw, data)
-            kind = "TABLE" if materialize else "VIEW"
-            con.execute(f"CREATE {kind} {schema}.{view} AS {merged_view_sql(table, raw, domain)}")
-            if materialize:
-                con.unregister(raw)
+        if materialize:
+            refresh_tables(con, tables)
+        else:
+            for (schema, view), data in tables.items():
+                domain, table = VIEWS[(schema, view)]
+                raw = f"_raw_{schema}_{view}"
+                con.register(raw, data)
+                con.execute(f"CREATE VIEW {schema}.{view} AS {merged_view_sql(table, raw, domain)}")
         for name, select in INFO_VIEWS.items():
             con.execute(f"CREATE VIEW {INFO_SCHEMA}.{name} AS {select}")
         harden(con, memory_limit)
@@ -368,6 +374,31 @@ def build_database(
         con.close()
         raise
     return con
+
+
+def refresh_tables(
+    con: duckdb.DuckDBPyConnection, tables: Mapping[tuple[str, str], pa.Table]
+) -> None:
+    """Replace the materialized relations of ``tables`` (raw rows) in one transaction:
+    queries already running keep reading the rows they started with (DuckDB's MVCC)."""
+    cur = con.cursor()
+    try:
+        cur.execute("BEGIN")
+        for (schema, view), data in tables.items():
+            domain, table = VIEWS[(schema, view)]
+            raw = f"_raw_{schema}_{view}"
+            cur.register(raw, data)
+            cur.execute(
+                f"CREATE OR REPLACE TABLE {schema}.{view} AS {merged_view_sql(table, raw, domain)}"
+            )
+            cur.unregister(raw)
+        cur.execute("COMMIT")
+    except BaseException:
+        with contextlib.suppress(duckdb.Error):
+            cur.execute("ROLLBACK")
+        raise
+    finally:
+        cur.close()
 
 
 def connect(tables: Mapping[tuple[str, str], pa.Table]) -> duckdb.DuckDBPyConnection:
