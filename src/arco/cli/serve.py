@@ -83,6 +83,15 @@ def serve(
             "with QUERY_MEMORY_LIMIT.",
         ),
     ] = None,
+    iceberg_client: Annotated[
+        list[str] | None,
+        typer.Option(
+            envvar="ARCO_ICEBERG_CLIENTS",
+            help="OAuth2 client of the Iceberg REST endpoint, ID:SECRET:TENANT/WORKSPACE "
+            "(repeatable; the environment variable takes them space-separated): "
+            "credential=ID:SECRET gets a short-lived token for that scope (production mode).",
+        ),
+    ] = None,
     query_timeout_s: Annotated[
         float | None,
         typer.Option(
@@ -95,9 +104,10 @@ def serve(
     """Run the HTTP API (and the explorer at /) on the --store."""
     import uvicorn
 
+    from arco.errors import ValidationError
     from arco.server import ServerSettings, create_app
     from arco.server.logs import configure
-    from arco.server.settings import AuthSettings
+    from arco.server.settings import AuthSettings, IcebergClient
 
     cli = current(ctx)
     auth = None
@@ -115,6 +125,10 @@ def serve(
             issuer=jwt_issuer,
             audience=jwt_audience,
         )
+    try:
+        clients = tuple(IcebergClient.parse(c) for c in iceberg_client or ())
+    except ValidationError as exc:
+        fail(f"--iceberg-client: {exc.message}")
     settings = ServerSettings(
         store_url=cli.store_url,
         host=host,
@@ -127,6 +141,7 @@ def serve(
         public_url=public_url,
         signing_key=_signing_key(signing_key),
         limits=_limits(query_workers, query_memory_mb, query_timeout_s),
+        iceberg_clients=clients,
     )
     settings.check()
     app = create_app(settings)
@@ -134,7 +149,8 @@ def serve(
     shown = "localhost" if host in ("127.0.0.1", "::1") else host
     cli.err_console.print(
         f"arco: serving {cli.store_url} at http://{shown}:{port}/ "
-        f"(explorer at http://{shown}:{port}/, API at /api/v1, {'development' if dev else 'production'} mode)",
+        f"(explorer at http://{shown}:{port}/, API at /api/v1, Iceberg REST at /iceberg, "
+        f"{'development' if dev else 'production'} mode)",
         soft_wrap=True,
         highlight=False,
         markup=False,

@@ -40,6 +40,24 @@ _REQUEST_ID = {
     "description": "the request's id (echoed from the request or generated)",
     "schema": {"type": "string"},
 }
+#: the Iceberg REST spec's ErrorModel (routes under /iceberg answer in it)
+ICEBERG_ERROR_MODEL: dict[str, Any] = {
+    "title": "IcebergErrorModel",
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["message", "type", "code"],
+            "properties": {
+                "message": {"type": "string"},
+                "type": {"type": "string", "description": "e.g. NoSuchTableException"},
+                "code": {"type": "integer", "minimum": 400, "maximum": 600},
+            },
+        }
+    },
+}
+_ICEBERG_ERROR_REF = {"$ref": "#/components/schemas/IcebergErrorModel"}
 _PUBLIC = ("/health", "/ready", "/metrics", "/openapi.json", "/files/", "/explorer", "/")
 
 
@@ -74,8 +92,10 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
     for schema_name in ("HTTPValidationError", "ValidationError"):
         components["schemas"].pop(schema_name, None)
     error_ref = {"$ref": "#/components/schemas/ErrorResponse"}
+    components["schemas"]["IcebergErrorModel"] = ICEBERG_ERROR_MODEL
     for path, item in doc.get("paths", {}).items():
         api = path.startswith("/api/")
+        iceberg = path.startswith("/iceberg/")
         for method, op in item.items():
             if method not in ("get", "post", "put", "patch", "delete", "head"):
                 continue
@@ -84,13 +104,14 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
             responses: dict[str, Any] = op.setdefault("responses", {})
             responses.pop("422", None)
             wanted = dict(_COMMON)
-            if api:
+            if api or (iceberg and not path.endswith("/oauth/tokens")):
                 wanted["401"] = "missing or invalid credential"
                 op.setdefault("security", [{"bearerAuth": []}])
+            ref = _ICEBERG_ERROR_REF if iceberg else error_ref
             for code, text in wanted.items():
                 responses.setdefault(
                     code,
-                    {"description": text, "content": {"application/json": {"schema": error_ref}}},
+                    {"description": text, "content": {"application/json": {"schema": ref}}},
                 )
             for response in responses.values():
                 response.setdefault("headers", {}).setdefault("X-Request-Id", _REQUEST_ID)

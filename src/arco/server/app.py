@@ -26,6 +26,7 @@ from arco.server.routes import (
     events,
     explorer,
     files,
+    iceberg,
     lineage,
     manifests,
     query,
@@ -65,6 +66,7 @@ def create_app(settings: ServerSettings, services: Services | None = None) -> Fa
     install_error_handlers(app)
     for module in (catalog, lineage, search, manifests, commits, events, query, browser):
         app.include_router(module.router, prefix=API_PREFIX)
+    iceberg.install(app)  # /iceberg: the Iceberg REST protocol, with its own error model
     app.include_router(service.router)
     app.include_router(files.router)
     app.include_router(explorer.router)

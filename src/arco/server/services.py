@@ -13,6 +13,7 @@ from arco.query.engine import QueryEngine, QueryLimits
 from arco.query.runner import InProcessRunner, QueryRunner
 from arco.query.workers import WorkerPool
 from arco.server.auth import Authenticator, DevAuthenticator
+from arco.server.iceberg_tokens import IssuedTokens, TokenIssuer, token_key
 from arco.server.ratelimit import RateLimiter
 from arco.server.settings import ServerSettings
 from arco.server.workspaces import WorkspaceRegistry
@@ -31,6 +32,8 @@ class Services:
     rate_limiter: RateLimiter
     signing_key: bytes
     query_runner: QueryRunner
+    #: issues the Iceberg endpoint's OAuth2 tokens (production mode with configured clients)
+    iceberg_tokens: TokenIssuer | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
     _compactor: threading.Thread | None = None
     #: monotonic time of the compactor loop's last pass without failure, and its worst lag
@@ -54,14 +57,22 @@ class Services:
 
             assert settings.auth is not None  # checked above
             authenticator = JwtAuthenticator(settings.auth)
+        signing_key = settings.signing_key or secrets.token_bytes(32)
+        iceberg_tokens: TokenIssuer | None = None
+        if not settings.dev and settings.iceberg_clients:
+            iceberg_tokens = TokenIssuer(
+                settings.iceberg_clients, token_key(signing_key), settings.iceberg_token_ttl_s
+            )
+            authenticator = IssuedTokens(iceberg_tokens, authenticator)
         return cls(
             settings=settings,
             root=root,
             workspaces=WorkspaceRegistry(root, settings.max_open_workspaces),
             authenticator=authenticator,
             rate_limiter=RateLimiter(settings.limits),
-            signing_key=settings.signing_key or secrets.token_bytes(32),
+            signing_key=signing_key,
             query_runner=_query_runner(settings, root, pooled=own_store),
+            iceberg_tokens=iceberg_tokens,
         )
 
     def start_compactor(self) -> None:

@@ -75,6 +75,37 @@ class Limits:
 
 
 @dataclass(frozen=True)
+class IcebergClient:
+    """An OAuth2 client of the Iceberg REST endpoint (``--iceberg-client
+    ID:SECRET:TENANT/WORKSPACE``): ``POST /iceberg/v1/oauth/tokens`` with these client
+    credentials returns a short-lived user token for that one scope (production mode)."""
+
+    client_id: str
+    secret: str
+    tenant: str
+    workspace: str
+
+    @classmethod
+    def parse(cls, text: str) -> IcebergClient:
+        """``ID:SECRET:TENANT/WORKSPACE`` (the secret may not contain ``:``)."""
+        from arco.core.scope import Scope
+
+        parts = text.split(":")
+        scope_text = parts[-1] if len(parts) == 3 else ""
+        tenant, _, workspace = scope_text.partition("/")
+        if len(parts) != 3 or not parts[0] or len(parts[1]) < 16 or not workspace:
+            raise ValidationError(
+                "iceberg_client: must be ID:SECRET:TENANT/WORKSPACE with a secret of at least "
+                "16 characters (no ':' in the id or secret)"
+            )
+        try:
+            scope = Scope(tenant, workspace)
+        except ValidationError as exc:
+            raise ValidationError(f"iceberg_client: {exc.message}") from None
+        return cls(parts[0], parts[1], scope.tenant, scope.workspace)
+
+
+@dataclass(frozen=True)
 class ServerSettings:
     """Everything ``create_app`` needs. ``dev=True`` takes the scope from request headers."""
 
@@ -99,6 +130,10 @@ class ServerSettings:
     signing_key: bytes | None = None
     #: public base URL for minted /files links (default: http://{host}:{port})
     public_url: str | None = None
+    #: OAuth2 clients of the Iceberg REST endpoint (production mode; docs/iceberg.md)
+    iceberg_clients: tuple[IcebergClient, ...] = ()
+    #: lifetime of the tokens ``/iceberg/v1/oauth/tokens`` issues, seconds
+    iceberg_token_ttl_s: int = 3600
 
     def check(self) -> None:
         """Refuse unsafe configurations (raises ValidationError naming the setting)."""
@@ -134,6 +169,11 @@ class ServerSettings:
             raise ValidationError(
                 "store: memory:// loses everything on exit; refused in production"
             )
+        ids = [c.client_id for c in self.iceberg_clients]
+        if len(set(ids)) != len(ids):
+            raise ValidationError("iceberg_clients: a client id is given twice")
+        if not 60 <= self.iceberg_token_ttl_s <= 86400:
+            raise ValidationError("iceberg_token_ttl_s: must be 60..86400 seconds")
 
 
 def _check_auth_details(auth: AuthSettings) -> None:

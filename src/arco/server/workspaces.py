@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from arco.catalog import Catalog
 from arco.core.scope import Scope
 from arco.executions import Executions
+from arco.iceberg import IcebergTables
 from arco.storage.port import ObjectStore
 
 
@@ -25,6 +26,8 @@ class Workspace:
     scope: Scope
     catalog: Catalog
     executions: Executions
+    #: the Iceberg REST catalog's table service (catalog rows synced in the background)
+    iceberg: IcebergTables
 
     @property
     def store(self) -> ObjectStore:
@@ -32,6 +35,7 @@ class Workspace:
         return self.catalog.store
 
     def close(self) -> None:
+        self.iceberg.close()
         self.executions.close()
         self.catalog.close()
 
@@ -70,7 +74,8 @@ class WorkspaceRegistry:
             if ws is None:
                 catalog = Catalog(self.root, scope)
                 executions = Executions(self.root, scope, fold="background")
-                ws = self._open[scope] = Workspace(scope, catalog, executions)
+                iceberg = IcebergTables(catalog, sync="background")
+                ws = self._open[scope] = Workspace(scope, catalog, executions, iceberg)
             self._open.move_to_end(scope)
             self._users[scope] = self._users.get(scope, 0) + 1
         try:
