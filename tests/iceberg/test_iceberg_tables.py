@@ -524,6 +524,16 @@ def test_drop_and_purge(svc: IcebergTables) -> None:
     assert svc.pointers.read(str(other.metadata.table_uuid)).location == other.metadata_location
 
 
+def test_a_purged_metadata_file_cannot_be_registered(svc: IcebergTables) -> None:
+    """Regression: the parsed-file cache outlived the purge, so registering a deleted
+    metadata file succeeded (found by the REST route tests)."""
+    created = svc.create_table(["sales"], create_request("orders"))
+    assert created.metadata_location is not None
+    svc.drop_table(T, purge=True)
+    with pytest.raises(BadRequest, match="no metadata file"):
+        svc.register_table(T, created.metadata_location)
+
+
 def test_drop_through_the_arco_api(svc: IcebergTables) -> None:
     svc.create_table(["sales"], create_request("orders"))
     svc.catalog.drop_table("sales", "orders")

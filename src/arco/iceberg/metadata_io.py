@@ -207,4 +207,8 @@ class MetadataFiles:
         for meta in list(self._store.list(prefix)):
             self._store.delete(meta.key)
             count += 1
+        under = location.rstrip("/") + "/"
+        with self._lock:  # a deleted file must not be served from the cache (register)
+            for cached in [c for c in self._cache if c.startswith(under)]:
+                del self._cache[cached]
         return count
