@@ -39,9 +39,12 @@ class ServerProcess:
 
 
 @contextmanager
-def serve_process(store_url: str, log: Path, *options: str) -> Iterator[ServerProcess]:
-    """``arco --store STORE_URL serve --dev --port P OPTIONS...`` until the block ends;
-    then its log must show no unhandled exception."""
+def serve_process(
+    store_url: str, log: Path, *options: str, dev: bool = True
+) -> Iterator[ServerProcess]:
+    """``arco --store STORE_URL serve --dev --port P OPTIONS...`` until the block ends
+    (``dev=False``: production mode, the options name the token key); then its log must
+    show no unhandled exception."""
     port = free_port()
     with log.open("wb") as out:
         process = subprocess.Popen(
@@ -52,7 +55,7 @@ def serve_process(store_url: str, log: Path, *options: str) -> Iterator[ServerPr
                 "--store",
                 store_url,
                 "serve",
-                "--dev",
+                *(["--dev"] if dev else []),
                 "--port",
                 str(port),
                 *options,
