@@ -8,7 +8,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import time
 
 import uuid_utils
 from ulid import ULID
@@ -27,8 +29,17 @@ def new_entity_id() -> str:
 
 
 def new_ulid() -> str:
-    """Return a fresh ULID as 26 uppercase Crockford base32 characters."""
-    return str(ULID())
+    """Return a fresh ULID as 26 uppercase Crockford base32 characters: the current
+    millisecond and 80 random bits.
+
+    Not python-ulid's ``ULID()``: its process-wide monotonic generator hands out consecutive
+    values within a millisecond (and reads the clock outside its lock, so its "previous
+    millisecond" can step back between threads); :func:`next_ulid_after`'s ``prev + 1``
+    then repeated an id another thread had already received (two events of one ledger
+    writer with one key: a valid append refused with 409).
+    """
+    ms = time.time_ns() // 1_000_000
+    return str(ULID.from_bytes(ms.to_bytes(6, "big") + os.urandom(10)))
 
 
 def next_ulid_after(prev: str | None) -> str:
