@@ -444,6 +444,7 @@ class FakeFinding:
 class FakeReport:
     findings: list[FakeFinding]
     checked: dict[str, int]
+    warnings: list[FakeFinding] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:

@@ -132,3 +132,46 @@ def test_exit_codes(tmp_path: Path) -> None:
     result = arco(not_a_dir, "gc")
     assert result.exit_code == 1
     assert "error:" in result.stderr
+
+
+def test_iceberg_metadata_in_the_report(tmp_path: Path) -> None:
+    from pyiceberg.table.update import SetPropertiesUpdate
+
+    from arco.iceberg import TableIdent
+    from iceberg_support import create_request, service
+
+    root = tmp_path / "store"
+    svc = service(LocalFileStore(root, fsync=False))
+    svc.namespaces.create(["sales"])
+    first = svc.create_table(["sales"], create_request("orders"))
+    svc.create_table(["sales"], create_request("items"))
+    svc.commit_table(
+        TableIdent(("sales",), "orders"), [], [SetPropertiesUpdate(updates={"a": "1"})]
+    )
+    stray = svc.files.write_new(first.metadata, 9)  # a commit that lost its swap
+    svc.drop_table(TableIdent(("sales",), "items"))  # without purge: an orphaned pointer
+    svc.close()
+    t = time.time() - 10 * 86400
+    for path in root.rglob("*"):
+        if path.is_file():
+            os.utime(path, (t, t))
+
+    result = arco(root, "verify")
+    assert result.exit_code == 0, result.output
+    assert "warning: iceberg: orphan_pointer" in result.stderr
+
+    assert (
+        json.loads(arco(root, "gc", "--json", "--iceberg-retention", "8640000").stdout)["summary"]
+        .keys()
+        .isdisjoint({"unreferenced_metadata", "orphan_pointer"})
+    )
+    result = arco(root, "gc", "--dry-run", "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    iceberg = sorted((i["reason"], i["key"]) for i in report["deleted"] if i["domain"] == "iceberg")
+    assert [r for r, _ in iceberg] == ["orphan_metadata", "orphan_pointer", "unreferenced_metadata"]
+    assert ("unreferenced_metadata", svc.files.key_of(stray)) in iceberg
+    text = arco(root, "gc")
+    assert text.exit_code == 0, text.output
+    assert "unreferenced_metadata" in text.stdout and "orphan_pointer" in text.stdout
+    assert arco(root, "verify").exit_code == 0

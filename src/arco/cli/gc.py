@@ -1,5 +1,5 @@
 """``arco gc``: delete unreferenced snapshots, orphan commits, compacted ledger events past
-retention and expired quarantine copies."""
+retention, expired quarantine copies and unreferenced Iceberg metadata."""
 
 from __future__ import annotations
 
@@ -57,11 +57,23 @@ def gc(
             help="Keep quarantined events this long (default: the ledger retention).",
         ),
     ] = None,
+    iceberg_retention: Annotated[
+        int,
+        typer.Option(
+            "--iceberg-retention",
+            min=0,
+            metavar="SECONDS",
+            help="Keep unreferenced Iceberg metadata files, orphaned pointers and "
+            "transaction decisions this long (default: 7 days).",
+        ),
+    ] = 7 * 86400,
 ) -> None:
     """Delete what no kept version references (crashed attempts, old snapshots, old events).
 
-    Covers the catalog and lineage domains and the executions domain (tier 2), whose ledger
-    events are deleted only once compacted and past the ledger retention.
+    Covers the catalog and lineage domains, the executions domain (tier 2), whose ledger
+    events are deleted only once compacted and past the ledger retention, and Iceberg
+    metadata: metadata files no pointer keeps (current, metadata log, pending, recent) and
+    pointers no catalog row references, past the Iceberg retention (data files never).
     """
     from arco.maintenance.gc import REASONS, collect_garbage
 
@@ -74,6 +86,7 @@ def gc(
             min_age_s=min_age,
             ledger_retention_s=ledger_retention,
             quarantine_retention_s=quarantine_retention,
+            iceberg_retention_s=iceberg_retention,
             dry_run=dry_run,
             progress=lambda what: status.update(f"gc: {what}"),
         )

@@ -43,6 +43,8 @@ def verify(
             store, progress=lambda what: status.update(f"verifying {what}"), **extra
         )
     findings = list(report.findings)
+    for w in report.warnings:
+        typer.echo(f"warning: {w.domain}: {w.code}: {w.message}", err=True)
     if as_json:
         print_json(report.to_json())
     else:

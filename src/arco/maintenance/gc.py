@@ -52,6 +52,12 @@ it is collected by age. Hence the invariant: **no manifest can ever reference an
 deleted**, however long a writer pauses. A dry run does not fence; it reports what a run
 fencing at ``now`` would delete.
 
+Iceberg metadata (pointers, metadata files, transaction decisions; ADR 014) is collected by
+:mod:`arco.maintenance.iceberg_gc` in the same run when the catalog domain is collected (``iceberg`` overrides that): unreferenced
+metadata files past ``iceberg_retention_s``, pointers no catalog row references past it (with
+their metadata files, never data files) and decisions no pointer names; every pointer is
+fenced before anything of its directories is deleted.
+
 Ages come from the store's ``last_modified``.
 """
 
@@ -71,6 +77,7 @@ from arco.errors import (
     ObjectNotFoundError,
     ValidationError,
 )
+from arco.maintenance.iceberg_gc import ICEBERG_DOMAIN, ICEBERG_REASONS, plan_iceberg
 from arco.metadata.commit_log import read_commit
 from arco.metadata.layout import (
     commits_prefix,
@@ -88,6 +95,7 @@ from arco.storage.port import ObjectMeta, ObjectStore
 from arco.tier2.ingested import INGESTED, IngestedRow
 
 __all__ = [
+    "DEFAULT_ICEBERG_RETENTION_S",
     "REASONS",
     "GcItem",
     "GcReport",
@@ -98,6 +106,8 @@ __all__ = [
 #: Deletion reasons, in the order the report lists them.
 #: ledger events of published commits are kept this long as the audit of intent
 DEFAULT_LEDGER_RETENTION_S = 7 * 86400
+#: unreferenced Iceberg metadata files, orphaned pointers and decisions are kept this long
+DEFAULT_ICEBERG_RETENTION_S = 7 * 86400
 
 REASONS = (
     "orphan_commit",
@@ -106,6 +116,7 @@ REASONS = (
     "unreferenced_snapshot",
     "expired_quarantine",
     "expired_request_record",
+    *ICEBERG_REASONS,
 )
 
 Progress = Callable[[str], None]
@@ -129,7 +140,9 @@ class GcReport:
     deleted: list[GcItem] = field(default_factory=list)
     #: objects kept, by reason: ``live_snapshot``, ``young``, ``chain_commit``,
     #: ``retained_ledger_event``, ``chain_broken``, ``unrecognised``, and for tier 2
-    #: ``uncompacted_ledger_event``, ``retained_quarantine``, ``unfolded_quarantine``
+    #: ``uncompacted_ledger_event``, ``retained_quarantine``, ``unfolded_quarantine``; for
+    #: Iceberg ``referenced_metadata``, ``retained_orphan``, ``pending_transaction``,
+    #: ``moved_pointer``, ``unreadable_metadata``, ``unreadable_pointer``
     kept: dict[str, int] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 
@@ -164,12 +177,16 @@ def collect_garbage(
     min_age_s: int = DEFAULT_MIN_AGE_S,
     ledger_retention_s: int = DEFAULT_LEDGER_RETENTION_S,
     quarantine_retention_s: int | None = None,
+    iceberg: bool | None = None,
+    iceberg_retention_s: int = DEFAULT_ICEBERG_RETENTION_S,
     now_ms: int | None = None,
     dry_run: bool = False,
     progress: Progress | None = None,
 ) -> GcReport:
-    """Garbage-collect the tier-1 ``domains`` and the ``tier2_domains`` of one *scoped* store
-    (see the module doc). ``quarantine_retention_s`` defaults to ``ledger_retention_s``.
+    """Garbage-collect the tier-1 ``domains`` and the ``tier2_domains`` of one *scoped* store,
+    and (``iceberg``; default: when the catalog is among ``domains``) its Iceberg metadata
+    (see the module doc). ``quarantine_retention_s``
+    defaults to ``ledger_retention_s``.
 
     Every domain is planned before anything is deleted, so a storage error while listing or
     reading deletes nothing. ``dry_run`` returns the same report without deleting.
@@ -189,9 +206,10 @@ def collect_garbage(
         raise ValidationError(f"keep_versions: must be at least 1 (got {keep_versions})")
     if quarantine_retention_s is None:
         quarantine_retention_s = ledger_retention_s
-    if min_age_s < 0 or ledger_retention_s < 0 or quarantine_retention_s < 0:
+    if min(min_age_s, ledger_retention_s, quarantine_retention_s, iceberg_retention_s) < 0:
         raise ValidationError(
-            "min_age_s, ledger_retention_s and quarantine_retention_s: must not be negative"
+            "min_age_s, ledger_retention_s, quarantine_retention_s and iceberg_retention_s: "
+            "must not be negative"
         )
     say = progress or (lambda _: None)
     now = SYSTEM_CLOCK.now_ms() if now_ms is None else now_ms
@@ -213,6 +231,19 @@ def collect_garbage(
             fenced[domain],
         )
         report.deleted.extend(plan.run(report))
+    with_iceberg = "catalog" in domains if iceberg is None else iceberg
+    if with_iceberg:
+        candidates = plan_iceberg(
+            store,
+            min_age_ms=min_age_s * 1000,
+            retention_ms=iceberg_retention_s * 1000,
+            now_ms=now,
+            dry_run=dry_run,
+            keep=report.keep,
+            warn=report.warnings.append,
+            progress=say,
+        )
+        report.deleted.extend(GcItem(c.key, c.reason, c.bytes, ICEBERG_DOMAIN) for c in candidates)
     if not dry_run:
         for i, item in enumerate(report.deleted, start=1):
             say(f"deleting {i}/{len(report.deleted)}: {item.key}")

@@ -14,6 +14,13 @@ itself one, unless rows were pruned); no row is newer than the snapshot; every q
 row still has its quarantine copy unless it was folded more than the quarantine retention
 ago; and no ledger object that is not in ``ingested`` has waited longer than the lag bound
 (by its last-modified time; ``compaction_lag``), also when the domain has no manifest yet.
+
+Iceberg (with the catalog domain, or ``iceberg=True``; domain ``iceberg``; :func:`arco.maintenance.iceberg_gc.verify_iceberg`):
+every pointer a catalog row names exists and resolves (a pending marker per its transaction's
+decision) to a readable metadata file of the same uuid. *Warnings*, which do not make the
+report fail: a catalog row whose ``iceberg.metadata-location`` lags its pointer (the
+projection is asynchronous), a pointer no catalog row references (GC collects it after the
+retention), an undecided transaction past its timeout.
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ from arco.domains.registry import NAMES, TIER1, TIER2
 from arco.errors import ArcoError, ObjectNotFoundError
 from arco.executions import ExecutionsState
 from arco.maintenance.gc import DEFAULT_LEDGER_RETENTION_S
+from arco.maintenance.iceberg_gc import ICEBERG_DOMAIN, verify_iceberg
 from arco.metadata.commit_log import read_commit
 from arco.metadata.layout import (
     ledger_key,
@@ -67,6 +75,8 @@ class Finding:
 class VerifyReport:
     findings: list[Finding] = field(default_factory=list)
     checked: dict[str, int] = field(default_factory=dict)
+    #: worth a look, but not a fault (``ok`` ignores them)
+    warnings: list[Finding] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -74,6 +84,9 @@ class VerifyReport:
 
     def add(self, domain: str, code: str, message: str, key: str | None = None) -> None:
         self.findings.append(Finding(domain, code, message, key))
+
+    def warn(self, domain: str, code: str, message: str, key: str | None = None) -> None:
+        self.warnings.append(Finding(domain, code, message, key))
 
     def count(self, what: str, n: int = 1) -> None:
         self.checked[what] = self.checked.get(what, 0) + n
@@ -83,6 +96,7 @@ class VerifyReport:
             "ok": self.ok,
             "checked": dict(sorted(self.checked.items())),
             "findings": [f.__dict__ for f in self.findings],
+            "warnings": [f.__dict__ for f in self.warnings],
         }
 
 
@@ -104,11 +118,13 @@ def verify_scope(
     lag_bound_s: int = DEFAULT_LAG_BOUND_S,
     quarantine_retention_s: int = DEFAULT_LEDGER_RETENTION_S,
     now_ms: int | None = None,
+    iceberg: bool | None = None,
 ) -> VerifyReport:
-    """Verify every domain of one scoped store; storage failures become findings too.
+    """Verify every domain of one scoped store, and (``iceberg``; default: when the catalog
+    is among ``domains``) its Iceberg pointers; storage failures become findings too.
 
-    ``lag_bound_s``, ``quarantine_retention_s`` and ``now_ms`` (default: the system clock)
-    only concern tier-2 domains.
+    ``lag_bound_s``, ``quarantine_retention_s`` only concern tier-2 domains; ``now_ms``
+    (default: the system clock) tier 2 and Iceberg transaction timeouts.
     """
     report = VerifyReport()
     say = progress or (lambda _: None)
@@ -125,6 +141,19 @@ def verify_scope(
                 _verify_domain(store, domain, report, say)
         except ArcoError as exc:
             report.add(domain, "unreadable", f"verification stopped: {exc}")
+    with_iceberg = "catalog" in domains if iceberg is None else iceberg
+    if with_iceberg:
+        try:
+            verify_iceberg(
+                store,
+                error=lambda code, msg, key: report.add(ICEBERG_DOMAIN, code, msg, key),
+                warning=lambda code, msg, key: report.warn(ICEBERG_DOMAIN, code, msg, key),
+                count=report.count,
+                progress=say,
+                now_ms=opts.now_ms,
+            )
+        except ArcoError as exc:
+            report.add(ICEBERG_DOMAIN, "unreadable", f"verification stopped: {exc}")
     return report
 
 
