@@ -4,7 +4,8 @@ A live ``arco serve --dev`` on a local ``file://`` store: pyiceberg's ``RestCata
 table; DuckDB (1.5.5 with the iceberg extension, in ``.venv-duckdb-iceberg``: see
 ``tests/iceberg_clients/duckdb_client.py``) attaches the endpoint as an Iceberg REST catalog,
 lists and reads that table, inserts rows (writing the data and manifest files to the table's
-location itself) and creates a table of its own; pyiceberg reads DuckDB's rows back.
+location itself) and creates a table of its own; pyiceberg reads DuckDB's rows back. In
+production mode DuckDB gets its token by OAuth2 client credentials (``--iceberg-client``).
 """
 
 from __future__ import annotations
@@ -12,10 +13,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 import subprocess
+import time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pyarrow as pa
 import pytest
 from pyiceberg.catalog import Catalog, load_catalog
@@ -120,6 +123,23 @@ def duckdb(server: ServerProcess, *statements: str, **options: str) -> list[dict
     return results
 
 
+def arco_row(server: ServerProcess, ns: str, name: str, snapshot_id: int) -> dict[str, Any]:
+    """Arco's own catalog row of an Iceberg table, once it names ``snapshot_id`` (the
+    projection follows the pointer in the background)."""
+    deadline = time.monotonic() + 15
+    while True:
+        r = httpx.get(
+            f"{server.url}/api/v1/namespaces/{ns}/tables/{name}",
+            headers={"X-Tenant-Id": "acme", "X-Workspace-Id": "main"},
+        )
+        body: dict[str, Any] = r.json()
+        props = body.get("properties", {})
+        if r.status_code == 200 and props.get("iceberg.current-snapshot-id") == str(snapshot_id):
+            return body
+        assert time.monotonic() < deadline, body
+        time.sleep(0.1)
+
+
 def rest_catalog(server: ServerProcess) -> Catalog:
     return load_catalog("arco", type="rest", uri=f"{server.url}/iceberg", warehouse=WAREHOUSE)
 
@@ -189,6 +209,12 @@ def test_duckdb_creates_a_table_pyiceberg_reads(tmp_path: Path) -> None:
         catalog = rest_catalog(server)
         assert catalog.list_tables("ducks") == [("ducks", "birds")]
         table = catalog.load_table("ducks.birds")
+        # one catalog: Arco's API shows DuckDB's table and its snapshot
+        snapshot = table.current_snapshot()
+        assert snapshot is not None
+        row = arco_row(server, "ducks", "birds", snapshot.snapshot_id)
+        assert row["format"] == "iceberg"
+        assert [c["name"] for c in row["columns"]] == ["id", "name"]
         got = sorted(table.scan().to_arrow().to_pylist(), key=lambda r: r["id"])
         assert got == [
             {"id": 1, "name": "mallard"},
