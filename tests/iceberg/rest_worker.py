@@ -1,0 +1,63 @@
+"""An Iceberg writer process that reaches Arco only through the REST protocol.
+
+Run as ``python rest_worker.py CONFIG_JSON`` (see ``process_support.run_workers``): opens
+pyiceberg's ``RestCatalog`` on ``url`` (an ``arco serve`` endpoint), signals readiness,
+waits for the start signal, then appends ``commits`` batches of ``rows`` rows to its table,
+the ids of a batch naming it. A CommitFailedException (another writer moved main) appends
+again on a refreshed table. Prints ``{"event": "ack", "first_id", "attempts"}`` per
+acknowledged append, ``{"event": "error", ...}`` per append given up, ``{"event": "done"}``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from pyiceberg.catalog import load_catalog
+from pyiceberg.exceptions import CommitFailedException
+
+from iceberg_support import rows
+from process_support import emit
+
+MAX_ATTEMPTS = 200
+
+
+def wait_for_go(cfg: dict[str, Any]) -> None:
+    Path(cfg["ready_file"]).write_text(str(os.getpid()))
+    deadline = time.monotonic() + 60
+    while not os.path.exists(cfg["go_file"]):
+        if time.monotonic() > deadline:
+            raise SystemExit("go file never appeared")
+        time.sleep(0.002)
+
+
+def main() -> None:
+    cfg = json.loads(sys.argv[1])
+    catalog = load_catalog("arco", type="rest", uri=cfg["url"], warehouse=cfg["warehouse"])
+    table = catalog.load_table(cfg["table"])
+    wait_for_go(cfg)
+    w = cfg["worker"]
+    for j in range(cfg["commits"]):
+        first_id = (w * 1_000 + j) * 100
+        for attempts in range(1, MAX_ATTEMPTS + 1):
+            try:
+                table.append(rows(cfg["rows"], start=first_id))
+            except CommitFailedException:
+                table = catalog.load_table(cfg["table"])
+                time.sleep(0.005 * min(attempts, 20))
+                continue
+            emit({"event": "ack", "first_id": first_id, "attempts": attempts})
+            break
+        else:
+            emit({"event": "error", "first_id": first_id, "error": "gave up"})
+    emit({"event": "done"})
+
+
+if __name__ == "__main__":
+    main()
