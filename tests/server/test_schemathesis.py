@@ -239,11 +239,13 @@ def _run_links(url: str, *, requests: int, steps: int, seconds: float = 60) -> T
     # ASCII strings: most random Unicode names hold a character the schema cannot exclude
     # (unassigned, format) and end a chain at its first step; the seeded names and the
     # other tests cover Unicode.
+    # The Iceberg routes (their own run: test_iceberg_schemathesis.py) are left out: links
+    # inferred from their bodies put a namespace's level list into a %1F-separated path.
     schema = _dev_schema(
         url,
         codec="ascii",
         headers={"X-Tenant-Id": "default", "X-Workspace-Id": "default"},
-    )
+    ).exclude(path_regex="^/iceberg/")
     tally = Tally()
     deadline = time.monotonic() + seconds
 

@@ -115,5 +115,7 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
                 )
             for response in responses.values():
                 response.setdefault("headers", {}).setdefault("X-Request-Id", _REQUEST_ID)
+                if iceberg and method == "head":
+                    response.pop("content", None)  # a HEAD answer has no body
     app.openapi_schema = doc
     return doc

@@ -24,6 +24,7 @@ from arco.server.routes.iceberg import namespaces, tables, views
 from arco.server.routes.iceberg.common import (
     ERROR_MODEL,
     ICEBERG_ROOT,
+    IcebergRoute,
     RawBody,
     caller,
     errors_doc,
@@ -37,7 +38,7 @@ from arco.server.routes.iceberg.common import (
 __all__ = ["ERROR_MODEL", "ICEBERG_ROOT", "install", "router", "supported_endpoints"]
 
 #: config and oauth; the namespace, table and view routers are mounted beside it
-router = APIRouter()
+router = APIRouter(route_class=IcebergRoute)
 _ROUTERS = (router, namespaces.router, tables.router, views.router)
 
 _PREFIXED = "/v1/{prefix}/"

@@ -5,19 +5,20 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any, TypeVar
 
 import pydantic
-from fastapi import Depends, FastAPI, Header, Request
+from fastapi import Depends, FastAPI, Header, Path, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from arco import errors
 from arco.core.scope import Scope
-from arco.iceberg.errors import BadRequest, IcebergError, NoSuchNamespace, as_iceberg_error
+from arco.iceberg.errors import BadRequest, NoSuchNamespace, as_iceberg_error
 from arco.iceberg.namespaces import to_arco
 from arco.observability.request_context import current_request
 from arco.server.api_doc import ICEBERG_ERROR_MODEL
@@ -35,6 +36,22 @@ ICEBERG_ROOT = "/iceberg"
 SEPARATOR = "\x1f"
 
 M = TypeVar("M", bound=pydantic.BaseModel)
+
+_SCOPE_NAME = "[a-z0-9][a-z0-9_-]{0,62}"
+Prefix = Annotated[
+    str,
+    Path(
+        description="TENANT.WORKSPACE, as GET /iceberg/v1/config answers it",
+        json_schema_extra={"pattern": f"^{_SCOPE_NAME}\\.{_SCOPE_NAME}$"},
+    ),
+]
+NamespacePath = Annotated[
+    str,
+    Path(
+        description="the namespace's levels separated by the unit separator (%1F)",
+        json_schema_extra={"minLength": 1},
+    ),
+]
 
 IdempotencyKey = Annotated[
     str | None,
@@ -82,6 +99,25 @@ def iceberg_error_response(exc: errors.ArcoError) -> JSONResponse:
         elif mapped.iceberg_type != "CommitStateUnknownException":
             message = _SAFE_5XX
     return error_response(status, mapped.iceberg_type, message, headers)
+
+
+class IcebergRoute(APIRoute):
+    """A route whose unexpected failures end here, as a logged 500 in the ErrorModel:
+    Starlette's last-resort handler would answer too, but re-raise into the ASGI server."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def guarded(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except (errors.ArcoError, ApiError, StarletteHTTPException, RequestValidationError):
+                raise  # the handlers below answer these
+            except Exception:
+                log.exception("iceberg request failed unexpectedly")
+                return error_response(500, "InternalServerError", _SAFE_5XX)
+
+        return guarded
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -249,8 +285,8 @@ def body(raw: bytes, model: type[M], **nullable: None) -> M:
     one is null)."""
     try:
         data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise BadRequest("body: not valid JSON") from None
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise BadRequest("body: not valid JSON (or nested too deeply)") from None
     if not isinstance(data, dict):
         raise BadRequest("body: must be a JSON object")
     for name in nullable:
@@ -263,8 +299,9 @@ def body(raw: bytes, model: type[M], **nullable: None) -> M:
             raise BadRequest("body: invalid") from None
         where = ".".join(str(p) for p in problems[0]["loc"]) or "body"
         raise BadRequest(f"{where}: {problems[0]['msg'].lower()}") from None
-    except (ValueError, TypeError, KeyError, IcebergError) as exc:
-        raise BadRequest(f"body: {(str(exc).splitlines() or ['invalid'])[0][:300]}") from None
+    except Exception as exc:  # pyiceberg's validators raise what they like on odd input
+        text = (str(exc).splitlines() or [""])[0][:300] or type(exc).__name__
+        raise BadRequest(f"body: not a valid {model.__name__} ({text})") from None
 
 
 def model_json(model: pydantic.BaseModel, status: int = 200, **headers: str) -> Response:

@@ -19,7 +19,10 @@ from arco.server.routes.iceberg.common import (
     NAMESPACE,
     SEPARATOR,
     STRING_MAP,
+    IcebergRoute,
     IdempotencyKey,
+    NamespacePath,
+    Prefix,
     RawBody,
     body,
     errors_doc,
@@ -31,7 +34,7 @@ from arco.server.routes.iceberg.common import (
     workspace,
 )
 
-router = APIRouter()
+router = APIRouter(route_class=IcebergRoute)
 
 _NS = "/v1/{prefix}/namespaces"
 
@@ -76,7 +79,7 @@ _NAMESPACE_RESPONSE = {
 )
 def list_namespaces(
     request: Request,
-    prefix: str,
+    prefix: Prefix,
     parent: Annotated[str | None, Query(description="levels separated by %1F")] = None,
     page_token: PageToken = None,
     page_size: PageSize = None,
@@ -107,7 +110,7 @@ def list_namespaces(
     responses={**ok(_NAMESPACE_RESPONSE, "the namespace"), **errors_doc(404, 409)},
 )
 def create_namespace(
-    request: Request, prefix: str, raw: RawBody, idempotency_key: IdempotencyKey = None
+    request: Request, prefix: Prefix, raw: RawBody, idempotency_key: IdempotencyKey = None
 ) -> Response:
     req = body(raw, CreateNamespaceRequest)
     with workspace(request, prefix, req.namespace) as ws:
@@ -122,7 +125,7 @@ def create_namespace(
     summary="Load a namespace's properties",
     responses={**ok(_NAMESPACE_RESPONSE, "the namespace"), **errors_doc(404)},
 )
-def load_namespace(request: Request, prefix: str, namespace: str) -> Response:
+def load_namespace(request: Request, prefix: Prefix, namespace: NamespacePath) -> Response:
     ns = levels(namespace)
     with workspace(request, prefix, ns) as ws:
         properties = ws.iceberg.namespaces.load(ns)
@@ -135,7 +138,7 @@ def load_namespace(request: Request, prefix: str, namespace: str) -> Response:
     status_code=204,
     responses={**ok(None, "it exists", 204), **errors_doc(404)},
 )
-def namespace_exists(request: Request, prefix: str, namespace: str) -> Response:
+def namespace_exists(request: Request, prefix: Prefix, namespace: NamespacePath) -> Response:
     ns = levels(namespace)
     with workspace(request, prefix, ns) as ws:
         if not ws.iceberg.namespaces.exists(ns):
@@ -173,8 +176,8 @@ def namespace_exists(request: Request, prefix: str, namespace: str) -> Response:
 )
 def update_properties(
     request: Request,
-    prefix: str,
-    namespace: str,
+    prefix: Prefix,
+    namespace: NamespacePath,
     raw: RawBody,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
@@ -198,7 +201,10 @@ def update_properties(
     responses={**ok(None, "dropped", 204), **errors_doc(404, 409)},
 )
 def drop_namespace(
-    request: Request, prefix: str, namespace: str, idempotency_key: IdempotencyKey = None
+    request: Request,
+    prefix: Prefix,
+    namespace: NamespacePath,
+    idempotency_key: IdempotencyKey = None,
 ) -> Response:
     ns = levels(namespace)
     with workspace(request, prefix, ns) as ws:

@@ -23,7 +23,10 @@ from arco.server.routes.iceberg.common import (
     IDENTIFIER,
     NAMESPACE,
     STRING_MAP,
+    IcebergRoute,
     IdempotencyKey,
+    NamespacePath,
+    Prefix,
     RawBody,
     body,
     errors_doc,
@@ -36,7 +39,7 @@ from arco.server.routes.iceberg.common import (
 )
 from arco.server.routes.iceberg.namespaces import PageSize, PageToken
 
-router = APIRouter()
+router = APIRouter(route_class=IcebergRoute)
 
 _TABLES = "/v1/{prefix}/namespaces/{namespace}/tables"
 _TABLE = _TABLES + "/{table}"
@@ -103,7 +106,7 @@ _COMMIT_BODY = {
 }
 
 
-def ident(namespace: str, name: str) -> TableIdent:
+def ident(namespace: NamespacePath, name: str) -> TableIdent:
     return TableIdent.of(levels(namespace), name)
 
 
@@ -143,8 +146,8 @@ def _matches(if_none_match: str | None, tag: str) -> bool:
 )
 def list_tables(
     request: Request,
-    prefix: str,
-    namespace: str,
+    prefix: Prefix,
+    namespace: NamespacePath,
     page_token: PageToken = None,
     page_size: PageSize = None,
 ) -> Response:
@@ -184,8 +187,8 @@ def list_tables(
 )
 def create_table(
     request: Request,
-    prefix: str,
-    namespace: str,
+    prefix: Prefix,
+    namespace: NamespacePath,
     raw: RawBody,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
@@ -215,8 +218,8 @@ def create_table(
 )
 def register_table(
     request: Request,
-    prefix: str,
-    namespace: str,
+    prefix: Prefix,
+    namespace: NamespacePath,
     raw: RawBody,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
@@ -246,8 +249,8 @@ def register_table(
 )
 def load_table(
     request: Request,
-    prefix: str,
-    namespace: str,
+    prefix: Prefix,
+    namespace: NamespacePath,
     table: str,
     snapshots: Annotated[Literal["all", "refs"] | None, Query()] = None,
     if_none_match: Annotated[str | None, Header(alias="If-None-Match")] = None,
@@ -277,7 +280,9 @@ def load_table(
     status_code=204,
     responses={**ok(None, "it exists", 204), **errors_doc(404)},
 )
-def table_exists(request: Request, prefix: str, namespace: str, table: str) -> Response:
+def table_exists(
+    request: Request, prefix: Prefix, namespace: NamespacePath, table: str
+) -> Response:
     target = ident(namespace, table)
     with workspace(request, prefix, target.namespace) as ws:
         if not ws.iceberg.table_exists(target):
@@ -306,8 +311,8 @@ def table_exists(request: Request, prefix: str, namespace: str, table: str) -> R
 )
 def commit_table(
     request: Request,
-    prefix: str,
-    namespace: str,
+    prefix: Prefix,
+    namespace: NamespacePath,
     table: str,
     raw: RawBody,
     idempotency_key: IdempotencyKey = None,
@@ -336,8 +341,8 @@ def commit_table(
 )
 def drop_table(
     request: Request,
-    prefix: str,
-    namespace: str,
+    prefix: Prefix,
+    namespace: NamespacePath,
     table: str,
     purge_requested: Annotated[bool, Query(alias="purgeRequested")] = False,
     idempotency_key: IdempotencyKey = None,
@@ -363,7 +368,7 @@ def drop_table(
     responses={**ok(None, "renamed", 204), **errors_doc(404, 409)},
 )
 def rename_table(
-    request: Request, prefix: str, raw: RawBody, idempotency_key: IdempotencyKey = None
+    request: Request, prefix: Prefix, raw: RawBody, idempotency_key: IdempotencyKey = None
 ) -> Response:
     req = body(raw, RenameRequest)
     source = from_identifier(req.source)
@@ -389,7 +394,7 @@ def rename_table(
     responses={**ok(None, "accepted", 204), **errors_doc(404)},
 )
 def report_metrics(
-    request: Request, prefix: str, namespace: str, table: str, raw: RawBody
+    request: Request, prefix: Prefix, namespace: NamespacePath, table: str, raw: RawBody
 ) -> Response:
     target = ident(namespace, table)
     body(raw, MetricsReport)
@@ -420,7 +425,7 @@ def report_metrics(
     responses={**ok(None, "all committed", 204), **errors_doc(404, 409)},
 )
 def commit_transaction(
-    request: Request, prefix: str, raw: RawBody, idempotency_key: IdempotencyKey = None
+    request: Request, prefix: Prefix, raw: RawBody, idempotency_key: IdempotencyKey = None
 ) -> Response:
     req = body(raw, CommitTransactionRequest)
     changes = [

@@ -19,7 +19,10 @@ from arco.iceberg.views import ViewRequirement, ViewUpdate
 from arco.server.routes.iceberg.common import (
     IDENTIFIER,
     STRING_MAP,
+    IcebergRoute,
     IdempotencyKey,
+    NamespacePath,
+    Prefix,
     RawBody,
     body,
     errors_doc,
@@ -33,7 +36,7 @@ from arco.server.routes.iceberg.common import (
 from arco.server.routes.iceberg.namespaces import PageSize, PageToken
 from arco.server.routes.iceberg.tables import RenameRequest, from_identifier
 
-router = APIRouter()
+router = APIRouter(route_class=IcebergRoute)
 
 _VIEWS = "/v1/{prefix}/namespaces/{namespace}/views"
 _VIEW = _VIEWS + "/{view}"
@@ -84,8 +87,8 @@ def _response(loaded: LoadedView) -> Response:
 )
 def list_views(
     request: Request,
-    prefix: str,
-    namespace: str,
+    prefix: Prefix,
+    namespace: NamespacePath,
     page_token: PageToken = None,
     page_size: PageSize = None,
 ) -> Response:
@@ -123,8 +126,8 @@ def list_views(
 )
 def create_view(
     request: Request,
-    prefix: str,
-    namespace: str,
+    prefix: Prefix,
+    namespace: NamespacePath,
     raw: RawBody,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
@@ -140,7 +143,7 @@ def create_view(
     summary="Load a view",
     responses={**ok(_VIEW_RESULT, "the view"), **errors_doc(404)},
 )
-def load_view(request: Request, prefix: str, namespace: str, view: str) -> Response:
+def load_view(request: Request, prefix: Prefix, namespace: NamespacePath, view: str) -> Response:
     target = TableIdent.of(levels(namespace), view)
     with workspace(request, prefix, target.namespace) as ws:
         loaded = IcebergViews(ws.iceberg).load_view(target)
@@ -153,7 +156,7 @@ def load_view(request: Request, prefix: str, namespace: str, view: str) -> Respo
     status_code=204,
     responses={**ok(None, "it exists", 204), **errors_doc(404)},
 )
-def view_exists(request: Request, prefix: str, namespace: str, view: str) -> Response:
+def view_exists(request: Request, prefix: Prefix, namespace: NamespacePath, view: str) -> Response:
     target = TableIdent.of(levels(namespace), view)
     with workspace(request, prefix, target.namespace) as ws:
         if not IcebergViews(ws.iceberg).view_exists(target):
@@ -179,8 +182,8 @@ def view_exists(request: Request, prefix: str, namespace: str, view: str) -> Res
 )
 def replace_view(
     request: Request,
-    prefix: str,
-    namespace: str,
+    prefix: Prefix,
+    namespace: NamespacePath,
     view: str,
     raw: RawBody,
     idempotency_key: IdempotencyKey = None,
@@ -204,8 +207,8 @@ def replace_view(
 )
 def drop_view(
     request: Request,
-    prefix: str,
-    namespace: str,
+    prefix: Prefix,
+    namespace: NamespacePath,
     view: str,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
@@ -230,7 +233,7 @@ def drop_view(
     responses={**ok(None, "renamed", 204), **errors_doc(404, 409)},
 )
 def rename_view(
-    request: Request, prefix: str, raw: RawBody, idempotency_key: IdempotencyKey = None
+    request: Request, prefix: Prefix, raw: RawBody, idempotency_key: IdempotencyKey = None
 ) -> Response:
     req = body(raw, RenameRequest)
     source = from_identifier(req.source)
