@@ -361,6 +361,8 @@ def test_errors_are_the_error_model(client: TestClient) -> None:
     error_of(client.get("/iceberg/v1/acme.main/nothing"), 404, "NotFoundException")
     error_of(client.get("/iceberg/v1/no-dot/namespaces"), 400, "BadRequestException")
     error_of(client.put(f"{BASE}/namespaces"), 405, "MethodNotAllowedException")
+    big = client.post(f"{BASE}/namespaces", content=b" " * (2 << 20))
+    error_of(big, 413, "BadRequestException")
     # the rest of the API keeps its own shape
     r = client.get("/api/v1/namespaces/nope")
     assert r.status_code == 404 and r.json()["error"]["code"] == "NOT_FOUND"

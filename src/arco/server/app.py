@@ -9,6 +9,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -202,9 +203,14 @@ async def _too_large(scope: Scope, send: Send, limit: int) -> None:
     import json
 
     request_id = str(scope.get("state", {}).get("request_id", "")) or uuid.uuid4().hex
-    body = json.dumps(
-        error_body("PAYLOAD_TOO_LARGE", f"request body exceeds {limit} bytes", request_id)
-    ).encode()
+    message = f"request body exceeds {limit} bytes"
+    if str(scope.get("path", "")).startswith(iceberg.ICEBERG_ROOT + "/"):  # its ErrorModel
+        shaped: dict[str, Any] = {
+            "error": {"message": message, "type": "BadRequestException", "code": 413}
+        }
+    else:
+        shaped = error_body("PAYLOAD_TOO_LARGE", message, request_id)
+    body = json.dumps(shaped).encode()
     await send(
         {
             "type": "http.response.start",
