@@ -27,6 +27,7 @@ from arco.server.errors import ApiError
 from arco.server.principal import Principal
 from arco.server.services import Services
 from arco.server.workspaces import Workspace
+from arco.tier1.writer import MAX_IDEMPOTENCY_KEY
 
 log = logging.getLogger("arco.server")
 
@@ -59,7 +60,7 @@ IdempotencyKey = Annotated[
         alias="Idempotency-Key",
         description="Makes the mutation safe to retry: the same key with the same request "
         "returns the original outcome; with another request it is 409.",
-        json_schema_extra={"pattern": "^[!-~](?:[ -~]{0,198}[!-~])?$"},
+        json_schema_extra={"pattern": f"^[!-~](?:[ -~]{{0,{MAX_IDEMPOTENCY_KEY - 2}}}[!-~])?$"},
     ),
 ]
 
