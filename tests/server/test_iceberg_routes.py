@@ -368,6 +368,16 @@ def test_errors_are_the_error_model(client: TestClient) -> None:
     assert r.status_code == 404 and r.json()["error"]["code"] == "NOT_FOUND"
 
 
+def test_access_log_names_the_route_template(
+    client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level("INFO", logger="arco.server.access"):
+        client.get(f"{BASE}/namespaces/nope")
+        client.get("/api/v1/namespaces")
+    routes = [getattr(r, "route", None) for r in caplog.records if r.name == "arco.server.access"]
+    assert routes == ["/iceberg/v1/{prefix}/namespaces/{namespace}", "/api/v1/namespaces"]
+
+
 def test_dev_prefix_selects_the_scope(client: TestClient) -> None:
     client.post(f"{BASE}/namespaces", json={"namespace": ["sales"]})
     create_table(client, "sales", "orders")

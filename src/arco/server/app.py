@@ -133,7 +133,7 @@ class RequestContext:
         finally:
             elapsed = time.perf_counter() - started
             method = str(scope.get("method", ""))
-            route = getattr(scope.get("route"), "path", "unmatched")
+            route = _route_template(scope)
             HTTP_REQUESTS.labels(route, method, str(status)).inc()
             HTTP_LATENCY.labels(route, method).observe(elapsed)
             principal = state.get("principal")
@@ -149,6 +149,17 @@ class RequestContext:
                     "workspace": getattr(principal, "workspace", None),
                 },
             )
+
+
+def _route_template(scope: Scope) -> str:
+    """The matched route's path template with its router's prefix (FastAPI includes routers
+    lazily: ``scope["route"]`` holds the route as declared, without the prefix)."""
+    extra = scope.get("fastapi")
+    effective = extra.get("effective_route_context") if isinstance(extra, dict) else None
+    path = getattr(effective, "path", None)
+    if isinstance(path, str):
+        return path
+    return str(getattr(scope.get("route"), "path", "unmatched"))
 
 
 class BodyLimit:
