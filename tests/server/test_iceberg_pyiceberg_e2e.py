@@ -19,6 +19,7 @@ from pyiceberg.catalog import Catalog, load_catalog
 from pyiceberg.exceptions import NoSuchTableError, OAuthError
 from pyiceberg.table import Table
 from pyiceberg.types import LongType
+from pyiceberg.view.metadata import ViewVersion
 
 from serve_support import ServerProcess, serve_process
 
@@ -170,6 +171,30 @@ def test_pyiceberg_end_to_end(server: ServerProcess) -> None:
         cat.load_table("sales.orders_v2")
     t = cat.load_table("archive.orders")
     assert rows(t.scan().to_arrow()) == now
+
+    # views: pyiceberg's create, list, load, exists, drop
+    version = ViewVersion.model_validate(
+        {
+            "version-id": 1,
+            "schema-id": 0,
+            "timestamp-ms": 1_700_000_000_000,
+            "summary": {"engine-name": "pyiceberg"},
+            "representations": [
+                {"type": "sql", "sql": "SELECT id FROM archive.orders", "dialect": "spark"}
+            ],
+            "default-namespace": ["archive"],
+        }
+    )
+    view_schema = pa.schema([pa.field("id", pa.int64(), nullable=False)])
+    cat.create_view("archive.ids", view_schema, version)
+    assert cat.list_views("archive") == [("archive", "ids")]
+    assert cat.view_exists("archive.ids")
+    loaded = cat.load_view("archive.ids")
+    assert (
+        loaded.metadata.versions[0].representations[0].root.sql == "SELECT id FROM archive.orders"
+    )
+    cat.drop_view("archive.ids")
+    assert not cat.view_exists("archive.ids")
 
     # drop with purge: data and metadata files are gone
     location = Path(t.metadata.location.removeprefix("file://"))
