@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -114,3 +115,42 @@ def test_startup_refuses_unsafe_settings(settings: ServerSettings, message: str)
 
 def test_dev_mode_on_other_addresses_needs_force() -> None:
     ServerSettings(dev=True, host="0.0.0.0", force_dev=True).check()
+
+
+@pytest.mark.parametrize(
+    ("path", "shape"),
+    [("/api/v1/namespaces", "arco"), ("/iceberg/v1/default.default/namespaces", "iceberg")],
+)
+def test_an_unexpected_exception_is_a_500_that_never_reaches_the_asgi_server(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    path: str,
+    shape: str,
+) -> None:
+    """A bug in a route is answered 500 in the path's error shape, with the request id; its
+    traceback goes to Arco's log once, and nothing to the ASGI server's ("Exception in ASGI
+    application", which Starlette's outer error middleware used to trigger by re-raising)."""
+    from arco.catalog import Catalog
+
+    def broken(*_: object, **__: object) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(Catalog, "list_namespaces", broken)
+    monkeypatch.setattr("arco.iceberg.namespaces.IcebergNamespaces.list", broken)
+    settings = ServerSettings(store_url=f"file://{tmp_path / 'store'}", dev=True, compactor=False)
+    with TestClient(create_app(settings)) as client:
+        r = client.get(path, headers={"X-Request-Id": "unexpected"})
+    assert r.status_code == 500
+    assert r.headers["x-request-id"] == "unexpected"
+    error = r.json()["error"]
+    if shape == "arco":
+        assert error == {
+            "code": "INTERNAL",
+            "message": "internal error; see the server log",
+            "request_id": "unexpected",
+        }
+    else:
+        assert error["code"] == 500 and "a bug" not in error["message"]
+    assert "a bug" in caplog.text  # the traceback, in Arco's log
+    assert "Exception in ASGI application" not in caplog.text

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -42,6 +42,7 @@ REQUEST_ID_HEADER = "X-Request-Id"
 _REQUEST_ID_RE = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 access_log = logging.getLogger("arco.server.access")
+log = logging.getLogger("arco.server")
 
 
 def create_app(settings: ServerSettings, services: Services | None = None) -> FastAPI:
@@ -116,10 +117,12 @@ class RequestContext:
         state["request_id"] = request_id
         header = (b"x-request-id", request_id.encode("ascii"))
         status = 500
+        started_response = False
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, started_response
             if message["type"] == "http.response.start":
+                started_response = True
                 status = int(message["status"])
                 headers = [h for h in message.get("headers", []) if h[0].lower() != b"x-request-id"]
                 message = {**message, "headers": [*headers, header]}
@@ -129,7 +132,13 @@ class RequestContext:
         try:
             # every line logged while serving it, and every commit it makes, names it
             with logs.bind(request_id=request_id), bound_request_id(request_id):
-                await self.app(scope, receive, send_with_id)
+                try:
+                    await self.app(scope, receive, send_with_id)
+                except Exception as exc:
+                    if started_response:
+                        log.exception("request %s failed after its response began", request_id)
+                        return
+                    await _answer_unexpected(exc, scope, receive, send_with_id)
         finally:
             elapsed = time.perf_counter() - started
             method = str(scope.get("method", ""))
@@ -149,6 +158,17 @@ class RequestContext:
                     "workspace": getattr(principal, "workspace", None),
                 },
             )
+
+
+async def _answer_unexpected(exc: Exception, scope: Scope, receive: Receive, send: Send) -> None:
+    """Answer an exception no route handled with the application's own handler for it (it
+    logs the traceback and picks the path's error shape). Not re-raised: Starlette's outer
+    error middleware would answer it the same way and then hand it to the ASGI server,
+    whose "Exception in ASGI application" log must stay empty."""
+    app = scope["app"]
+    handler = app.exception_handlers[Exception]
+    response = await handler(Request(scope, receive), exc)
+    await response(scope, receive, send)
 
 
 def _route_template(scope: Scope) -> str:
