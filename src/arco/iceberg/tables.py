@@ -29,8 +29,9 @@ import hashlib
 import json
 import random
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import pydantic
 from pyiceberg.catalog.rest import CreateTableRequest
@@ -47,6 +48,8 @@ from pyiceberg.table.update import (
     TableUpdate,
     update_table_metadata,
 )
+from pyiceberg.typedef import IcebergBaseModel
+from pyiceberg.view.metadata import ViewMetadata
 
 from arco.catalog import Catalog, RegisterTable, Table
 from arco.catalog.operations import build_request, iceberg_managed
@@ -123,6 +126,22 @@ class TableIdent:
 
     def __str__(self) -> str:
         return ".".join((*self.namespace, self.name))
+
+
+#: a table's or a view's metadata
+M = TypeVar("M", TableMetadata, ViewMetadata)
+
+
+@dataclass(frozen=True)
+class NewEntity:
+    """A table or view about to be created: where it goes and what it will be called."""
+
+    ident: TableIdent
+    #: the Arco namespace and name
+    namespace: str
+    name: str
+    uuid: str
+    location: str
 
 
 @dataclass(frozen=True)
@@ -333,22 +352,10 @@ class IcebergTables:
     ) -> LoadedTable:
         """Create a table (``request.stage_create``: build its metadata, write nothing)."""
         key = checked_key(idempotency_key)
-        ident = TableIdent.of(namespace, request.name)
-        ns_name, name = ident.arco()
-        state = self.catalog.reader.state()
-        ns = state.namespace_by_name(ns_name)
-        if ns is None:
-            raise NoSuchNamespace(f"namespace {ns_name!r} does not exist")
-        if key is None and state.table_by_name(ns.namespace_id, name) is not None:
-            raise AlreadyExists(f"table {str(ident)!r} already exists")
-        digest = hashlib.sha256(request.model_dump_json().encode("utf-8")).hexdigest()
-        table_uuid = str(
-            uuid.uuid5(_KEYED_UUIDS, f"{key}\n{ns_name}\n{digest}") if key else uuid.uuid4()
+        new = self.plan_create(
+            namespace, request.name, request, request.location, key, "table", _KEYED_UUIDS
         )
-        if request.location:
-            location = self.files.check_location(request.location)
-        else:
-            location = self.files.default_location(ns.name, name, table_uuid)
+        table_uuid, location = new.uuid, new.location
         try:
             metadata = new_table_metadata(
                 schema=request.table_schema,
@@ -362,25 +369,70 @@ class IcebergTables:
             raise BadRequest(f"create: {_first_line(exc)}") from None
         if request.stage_create:
             return LoadedTable(None, metadata)
-        if key is None:
-            first = self.files.write_new(metadata, 0)
-            self.pointers.create(table_uuid, Pointer(first))
-        else:
-            # a retry of this request rebuilds exactly this registration (see module doc)
-            first = (
-                f"{location}/metadata/00000-{uuid.uuid5(_KEYED_UUIDS, table_uuid)}.metadata.json"
-            )
-            try:
-                self.files.write(first, metadata)
-            except ObjectExistsError:
-                metadata = self.files.read_table(first)
-            with contextlib.suppress(ObjectExistsError):  # an earlier attempt of this request
-                self.pointers.create(table_uuid, Pointer(first))
-        table = self._register(ns.name, name, table_uuid, first, metadata, key)
+        first, metadata = self.write_first(
+            table_uuid, location, metadata, key, _KEYED_UUIDS, self.files.read_table
+        )
+        table = self._register(new.namespace, new.name, table_uuid, first, metadata, key)
         location_now = dict(table.properties)[METADATA_LOCATION]
         if location_now != first:
             metadata = self.files.read_table(location_now)
         return LoadedTable(location_now, metadata)
+
+    def plan_create(
+        self,
+        namespace: Sequence[str],
+        name: str,
+        request: IcebergBaseModel,
+        requested_location: str | None,
+        key: str | None,
+        kind: str,
+        keyed: uuid.UUID,
+    ) -> NewEntity:
+        """The first step of a table or view create: its namespace must exist and its name
+        be free (unless ``key`` makes this a retry), its uuid (derived from ``key`` and the
+        request in ``keyed``'s namespace, so a retry rebuilds the same registration) and its
+        location (the requested one, checked, or the default)."""
+        ident = TableIdent.of(namespace, name)
+        ns_name, arco_name = ident.arco()
+        state = self.catalog.reader.state()
+        ns = state.namespace_by_name(ns_name)
+        if ns is None:
+            raise NoSuchNamespace(f"namespace {ns_name!r} does not exist")
+        if key is None and state.table_by_name(ns.namespace_id, arco_name) is not None:
+            taken = "already exists" if kind == "table" else "already exists (as a view or a table)"
+            raise AlreadyExists(f"{kind} {str(ident)!r} {taken}")
+        digest = hashlib.sha256(request.model_dump_json().encode("utf-8")).hexdigest()
+        entity_uuid = str(uuid.uuid5(keyed, f"{key}\n{ns_name}\n{digest}") if key else uuid.uuid4())
+        if requested_location:
+            location = self.files.check_location(requested_location)
+        else:
+            location = self.files.default_location(ns.name, arco_name, entity_uuid)
+        return NewEntity(ident, ns.name, arco_name, entity_uuid, location)
+
+    def write_first(
+        self,
+        entity_uuid: str,
+        location: str,
+        metadata: M,
+        key: str | None,
+        keyed: uuid.UUID,
+        read: Callable[[str], M],
+    ) -> tuple[str, M]:
+        """Write a new table's or view's first metadata file and create its pointer; with
+        ``key``, under names derived from it, so a retry of the request finds (and keeps)
+        what an earlier attempt wrote. The file's location and the metadata it holds."""
+        if key is None:
+            first = self.files.write_new(metadata, 0)
+            self.pointers.create(entity_uuid, Pointer(first))
+            return first, metadata
+        first = f"{location}/metadata/00000-{uuid.uuid5(keyed, entity_uuid)}.metadata.json"
+        try:
+            self.files.write(first, metadata)
+        except ObjectExistsError:
+            metadata = read(first)
+        with contextlib.suppress(ObjectExistsError):  # an earlier attempt of this request
+            self.pointers.create(entity_uuid, Pointer(first))
+        return first, metadata
 
     def _register(
         self,

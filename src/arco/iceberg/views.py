@@ -12,8 +12,6 @@ cannot share a name: both are catalog tables.
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -40,14 +38,12 @@ from arco.catalog.schema import TableRow
 from arco.core.paging import DEFAULT_PAGE, Page
 from arco.errors import (
     ArcoError,
-    ObjectExistsError,
     ObjectNotFoundError,
     OutcomeUnknownError,
     PreconditionFailedError,
     VersionMismatchError,
 )
 from arco.iceberg.errors import (
-    AlreadyExists,
     BadRequest,
     CommitFailed,
     CommitStateUnknown,
@@ -57,7 +53,7 @@ from arco.iceberg.errors import (
     translated,
 )
 from arco.iceberg.metadata_io import MetadataFiles
-from arco.iceberg.pointer import Pointer, PointerState, RecentCommit
+from arco.iceberg.pointer import PointerState, RecentCommit
 from arco.iceberg.sync import (
     METADATA_LOCATION,
     VIEW_UUID,
@@ -302,35 +298,14 @@ class IcebergViews:
         idempotency_key: str | None = None,
     ) -> LoadedView:
         key = checked_key(idempotency_key)
-        ident = TableIdent.of(namespace, request.name)
-        ns_name, name = ident.arco()
-        state = self.catalog.reader.state()
-        ns = state.namespace_by_name(ns_name)
-        if ns is None:
-            raise NoSuchNamespace(f"namespace {ns_name!r} does not exist")
-        if key is None and state.table_by_name(ns.namespace_id, name) is not None:
-            raise AlreadyExists(f"view {str(ident)!r} already exists (as a view or a table)")
-        digest = hashlib.sha256(request.model_dump_json().encode("utf-8")).hexdigest()
-        view_uuid = str(
-            uuid.uuid5(_KEYED_UUIDS, f"{key}\n{ns_name}\n{digest}") if key else uuid.uuid4()
+        new = self.tables.plan_create(
+            namespace, request.name, request, request.location, key, "view", _KEYED_UUIDS
         )
-        if request.location:
-            location = self.files.check_location(request.location)
-        else:
-            location = self.files.default_location(ns.name, name, view_uuid)
-        metadata = self._first_metadata(view_uuid, location, request)
-        if key is None:
-            first = self.files.write_new(metadata, 0)
-            self.pointers.create(view_uuid, Pointer(first))
-        else:
-            first = f"{location}/metadata/00000-{uuid.uuid5(_KEYED_UUIDS, view_uuid)}.metadata.json"
-            try:
-                self.files.write(first, metadata)
-            except ObjectExistsError:
-                metadata = self.files.read_view(first)
-            with contextlib.suppress(ObjectExistsError):
-                self.pointers.create(view_uuid, Pointer(first))
-        table = self._register(ns.name, name, view_uuid, first, metadata, key)
+        metadata = self._first_metadata(new.uuid, new.location, request)
+        first, metadata = self.tables.write_first(
+            new.uuid, new.location, metadata, key, _KEYED_UUIDS, self.files.read_view
+        )
+        table = self._register(new.namespace, new.name, new.uuid, first, metadata, key)
         location_now = dict(table.properties)[METADATA_LOCATION]
         return LoadedView(location_now, self.files.read_view(location_now))
 
