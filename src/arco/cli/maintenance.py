@@ -14,8 +14,8 @@ from arco.cli.context import CliContext, JsonFlag, current, fail, jsonable, prin
 
 bench_app = typer.Typer(name="bench", help="Benchmarks.", no_args_is_help=True)
 
-#: what ``arco bench catalog`` compares against (pyiceberg's SqlCatalog on SQLite): not a
-#: dependency of Arco, but of its ``bench`` extra
+#: what ``arco bench catalog`` and ``arco bench iceberg`` compare against (pyiceberg's
+#: SqlCatalog on SQLite): not a dependency of Arco, but of its ``bench`` extra
 CATALOG_PEER_MODULES = ("pyiceberg", "sqlalchemy")
 
 
@@ -202,6 +202,28 @@ def bench_api(
     cli = current(ctx)
     results = run_api_bench(json_path, quick=quick, clients=clients, console=cli.console)
     _show_results(cli, "api benchmark", results, json_path)
+
+
+@bench_app.command("iceberg")
+def bench_iceberg(
+    ctx: typer.Context,
+    json_path: BenchJson = None,
+    quick: Annotated[
+        bool, typer.Option("--quick", help="Few samples, short windows, under a minute.")
+    ] = False,
+) -> None:
+    """Benchmark the Iceberg REST endpoint against pyiceberg's SqlCatalog on SQLite.
+
+    Exits 1 when a check of the acknowledged appends failed.
+    """
+    _require_peers("arco bench iceberg", CATALOG_PEER_MODULES)
+    from arco.bench.iceberg import run_iceberg_bench, summary  # type: ignore[import-not-found,unused-ignore]
+
+    cli = current(ctx)
+    results = run_iceberg_bench(json_path, quick=quick, console=cli.console)
+    _show_results(cli, "iceberg benchmark", summary(results), json_path)
+    if not results["ok"]:
+        fail(f"iceberg: {'; '.join(results['failures'])}")
 
 
 @bench_app.command("soak")
