@@ -16,7 +16,7 @@ bench_app = typer.Typer(name="bench", help="Benchmarks.", no_args_is_help=True)
 
 #: what ``arco bench catalog`` and ``arco bench iceberg`` compare against (pyiceberg's
 #: SqlCatalog on SQLite): not a dependency of Arco, but of its ``bench`` extra
-CATALOG_PEER_MODULES = ("pyiceberg", "sqlalchemy")
+CATALOG_PEER_MODULES = ("sqlalchemy",)
 
 
 def verify(
