@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -22,6 +21,7 @@ import pytest
 from arco.catalog import Catalog
 from arco.storage import LocalFileStore, ObjectStore, open_store
 from catalog_support import FakeClock, inline_options
+from serve_support import free_port
 
 S3_ACCESS_KEY = "arco-test-access-key"
 S3_SECRET_KEY = "arco-test-secret-key"
@@ -56,16 +56,10 @@ def _no_unhandled_server_exception() -> Iterator[None]:
     assert not handler.found, f"an exception reached the ASGI server: {handler.found[0]}"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="session")
 def s3_server() -> Iterator[str]:
     """A moto S3 server in its own process on 127.0.0.1; yields its endpoint URL."""
-    port = _free_port()
+    port = free_port()
     endpoint = f"http://127.0.0.1:{port}"
     env = {
         **os.environ,

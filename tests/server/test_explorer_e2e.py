@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -24,6 +23,7 @@ from arco.domains.registry import VIEWS
 from arco.query.views import merged_view_sql, run_query
 from arco.server import ServerSettings, create_app
 from arco.server.routes.explorer import STATIC_DIR, assets_vendored
+from serve_support import free_port
 
 CHROMIUM = os.environ.get("ARCO_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -133,13 +133,6 @@ SQL = (
 )
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 def _populate(catalog: Catalog) -> None:
     catalog.create_namespace("sales", description="Orders and the customers who place them")
     catalog.create_namespace("marketing")
@@ -221,7 +214,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Cata
     store_url = f"file://{tmp_path_factory.mktemp('explorer') / 'store'}"
     catalog = Catalog.open(store_url, SCOPE)
     _populate(catalog)
-    port = _free_port()
+    port = free_port()
     settings = ServerSettings(
         store_url=store_url,
         port=port,

@@ -15,7 +15,6 @@ pytest plugin does not support pytest 9 yet):
 from __future__ import annotations
 
 import re
-import socket
 import threading
 import time
 import uuid
@@ -51,6 +50,7 @@ from schemathesis.specs.openapi.checks import (
 
 from arco.server import ServerSettings, create_app
 from seed_support import seed_workspace
+from serve_support import free_port
 
 #: generated examples per operation (bounded: this runs in CI on every push)
 EXAMPLES = 15
@@ -59,19 +59,13 @@ STATEFUL_REQUESTS = 450
 STEPS = 12
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextmanager
 def _serve(root: Path) -> Iterator[str]:
     """A uvicorn server (development mode, no compactor loop) on a store with the seeded
     default workspace (tests/seed_support.py); yields its base URL."""
     store_url = f"file://{root / 'store'}"
     seed_workspace(store_url)
-    port = _free_port()
+    port = free_port()
     app = create_app(ServerSettings(store_url=store_url, dev=True, compactor=False))
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None))
     thread = threading.Thread(target=server.run, daemon=True)

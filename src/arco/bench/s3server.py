@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,8 @@ from types import TracebackType
 from typing import Any
 
 import httpx
+
+from arco.bench.common import free_port
 
 ACCESS_KEY = "testing"
 SECRET_KEY = "testing"
@@ -30,13 +31,6 @@ def moto_available() -> bool:
         importlib.util.find_spec("moto") is not None
         and importlib.util.find_spec("flask") is not None
     )
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass
