@@ -58,6 +58,10 @@ def test_latency_both_sides(bench: tuple[Path, dict[str, Any], float]) -> None:
             assert _positive(figures["ms_mean"])
             assert figures["client_cpu_ms_mean"] >= 0
     assert lat["arco"]["server_cpu_ms_mean_create_append_load"] >= 0
+    # the HTTP floor is below any REST operation's p50 (each one is at least a round trip)
+    floor = lat["arco_http_round_trip_ms_p50"]
+    assert _positive(floor)
+    assert floor < min(lat["arco"][op]["ms_p50"] for op in ("create_table", "append"))
     for op in LATENCY_OPS:
         for stat in ("p50", "p95"):
             got = lat["arco_vs_peer"][f"{op}_{stat}_ratio"]

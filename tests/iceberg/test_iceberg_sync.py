@@ -3,6 +3,7 @@ and the Arco API's refusal to change what the projection owns."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -236,3 +237,71 @@ def test_the_arco_api_cannot_change_what_iceberg_owns(root_store: ObjectStore) -
     request = build_request(UpdateTable, namespace="sales", name="orders", drop_columns=["id"])
     with pytest.raises(ValidationError):
         cat.submit(request)
+
+
+def test_syncs_of_many_tables_share_one_catalog_commit(root_store: ObjectStore) -> None:
+    svc = make(root_store)
+    idents = [T] + [TableIdent(("sales",), f"t{i}") for i in range(4)]
+    for ident in idents[1:]:
+        svc.create_table(["sales"], create_request(ident.name))
+    for ident in idents:
+        svc.commit_table(ident, [], append_updates(svc.load_table(ident).metadata, 7))
+    assert svc.sync.pending() == len(idents)
+    version = svc.catalog.snapshot_version()
+    assert svc.sync.sync_now() == len(idents)
+    assert svc.catalog.snapshot_version() == version + 1
+    for ident in idents:
+        row = svc.catalog.get_table("sales", ident.name)
+        assert (
+            row.properties["iceberg.metadata-location"] == svc.load_table(ident).metadata_location
+        )
+        assert row.properties["iceberg.current-snapshot-id"] == "7"
+
+
+def test_a_row_that_changed_during_a_batch_sync_is_read_again(root_store: ObjectStore) -> None:
+    svc = make(root_store)
+    svc.create_table(["sales"], create_request("other"))
+    other_ident = TableIdent(("sales",), "other")
+    for ident in (T, other_ident):
+        svc.commit_table(ident, [], [SetPropertiesUpdate(updates={"v": "1"})])
+    submit_all = svc.catalog.submit_all
+    raced = {"done": False}
+
+    def racing_submit_all(requests: Any) -> Any:
+        if not raced["done"]:  # meanwhile: someone changes the first row
+            raced["done"] = True
+            svc.catalog.update_table("sales", "orders", description="changed")
+        return submit_all(requests)
+
+    svc.catalog.submit_all = racing_submit_all  # type: ignore[method-assign]
+    assert svc.sync.sync_now() == 2
+    for ident in (T, other_ident):
+        row = svc.catalog.get_table("sales", ident.name)
+        assert (
+            row.properties["iceberg.metadata-location"] == svc.load_table(ident).metadata_location
+        )
+    assert svc.catalog.get_table("sales", "orders").description == "changed"
+
+
+def test_background_sync_waits_its_delay_unless_flushed(root_store: ObjectStore) -> None:
+    svc = make(root_store, "background")
+    svc.sync.delay_s = 60.0
+    svc.commit_table(T, [], [SetPropertiesUpdate(updates={"a": "1"})])
+    time.sleep(0.3)
+    assert svc.sync.pending() == 1  # still waiting out its delay
+    lagging = svc.catalog.get_table("sales", "orders").properties["iceberg.metadata-location"]
+    assert lagging != svc.pointers.read(svc.lookup(T)[2]).location
+    started = time.monotonic()
+    assert svc.sync.wait_idle(10)
+    assert time.monotonic() - started < 5
+    row = svc.catalog.get_table("sales", "orders")
+    assert row.properties["iceberg.metadata-location"] == svc.load_table(T).metadata_location
+    svc.sync.delay_s = 0.05
+    svc.commit_table(T, [], [SetPropertiesUpdate(updates={"a": "2"})])
+    deadline = time.monotonic() + 10
+    while svc.sync.pending():
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    row = svc.catalog.get_table("sales", "orders")
+    assert row.properties["iceberg.metadata-location"] == svc.load_table(T).metadata_location
+    svc.close()

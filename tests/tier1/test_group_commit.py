@@ -19,7 +19,14 @@ from typing import Any
 import pytest
 
 from arco.catalog import Catalog, Namespace, Table
-from arco.errors import AlreadyExistsError, FencedError, IdempotencyConflictError
+from arco.catalog.operations import CreateNamespace, UpdateNamespace, build_request
+from arco.errors import (
+    AlreadyExistsError,
+    FencedError,
+    IdempotencyConflictError,
+    PreconditionFailedError,
+    ValidationError,
+)
 from arco.maintenance.gc import collect_garbage
 from arco.maintenance.verify import verify_scope
 from arco.metadata.commit_log import CommitRecord, read_commit
@@ -444,3 +451,41 @@ def test_an_expired_lease_is_lost_even_if_nobody_took_it(attempts: int) -> None:
     assert cold.get_namespace("ns").name == "ns"  # every file the manifest names exists
     report = verify_scope(a.store)
     assert report.ok, report.findings
+
+
+def test_submit_all_is_one_commit_and_each_request_gets_its_own_outcome(tmp_path: Path) -> None:
+    cat = Catalog(
+        LocalFileStore(tmp_path / "store", fsync=False),
+        options=inline_options(checkpoint_every=100_000),
+    )
+    cat.create_namespace("existing")
+    version = cat.snapshot_version()
+    requests = [
+        build_request(CreateNamespace, name="a"),
+        build_request(CreateNamespace, name="existing"),  # refused: already exists
+        build_request(UpdateNamespace, name="existing", description="d", if_match=99),
+        build_request(CreateNamespace, name="b", description="B"),
+    ]
+    outcomes = cat.submit_all(requests)
+    assert cat.snapshot_version() == version + 1  # one commit for all four
+    assert [type(o) for o in outcomes] == [
+        Namespace,
+        AlreadyExistsError,
+        PreconditionFailedError,
+        Namespace,
+    ]
+    assert [n.name for n in cat.list_namespaces().items] == ["a", "b", "existing"]
+    assert cat.get_namespace("existing").description is None
+    assert cat.submit_all([]) == []
+    assert cat.snapshot_version() == version + 1
+
+
+def test_submit_all_refuses_an_invalid_request_without_queueing_it(tmp_path: Path) -> None:
+    cat = Catalog(LocalFileStore(tmp_path / "store", fsync=False), options=inline_options())
+    bad = CreateNamespace.model_construct(
+        name="x" * 1000, description=None, properties={}, if_match=None
+    )
+    outcomes = cat.submit_all([bad, build_request(CreateNamespace, name="ok")])
+    assert isinstance(outcomes[0], ValidationError) and "name" in outcomes[0].message
+    assert isinstance(outcomes[1], Namespace)
+    assert [n.name for n in cat.list_namespaces().items] == ["ok"]

@@ -411,6 +411,20 @@ def latency_rounds(
     return out
 
 
+def http_round_trip(catalog: IcebergCatalog, uri: str, warehouse: str, samples: int) -> float:
+    """p50 ms of ``GET /v1/config`` through the REST client's own HTTP session: what any
+    REST call costs before the catalog does anything (the peer has no such step)."""
+    session: Any = getattr(catalog, "_session")  # noqa: B009 - pyiceberg's requests session
+    url = f"{uri.rstrip('/')}/v1/config"
+    times: list[float] = []
+    for _ in range(samples):
+        t0 = time.perf_counter()
+        response = session.get(url, params={"warehouse": warehouse})
+        times.append((time.perf_counter() - t0) * 1000)
+        response.raise_for_status()
+    return round4(percentile(times, 50))
+
+
 # --- the whole run ----------------------------------------------------------------------------
 
 
@@ -470,6 +484,10 @@ def run_iceberg_bench(
                 "the catalog itself, on the Arco side the server's CPU is separate "
                 "(server_cpu_ms_mean_create_append_load: the server process per "
                 "create + append + load).",
+                "arco_http_round_trip_ms_p50: GET /v1/config through the REST client's own "
+                "HTTP session (requests, keep-alive), after the latency rounds: the cost of "
+                "any REST call before the catalog does any work; the in-process peer has no "
+                "such step, so it bounds how close a REST load can come to the peer's.",
                 "throughput: W spawned writer processes, each with its own catalog client, "
                 "appending for window_s after one untimed warm-up append; commits_per_s sums "
                 "each writer's commits / its elapsed time. scaling = rate at the larger W / "
@@ -516,6 +534,12 @@ def run_iceberg_bench(
                     )
                 )
             result["latency"] = latency
+            result["latency"]["arco_http_round_trip_ms_p50"] = http_round_trip(
+                catalogs["arco"],
+                arco_side["uri"],
+                arco_side["warehouse"],
+                max(20, config.latency_samples * 3),
+            )
             result["latency"]["samples_per_side"] = config.latency_samples
             result["latency"]["arco_vs_peer"] = {
                 f"{op}_{stat}_ratio": ratio(
@@ -618,6 +642,7 @@ def summary(result: dict[str, Any]) -> dict[str, Any]:
         out[f"scaling_{many}_vs_{one}.{side}"] = thr[side]["scaling"]
         out[f"one_table_appends_per_s.{side}"] = con[side]["appends_per_s"]
         out[f"one_table_retries.{side}"] = con[side]["retries"]
+    out["arco_http_round_trip_ms_p50"] = lat.get("arco_http_round_trip_ms_p50")
     out["load_average_at_start"] = result["load_average_at_start"]
     out["load_average_at_end"] = result["load_average_at_end"]
     if result["failures"]:

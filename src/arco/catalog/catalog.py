@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import pydantic
@@ -29,7 +30,7 @@ from arco.catalog.search_index import search as search_catalog
 from arco.core.clock import SYSTEM_CLOCK, Clock
 from arco.core.paging import DEFAULT_PAGE
 from arco.core.scope import DEFAULT_SCOPE, Scope
-from arco.errors import ValidationError
+from arco.errors import ArcoError, ValidationError
 from arco.lineage import LINEAGE, AddEdge, Direction, Edge, LineageGraph, RemoveEdge, traverse
 from arco.metadata.domain import Request
 from arco.metadata.manifest import read_manifest
@@ -112,6 +113,11 @@ class Catalog:
         """Apply any catalog request (the typed methods below are shortcuts)."""
         typed: Request[Result] = request
         return self.writer.submit(typed, idempotency_key)
+
+    def submit_all(self, requests: Sequence[Operation]) -> list[Result | ArcoError]:
+        """Apply several requests in one commit; each gets its own result or error."""
+        typed: list[Request[Result]] = list(requests)
+        return self.writer.submit_all(typed)
 
     def create_namespace(
         self,

@@ -6,10 +6,13 @@ at least as new as the one the row shows), and, if the row names another metadat
 rewrites the row's projection with ``if_match`` on the row's version. A sync therefore
 never overwrites a newer projection: if the row changed meanwhile, it reads both again.
 Schedules of one table coalesce: however many commits land while a sync is queued or
-running, it is synced once more afterwards.
+running, it is synced once more afterwards. Syncs of many tables share one catalog commit
+(:meth:`Catalog.submit_all`; each row keeps its own ``if_match``).
 
 Modes: ``inline`` (the committing thread syncs right after its swap; a failure is logged,
-the commit stands), ``background`` (one daemon thread per :class:`CatalogSync`) and
+the commit stands), ``background`` (one daemon thread per :class:`CatalogSync`, which
+waits ``delay_s`` after a table's first schedule so that the commits of that moment, to any
+table, reach the catalog together: a row lags its pointer by about ``delay_s``) and
 ``manual`` (only :meth:`CatalogSync.sync_now`, for tests).
 """
 
@@ -17,7 +20,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable
+import time
+from collections.abc import Iterable, Sequence
 from typing import Literal
 
 from pyiceberg.schema import Schema
@@ -94,6 +98,11 @@ SNAPSHOT_ID = "iceberg.current-snapshot-id"
 VIEW_VERSION_ID = "iceberg.current-version-id"
 
 SyncMode = Literal["inline", "background", "manual"]
+#: background mode: how long a scheduled table waits, so that the commits of that time (to
+#: it and to other tables) reach the catalog in one catalog commit
+DEFAULT_SYNC_DELAY_S = 0.25
+#: most tables synced by one catalog commit
+MAX_SYNC_BATCH = 256
 #: a table's (namespace, name) when it was scheduled: where to look first
 Hint = tuple[str, str] | None
 
@@ -300,26 +309,32 @@ class CatalogSync:
         mode: SyncMode = "inline",
         *,
         attempts: int = 8,
+        delay_s: float = DEFAULT_SYNC_DELAY_S,
+        max_batch: int = MAX_SYNC_BATCH,
     ) -> None:
         self._catalog = catalog
         self._pointers = pointers
         self._files = files
         self.mode: SyncMode = mode
         self._attempts = attempts
-        self._dirty: dict[str, Hint] = {}
+        self.delay_s = delay_s
+        self._max_batch = max_batch
+        #: uuid -> (hint, when it was first scheduled, monotonic s)
+        self._dirty: dict[str, tuple[Hint, float]] = {}
         self._cv = threading.Condition()
         self._thread: threading.Thread | None = None
         self._closed = False
+        self._flushing = 0
         self._busy = 0
 
     def schedule(self, uuid: str, hint: Hint = None) -> None:
         """Bring the row of pointer ``uuid`` up to date (now, soon, or at ``sync_now``)."""
         if self.mode == "inline":
-            self._sync_logged(uuid, hint)
+            self._sync_logged([(uuid, hint)])
             return
         with self._cv:
-            self._dirty.pop(uuid, None)
-            self._dirty[uuid] = hint
+            since = self._dirty.pop(uuid, (None, time.monotonic()))[1]
+            self._dirty[uuid] = (hint, since)
             if self.mode == "background" and not self._closed:
                 if self._thread is None:
                     self._thread = threading.Thread(
@@ -341,21 +356,33 @@ class CatalogSync:
         with self._cv:
             return len(self._dirty) + self._busy
 
+    def _take(self) -> list[tuple[str, Hint]]:
+        """Up to ``max_batch`` scheduled tables, oldest first (call with the lock held)."""
+        taken = list(self._dirty.items())[: self._max_batch]
+        for uuid, _ in taken:
+            del self._dirty[uuid]
+        return [(uuid, hint) for uuid, (hint, _) in taken]
+
     def sync_now(self) -> int:
         """Sync every scheduled table in this thread; returns how many rows were written."""
         written = 0
         while True:
             with self._cv:
-                if not self._dirty:
-                    return written
-                uuid = next(iter(self._dirty))
-                hint = self._dirty.pop(uuid)
-            written += self.sync_table(uuid, hint)
+                batch = self._take()
+            if not batch:
+                return written
+            written += self.sync_tables(batch)
 
     def wait_idle(self, timeout_s: float = 10.0) -> bool:
-        """Background mode: wait until nothing is scheduled or running."""
+        """Background mode: sync what is scheduled without waiting out the delay, and wait
+        until nothing is scheduled or running."""
         with self._cv:
-            return self._cv.wait_for(lambda: not self._dirty and not self._busy, timeout_s)
+            self._flushing += 1
+            self._cv.notify_all()
+            try:
+                return self._cv.wait_for(lambda: not self._dirty and not self._busy, timeout_s)
+            finally:
+                self._flushing -= 1
 
     def close(self) -> None:
         """Stop the background thread after it has synced what is scheduled."""
@@ -367,69 +394,114 @@ class CatalogSync:
             thread.join(timeout=30)
         self.sync_now()
 
+    def _due(self) -> float | None:
+        """Seconds until the oldest scheduled table is due (0: now), None if none is."""
+        if not self._dirty:
+            return None
+        if self._closed or self._flushing:
+            return 0.0
+        oldest = next(iter(self._dirty.values()))[1]
+        return max(0.0, oldest + self.delay_s - time.monotonic())
+
     def _run(self) -> None:
         while True:
             with self._cv:
-                self._cv.wait_for(lambda: self._dirty or self._closed)
-                if not self._dirty:
-                    return
-                uuid = next(iter(self._dirty))
-                hint = self._dirty.pop(uuid)
-                self._busy += 1
+                while True:
+                    due = self._due()
+                    if due is None and self._closed:
+                        return
+                    if due == 0.0:
+                        break
+                    self._cv.wait(due)
+                batch = self._take()
+                self._busy += len(batch)
             try:
-                self._sync_logged(uuid, hint)
+                self._sync_logged(batch)
             finally:
                 with self._cv:
-                    self._busy -= 1
+                    self._busy -= len(batch)
                     self._cv.notify_all()
 
-    def _sync_logged(self, uuid: str, hint: Hint) -> None:
+    def _sync_logged(self, batch: list[tuple[str, Hint]]) -> None:
         try:
-            self.sync_table(uuid, hint)
+            self.sync_tables(batch)
         except ArcoError as exc:
-            log.warning("iceberg catalog sync of %s failed (the pointer stands): %s", uuid, exc)
+            names = ", ".join(uuid for uuid, _ in batch[:3])
+            more = f" and {len(batch) - 3} more" if len(batch) > 3 else ""
+            log.warning(
+                "iceberg catalog sync of %s%s failed (the pointers stand): %s", names, more, exc
+            )
 
     def sync_table(self, uuid: str, hint: Hint = None) -> bool:
         """Sync one table or view now; True if its catalog row was rewritten."""
+        return self.sync_tables([(uuid, hint)]) == 1
+
+    def sync_tables(self, batch: Sequence[tuple[str, Hint]]) -> int:
+        """Sync tables and views now, in one catalog commit when nothing races it; returns
+        how many rows were rewritten."""
+        todo = dict(batch)
+        written = 0
         for _ in range(self._attempts):
+            if not todo:
+                break
             state = self._catalog.reader.state()
-            row = find_row(state, uuid, hint)
-            if row is None:
-                return False  # dropped (or not registered yet: its creator writes the row)
-            try:
-                current = self._pointers.read(uuid)
-            except ObjectNotFoundError:
-                return False
-            props = dict(row.properties)
-            if props.get(METADATA_LOCATION) == current.location:
-                return False
-            namespace = state.namespaces[row.namespace_id].name
-            if row.format == "iceberg-view":
-                view = self._files.read_view(current.location)
-                columns = catalog_columns(view_schema(view))
-                wanted = view_properties(uuid, current.location, view)
-                location = view.location
-            else:
-                table = self._files.read_table(current.location)
-                columns = catalog_columns(table.schema())
-                wanted = table_properties(uuid, current.location, table)
-                location = table.location
-            columns_now = [Column.from_row(c) for c in state.columns_of(row.table_id)]
-            request = projection_update(
-                namespace,
-                row.name,
-                row.version,
-                columns_now,
-                props,
-                row.location,
-                columns,
-                wanted,
-                location,
-            )
-            try:
-                self._catalog.submit(request)
-                return True
-            except (PreconditionFailedError, NotFoundError):
-                hint = None
-                continue  # the row changed (or moved) meanwhile: read both again
-        return False
+            requests: list[tuple[str, UpdateTable]] = []
+            for uuid, hint in todo.items():
+                try:
+                    request = self._projection(state, uuid, hint)
+                except ArcoError as exc:
+                    log.warning(
+                        "iceberg catalog sync of %s failed (the pointer stands): %s", uuid, exc
+                    )
+                    continue
+                if request is not None:
+                    requests.append((uuid, request))
+            todo = {}
+            outcomes = self._catalog.submit_all([r for _, r in requests])
+            for (uuid, _), outcome in zip(requests, outcomes, strict=True):
+                if isinstance(outcome, (PreconditionFailedError, NotFoundError)):
+                    todo[uuid] = None  # the row changed (or moved) meanwhile: read both again
+                elif isinstance(outcome, ArcoError):
+                    log.warning(
+                        "iceberg catalog sync of %s refused (the pointer stands): %s", uuid, outcome
+                    )
+                else:
+                    written += 1
+        return written
+
+    def _projection(self, state: CatalogState, uuid: str, hint: Hint) -> UpdateTable | None:
+        """The update that brings the row of ``uuid`` to its pointer, None if there is
+        nothing to do (up to date, dropped, or not registered yet: its creator writes it)."""
+        row = find_row(state, uuid, hint)
+        if row is None:
+            return None
+        try:
+            current = self._pointers.read(uuid)
+        except ObjectNotFoundError:
+            return None
+        props = dict(row.properties)
+        if props.get(METADATA_LOCATION) == current.location:
+            return None
+        namespace = state.namespaces[row.namespace_id].name
+        if row.format == "iceberg-view":
+            view = self._files.read_view(current.location)
+            columns = catalog_columns(view_schema(view))
+            wanted = view_properties(uuid, current.location, view)
+            location = view.location
+        else:
+            table = self._files.read_table(current.location)
+            columns = catalog_columns(table.schema())
+            wanted = table_properties(uuid, current.location, table)
+            location = table.location
+        columns_now = [Column.from_row(c) for c in state.columns_of(row.table_id)]
+        return projection_update(
+            namespace,
+            row.name,
+            row.version,
+            columns_now,
+            props,
+            row.location,
+            columns,
+            wanted,
+            location,
+        )

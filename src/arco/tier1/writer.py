@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -161,18 +162,56 @@ class DomainWriter(PublishingSteps, Generic[S]):
         op = request.validated()
         key = validate_idempotency_key(idempotency_key)
         pending = _Pending(op, key, op.request_hash(), current_request())
-        with self._cv:
-            self._queue.append(pending)
-            while (self._leading or self._compaction_waiting) and not pending.future.done():
-                self._cv.wait()
-            if not pending.future.done():
-                self._leading = True
-        if not pending.future.done():
-            # leader: commit what has queued up (including our request), batch after batch
+        self._run([pending])
+        result: R = pending.future.result()
+        return result
+
+    def submit_all(self, requests: Sequence[Request[R]]) -> list[R | ArcoError]:
+        """Apply several requests in as few commits as possible (one, up to ``max_batch``).
+
+        Each request gets its own outcome, as with :meth:`submit`: its result, or the
+        :class:`ArcoError` that refused it (the others still apply). A request that fails
+        validation is refused without being queued.
+        """
+        outcomes: dict[int, R | ArcoError] = {}
+        pendings: list[tuple[int, _Pending]] = []
+        caller = current_request()
+        for i, request in enumerate(requests):
             try:
-                while not pending.future.done():
+                op = request.validated()
+            except ArcoError as exc:
+                outcomes[i] = exc
+                continue
+            pendings.append((i, _Pending(op, None, op.request_hash(), caller)))
+        if pendings:
+            self._run([p for _, p in pendings])
+        for i, p in pendings:
+            failure = p.future.exception()
+            if failure is not None and not isinstance(failure, ArcoError):
+                raise failure
+            outcomes[i] = failure if failure is not None else p.future.result()
+        return [outcomes[i] for i in range(len(requests))]
+
+    def _run(self, pendings: list[_Pending]) -> None:
+        """Queue ``pendings`` and wait until each has an outcome, committing as the leader
+        when no other thread is (group commit)."""
+
+        def done() -> bool:
+            return all(p.future.done() for p in pendings)
+
+        with self._cv:
+            self._queue.extend(pendings)
+            while (self._leading or self._compaction_waiting) and not done():
+                self._cv.wait()
+            lead = not done()
+            if lead:
+                self._leading = True
+        if lead:
+            # leader: commit what has queued up (including ours), batch after batch
+            try:
+                while not done():
                     batch = self._drain()
-                    if not batch:  # pragma: no cover - our request is always queued or done
+                    if not batch:  # pragma: no cover - ours are always queued or done
                         break
                     self._commit_batch(batch)
                     with self._cv:
@@ -180,8 +219,6 @@ class DomainWriter(PublishingSteps, Generic[S]):
             finally:
                 self._resign()
         self._compactions.trigger(self._last_published, self.options.checkpoint_every)
-        result: R = pending.future.result()
-        return result
 
     def _lead(self) -> None:
         """Become the committing thread for a compaction: next in line after the current one.
