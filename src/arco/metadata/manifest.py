@@ -15,6 +15,8 @@ Manifests are serialised as canonical JSON, so their hash is well defined.
 from __future__ import annotations
 
 import hashlib
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Literal
 
@@ -102,11 +104,29 @@ def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+#: manifests parsed lately, by their exact bytes: every catalog read fetches the manifest,
+#: and parsing one that lists many files costs more than the rest of a lookup
+_PARSED: OrderedDict[bytes, Manifest] = OrderedDict()
+_PARSED_MAX = 64
+_parsed_lock = threading.Lock()
+
+
 def parse_manifest(data: bytes, where: str) -> Manifest:
+    """The manifest in ``data`` (CorruptStateError naming ``where`` if it is not one)."""
+    with _parsed_lock:
+        hit = _PARSED.get(data)
+        if hit is not None:
+            _PARSED.move_to_end(data)
+            return hit
     try:
-        return Manifest.model_validate(canonical_json.loads(data))
+        manifest = Manifest.model_validate(canonical_json.loads(data))
     except (ArcoError, ValueError) as exc:
         raise CorruptStateError(f"manifest {where} is unreadable: {exc}") from exc
+    with _parsed_lock:
+        _PARSED[data] = manifest  # immutable (frozen), so it can be shared
+        while len(_PARSED) > _PARSED_MAX:
+            _PARSED.popitem(last=False)
+    return manifest
 
 
 def read_manifest(store: ObjectStore, domain: str) -> StoredManifest | None:
