@@ -216,3 +216,29 @@ def test_scoped_store_url_and_sign() -> None:
     scoped = ScopedStore(inner, "tenant=t/workspace=w/")
     assert scoped.url == "memory://scoped-url-test/tenant=t/workspace=w"
     assert scoped.prefix == "tenant=t/workspace=w/"
+
+
+def _reference_valid(key: str) -> bool:
+    """The key rule, spelled out character by character (what validate_key's one-scan
+    fast path must agree with)."""
+    if not key or key.startswith("/") or len(key.encode("utf-8", "surrogatepass")) > 1024:
+        return False
+    for ch in key:
+        if ch in "\\%" or ord(ch) < 0x20 or ord(ch) == 0x7F or 0xD800 <= ord(ch) <= 0xDFFF:
+            return False
+    return all(segment and not segment.startswith(".") for segment in key.split("/"))
+
+
+@given(
+    st.text(
+        alphabet=st.sampled_from(["a", "/", ".", "\\", "%", "\x00", "\x1f", "\x7f", "é", "\ud800"]),
+        max_size=12,
+    )
+)
+def test_validate_key_agrees_with_the_rule_spelled_out(key: str) -> None:
+    try:
+        validate_key(key)
+        valid = True
+    except InvalidKeyError:
+        valid = False
+    assert valid == _reference_valid(key), key

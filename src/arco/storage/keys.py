@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 from arco.errors import InvalidKeyError, StorageError
@@ -10,6 +11,9 @@ from arco.storage.port import ObjectData, ObjectMeta, ObjectStore, PutMode
 
 #: S3's limit; checking it here gives the same rule on every backend.
 MAX_KEY_BYTES = 1024
+#: anything that may make a key invalid: a forbidden character, an empty segment, a
+#: segment starting with "." (which includes "." and "..")
+_SUSPECT = re.compile(r"[\\%\x00-\x1f\x7f\ud800-\udfff]|//|/\.")
 
 
 def validate_key(key: str) -> str:
@@ -28,6 +32,8 @@ def validate_key(key: str) -> str:
         raise InvalidKeyError(f"key: must be at most {MAX_KEY_BYTES} bytes of UTF-8")
     if key.startswith("/"):
         raise InvalidKeyError(f"key {key!r}: must be relative (no leading '/')")
+    if _SUSPECT.search(key) is None and not key.startswith(".") and not key.endswith("/"):
+        return key  # the common case, in one scan; the checks below name what is wrong
     for ch in key:
         if ch == "\\":
             raise InvalidKeyError(f"key {key!r}: must not contain '\\'")
