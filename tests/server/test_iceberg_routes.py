@@ -4,6 +4,7 @@ prefixes), the OAuth2 token endpoint."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,8 @@ from typing import Any
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from pyiceberg.catalog.rest import TableResponse
+from pyiceberg.table import CommitTableResponse
 
 from arco.server import ServerSettings, create_app
 from arco.server.routes.iceberg import supported_endpoints
@@ -247,6 +250,47 @@ def test_tables_create_load_etag_refs_list_commit(client: TestClient) -> None:
         404,
         "NoSuchTableException",
     )
+
+
+def test_table_bodies_are_what_pyiceberg_models_serialize(client: TestClient) -> None:
+    """Load, create and commit answers are assembled around the cached metadata JSON; they
+    must equal pyiceberg's own serialization of the same results."""
+    assert client.post(f"{BASE}/namespaces", json={"namespace": ["bodies"]}).status_code == 200
+    created = create_table(client, "bodies", "t", properties={"k": "välue"})
+    assert created.status_code == 200, created.text
+    location = created.json()["metadata"]["location"]
+    for seq in (1, 2, 3):
+        commit = client.post(
+            f"{BASE}/namespaces/bodies/tables/t",
+            json={
+                "requirements": [],
+                "updates": [
+                    {"action": "add-snapshot", "snapshot": snapshot(location, seq, None, seq)},
+                    {
+                        "action": "set-snapshot-ref",
+                        "ref-name": "main",
+                        "type": "branch",
+                        "snapshot-id": seq,
+                    },
+                ],
+            },
+        )
+        assert commit.status_code == 200, commit.text
+        expected = CommitTableResponse.model_validate(commit.json())
+        assert commit.json() == json.loads(expected.model_dump_json())
+        assert set(commit.json()) == {"metadata", "metadata-location"}
+    loaded = client.get(f"{BASE}/namespaces/bodies/tables/t")
+    assert loaded.status_code == 200
+    result = TableResponse.model_validate(loaded.json())
+    assert loaded.json() == json.loads(result.model_dump_json())
+    assert loaded.json()["metadata-location"] == commit.json()["metadata-location"]
+    assert loaded.json()["metadata"] == commit.json()["metadata"]
+    assert [s["snapshot-id"] for s in loaded.json()["metadata"]["snapshots"]] == [1, 2, 3]
+    assert created.json() == json.loads(
+        TableResponse.model_validate(created.json()).model_dump_json()
+    )
+    staged = create_table(client, "bodies", "staged", **{"stage-create": True})
+    assert staged.status_code == 200 and "metadata-location" not in staged.json()
 
 
 def test_rename_drop_register_transactions(client: TestClient) -> None:

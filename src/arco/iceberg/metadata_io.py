@@ -64,11 +64,17 @@ def metadata_version(location: str) -> int:
 class MetadataFiles:
     """Reads and writes table and view metadata files on one workspace's store."""
 
-    def __init__(self, store: ObjectStore, *, cache_size: int = 256) -> None:
+    def __init__(
+        self, store: ObjectStore, *, cache_size: int = 256, json_budget: int = 64 << 20
+    ) -> None:
         self._store = store
         self._base = store.url.rstrip("/")
         self._cache: OrderedDict[str, TableMetadata | ViewMetadata] = OrderedDict()
         self._cache_size = cache_size
+        #: the JSON of recently served files, by location, within ``json_budget`` bytes
+        self._json: OrderedDict[str, bytes] = OrderedDict()
+        self._json_bytes = 0
+        self._json_budget = json_budget
         self._lock = threading.Lock()
 
     @property
@@ -137,6 +143,7 @@ class MetadataFiles:
             if not applied:
                 raise
         self._remember(location, metadata)
+        self._remember_json(location, data)
 
     def write_new(self, metadata: TableMetadata | ViewMetadata, version: int) -> str:
         """Write ``metadata`` under a fresh name numbered ``version``; returns its location."""
@@ -193,6 +200,31 @@ class MetadataFiles:
             while len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
 
+    def json_of(self, location: str | None, metadata: TableMetadata | ViewMetadata) -> bytes:
+        """``metadata`` (the content of the file at ``location``; None: not written) as the
+        JSON Arco writes and serves; cached by location, since files never change."""
+        if location is not None:
+            with self._lock:
+                hit = self._json.get(location)
+                if hit is not None:
+                    self._json.move_to_end(location)
+                    return hit
+        data = metadata.model_dump_json().encode("utf-8")
+        if location is not None:
+            self._remember_json(location, data)
+        return data
+
+    def _remember_json(self, location: str, data: bytes) -> None:
+        if len(data) > self._json_budget // 4:
+            return  # a huge file would evict everything else
+        with self._lock:
+            old = self._json.pop(location, None)
+            self._json_bytes += len(data) - (len(old) if old is not None else 0)
+            self._json[location] = data
+            while self._json_bytes > self._json_budget:
+                _, evicted = self._json.popitem(last=False)
+                self._json_bytes -= len(evicted)
+
     def exists(self, location: str) -> bool:
         try:
             self._store.head(self.key_of(location, "metadata-location"))
@@ -211,4 +243,6 @@ class MetadataFiles:
         with self._lock:  # a deleted file must not be served from the cache (register)
             for cached in [c for c in self._cache if c.startswith(under)]:
                 del self._cache[cached]
+            for cached in [c for c in self._json if c.startswith(under)]:
+                self._json_bytes -= len(self._json.pop(cached))
         return count

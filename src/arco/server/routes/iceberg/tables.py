@@ -4,6 +4,7 @@ commit, drop (purge), rename, metrics, and multi-table transactions."""
 from __future__ import annotations
 
 import hashlib
+import json
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Query, Request
@@ -11,7 +12,7 @@ from fastapi.responses import Response
 from pydantic import Field
 from pyiceberg.catalog.rest import CreateTableRequest, ListTablesResponse, TableResponse
 from pyiceberg.catalog.rest import ListTableResponseEntry as TableEntry
-from pyiceberg.table import CommitTableResponse, TableIdentifier
+from pyiceberg.table import TableIdentifier
 from pyiceberg.table.metadata import TableMetadata
 from pyiceberg.table.update import TableRequirement, TableUpdate
 from pyiceberg.typedef import IcebergBaseModel
@@ -38,6 +39,7 @@ from arco.server.routes.iceberg.common import (
     workspace,
 )
 from arco.server.routes.iceberg.namespaces import PageSize, PageToken
+from arco.server.workspaces import Workspace
 
 router = APIRouter(route_class=IcebergRoute)
 
@@ -114,9 +116,22 @@ def from_identifier(identifier: TableIdentifier) -> TableIdent:
     return TableIdent.of(tuple(identifier.namespace.root), identifier.name)
 
 
-def table_response(loaded: LoadedTable) -> TableResponse:
-    return TableResponse.model_validate(
-        {"metadata-location": loaded.metadata_location, "metadata": loaded.metadata, "config": {}}
+def table_json(
+    ws: Workspace, loaded: LoadedTable, *, load: bool = True, **headers: str
+) -> Response:
+    """A ``LoadTableResult`` (``load``) or a ``CommitTableResponse``, as pyiceberg's models
+    serialize them, around the metadata's JSON as the service caches it per file (a table's
+    metadata grows with its snapshots: serializing it was most of a load)."""
+    parts = []
+    if loaded.metadata_location is not None:
+        parts.append(b'"metadata-location":' + json.dumps(loaded.metadata_location).encode())
+    parts.append(
+        b'"metadata":' + ws.iceberg.files.json_of(loaded.metadata_location, loaded.metadata)
+    )
+    if load:
+        parts.append(b'"config":{},"storage-credentials":[]')
+    return Response(
+        b"{" + b",".join(parts) + b"}", media_type="application/json", headers=headers or None
     )
 
 
@@ -196,7 +211,7 @@ def create_table(
     req = body(raw, CreateTableRequest, location=None, partition_spec=None, write_order=None)
     with workspace(request, prefix, ns) as ws:
         loaded = ws.iceberg.create_table(ns, req, idempotency_key=idempotency_key)
-    return model_json(table_response(loaded))
+        return table_json(ws, loaded)
 
 
 @router.post(
@@ -231,7 +246,7 @@ def register_table(
         loaded = ws.iceberg.register_table(
             TableIdent.of(ns, req.name), req.metadata_location, idempotency_key=idempotency_key
         )
-    return model_json(table_response(loaded))
+        return table_json(ws, loaded)
 
 
 @router.get(
@@ -265,13 +280,21 @@ def load_table(
     target = ident(namespace, table)
     with workspace(request, prefix, target.namespace) as ws:
         loaded = ws.iceberg.load_table(target)
-    mode = snapshots or "all"
-    tag = etag(loaded.metadata_location, mode)
-    if _matches(if_none_match, tag):
-        return Response(status_code=304, headers={"ETag": tag})
-    if mode == "refs":
-        loaded = LoadedTable(loaded.metadata_location, _refs_only(loaded.metadata))
-    return model_json(table_response(loaded), ETag=tag)
+        mode = snapshots or "all"
+        tag = etag(loaded.metadata_location, mode)
+        if _matches(if_none_match, tag):
+            return Response(status_code=304, headers={"ETag": tag})
+        if mode == "refs":
+            # not the file's content: serialized here, not cached under its location
+            refs = TableResponse.model_validate(
+                {
+                    "metadata-location": loaded.metadata_location,
+                    "metadata": _refs_only(loaded.metadata),
+                    "config": {},
+                }
+            )
+            return model_json(refs, ETag=tag)
+        return table_json(ws, loaded, ETag=tag)
 
 
 @router.head(
@@ -325,12 +348,7 @@ def commit_table(
         loaded = ws.iceberg.commit_table(
             target, req.requirements, req.updates, idempotency_key=idempotency_key
         )
-    assert loaded.metadata_location is not None
-    return model_json(
-        CommitTableResponse.model_validate(
-            {"metadata": loaded.metadata, "metadata-location": loaded.metadata_location}
-        )
-    )
+        return table_json(ws, loaded, load=False)
 
 
 @router.delete(
