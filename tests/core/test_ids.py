@@ -3,6 +3,8 @@ import time
 import uuid
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from ulid import ULID
 
 from arco.core.ids import (
@@ -11,6 +13,7 @@ from arco.core.ids import (
     new_entity_id,
     new_ulid,
     next_ulid_after,
+    ulid_floor,
     ulid_time_ms,
 )
 from arco.errors import ValidationError
@@ -195,3 +198,14 @@ def test_ids_of_concurrent_batches_never_repeat() -> None:
     every = [i for out in drawn for i in out]
     assert len(every) == 120_000
     assert len(set(every)) == len(every)
+
+
+@given(st.integers(min_value=1, max_value=(1 << 48) - 2), st.binary(min_size=10, max_size=10))
+def test_ulid_floor_separates_earlier_from_later_milliseconds(ms: int, entropy: bytes) -> None:
+    floor = ulid_floor(ms)
+    assert is_ulid(floor) and ulid_time_ms(floor) == ms
+    at = str(ULID.from_bytes(ms.to_bytes(6, "big") + entropy))
+    before = str(ULID.from_bytes((ms - 1).to_bytes(6, "big") + b"\xff" * 10))
+    assert before < floor <= at
+    with pytest.raises(ValidationError, match="ms"):
+        ulid_floor(-1)

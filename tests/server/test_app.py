@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 from fastapi.testclient import TestClient
 
-from arco.errors import ValidationError
+from arco.errors import StorageError, ValidationError
 from arco.server import ServerSettings, create_app
+from arco.server.services import Services
 from arco.server.settings import AuthSettings, Limits
+from arco.storage import FaultyStore, ForwardingStore, open_store
+
+T = TypeVar("T")
 
 
 def test_health_ready_metrics(dev_client: TestClient) -> None:
@@ -154,3 +159,36 @@ def test_an_unexpected_exception_is_a_500_that_never_reaches_the_asgi_server(
         assert error["code"] == 500 and "a bug" not in error["message"]
     assert "a bug" in caplog.text  # the traceback, in Arco's log
     assert "Exception in ASGI application" not in caplog.text
+
+
+def test_ready_probes_storage_with_one_cheap_listing(tmp_path: Path) -> None:
+    """/ready lists a prefix nothing has (not the whole store: on a local store that read
+    every object, and a probed long-running server slowed down as its store grew); a store
+    that fails the listing makes the server not ready."""
+    seen: list[tuple[str, str]] = []
+
+    class Recording(ForwardingStore):
+        def _forward(self, op: str, key: str, call: Callable[[], T]) -> T:
+            seen.append((op, key))
+            return call()
+
+    root = Recording(open_store(f"file://{tmp_path / 'store'}"))
+    for i in range(50):
+        root.put(f"tenant=t/workspace=w/data/{i}", b"x")
+    settings = ServerSettings(store_url=f"file://{tmp_path / 'store'}", dev=True, compactor=False)
+    with TestClient(create_app(settings, Services.start(settings, root=root))) as client:
+        seen.clear()
+        ready = client.get("/ready")
+        assert ready.status_code == 200 and ready.json()["checks"]["storage"] == "ok"
+        assert [op for op, _ in seen] == ["list"]
+        assert list(root.list(seen[0][1])) == []  # the probe lists nothing
+
+    def list_fails(index: int, op: str, key: str) -> BaseException | None:
+        return StorageError("the store is unreachable") if op == "list" else None
+
+    failing = FaultyStore(open_store(f"file://{tmp_path / 'store'}"), fault=list_fails)
+    with TestClient(create_app(settings, Services.start(settings, root=failing))) as client:
+        ready = client.get("/ready")
+        assert ready.status_code == 503
+        assert ready.json()["status"] == "not_ready"
+        assert ready.json()["checks"]["storage"] != "ok"

@@ -167,6 +167,26 @@ def test_list(any_store: ObjectStore) -> None:
     assert [m.key for m in any_store.list("q")] == []
 
 
+def test_list_start_after(any_store: ObjectStore) -> None:
+    keys = ["l/01", "l/02", "l/02x", "l/03/a", "l/10", "m/00"]
+    for k in keys:
+        any_store.put(k, k.encode())
+
+    def listed(prefix: str, after: str | None) -> list[str]:
+        return [m.key for m in any_store.list(prefix, start_after=after)]
+
+    assert listed("l/", None) == keys[:-1]
+    assert listed("l/", "l/02") == ["l/02x", "l/03/a", "l/10"]  # exclusive
+    assert listed("l/", "l/02y") == ["l/03/a", "l/10"]  # need not be a key
+    assert listed("l/", "l/") == keys[:-1]
+    assert listed("l/", "a") == keys[:-1]  # before the prefix: everything under it
+    assert listed("l/", "l/99") == []
+    assert listed("l/", "z") == []  # past the prefix: nothing
+    assert listed("", "l/10") == ["m/00"]
+    (meta,) = any_store.list("l/1", start_after="l/")
+    assert meta.key == "l/10" and meta.size == 4 and meta.version == any_store.head("l/10").version
+
+
 def test_list_versions_match_head(any_store: ObjectStore) -> None:
     v = any_store.put("p/one", b"1")
     (meta,) = list(any_store.list("p/"))

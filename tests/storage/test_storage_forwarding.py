@@ -36,6 +36,8 @@ CALLS: dict[str, tuple[tuple[Any, ...], Any]] = {
     "list": (("a/",), [META]),
     "sign": (("a/k", 60), "https://signed.example/a/k"),
 }
+#: keyword arguments of those calls (forwarded as keywords)
+KWARGS: dict[str, dict[str, Any]] = {"list": {"start_after": "a/j"}}
 
 
 def port_members() -> set[str]:
@@ -51,8 +53,8 @@ class Recorder:
         self.calls: list[tuple[str, tuple[Any, ...]]] = []
 
     def __getattr__(self, op: str) -> Callable[..., Any]:
-        def call(*args: Any) -> Any:
-            self.calls.append((op, args))
+        def call(*args: Any, **kwargs: Any) -> Any:
+            self.calls.append((op, (*args, *sorted(kwargs.items()))))
             result = CALLS[op][1]
             return iter(result) if op == "list" else result
 
@@ -107,12 +109,13 @@ def test_wrapper_forwards_each_operation_unchanged(
     assert store.inner is inner
     assert store.url == inner.url
     args, expected = CALLS[op]
-    result = getattr(store, op)(*args)
+    kwargs = KWARGS.get(op, {})
+    result = getattr(store, op)(*args, **kwargs)
     if op == "list":
         assert list(result) == expected
     else:
         assert result is expected
-    assert inner.calls == [(op, args)]
+    assert inner.calls == [(op, (*args, *sorted(kwargs.items())))]
 
 
 def test_defaults_are_forwarded() -> None:
@@ -120,7 +123,10 @@ def test_defaults_are_forwarded() -> None:
     store = ForwardingStore(cast(ObjectStore, inner))
     store.put("a/k", b"abc")
     list(store.list())
-    assert inner.calls == [("put", ("a/k", b"abc", "overwrite")), ("list", ("",))]
+    assert inner.calls == [
+        ("put", ("a/k", b"abc", "overwrite")),
+        ("list", ("", ("start_after", None))),
+    ]
 
 
 def test_every_operation_goes_through_the_hook() -> None:

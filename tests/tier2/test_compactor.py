@@ -115,6 +115,33 @@ def test_anti_entropy_finds_events_the_fast_path_missed_including_below_watermar
     assert_folded_once(store, [*first, missed, skewed])
 
 
+def test_periodic_passes_list_recent_events_and_now_and_then_the_whole_ledger(
+    store: ObjectStore,
+) -> None:
+    now = BASE_MS + 3_600_000
+    clock = ManualClock(now)
+    c = compactor(store, clock, recent_window_ms=60_000, full_pass_every_ms=600_000)
+    ledger = EventLedger(store, DOMAIN)
+    old = mat(1, at=BASE_MS, run="old")  # minted an hour before now
+    ledger.append([old])
+    assert dict(c.periodic_pass().outcomes) == {"applied": 1}  # the first pass: everything
+
+    late = mat(2, at=BASE_MS + 1, run="late")  # minted an hour ago, appended only now
+    recent = mat(3, at=now - 1_000, run="recent")
+    ledger.append([late, recent])
+    r = c.periodic_pass()  # only what was minted in the last minute is listed
+    assert dict(r.outcomes) == {"applied": 1} and r.already_folded == 0
+    _, state = c.head()
+    assert mid_of(3) in state.materializations and mid_of(2) not in state.materializations
+
+    clock.advance(599_000)
+    assert c.periodic_pass().folded == 0  # still within the whole pass's period
+    clock.advance(1_000)
+    r = c.periodic_pass()  # the period is over: the whole ledger again
+    assert dict(r.outcomes) == {"applied": 1} and r.already_folded == 2
+    assert_folded_once(store, [old, late, recent])
+
+
 def test_dedupe_by_idempotency_key_across_compactions(store: ObjectStore) -> None:
     c = compactor(store)
     original = mat(1, at=BASE_MS, run="a", idem="job-1")

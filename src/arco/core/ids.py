@@ -63,6 +63,14 @@ def next_ulid_after(prev: str | None) -> str:
     return str(ULID.from_int(value + 1))
 
 
+def ulid_floor(ms: int) -> str:
+    """The smallest ULID of millisecond ``ms``: every ULID minted at ``ms`` or later sorts
+    at or after it, every earlier one before it."""
+    if not 0 <= ms < 1 << 48:
+        raise ValidationError(f"ms: must be a 48-bit Unix time in milliseconds (got {ms})")
+    return str(ULID.from_bytes(ms.to_bytes(6, "big") + bytes(10)))
+
+
 def is_entity_id(s: str) -> bool:
     """Whether ``s`` is a UUIDv7 in canonical lowercase hyphenated form."""
     return isinstance(s, str) and _ENTITY_ID_RE.fullmatch(s) is not None

@@ -135,6 +135,10 @@ class Executions:
         """One anti-entropy pass: fold every ledger object not folded yet."""
         return self.compactor.anti_entropy()
 
+    def compact_periodic(self) -> CompactionResult:
+        """One pass of a compaction loop (:meth:`Compactor.periodic_pass`)."""
+        return self.compactor.periodic_pass()
+
     # --- reads --------------------------------------------------------------------------
 
     def state(self) -> ExecutionsState:

@@ -89,7 +89,7 @@ class Services:
             worst, failed = 0.0, False
             for ws in self.workspaces.held():
                 try:
-                    result = ws.executions.compact()
+                    result = ws.executions.compact_periodic()
                 except ArcoError as exc:
                     failed = True
                     log.warning("compaction of %s failed: %s", ws.scope.prefix, exc)

@@ -54,9 +54,11 @@ class ForwardingStore:
     def delete(self, key: str) -> None:
         self._forward("delete", key, lambda: self._inner.delete(key))
 
-    def list(self, prefix: str = "") -> Iterator[ObjectMeta]:
+    def list(self, prefix: str = "", *, start_after: str | None = None) -> Iterator[ObjectMeta]:
         # the hook covers starting the listing, not the caller's paging through it
-        return self._forward("list", prefix, lambda: self._inner.list(prefix))
+        return self._forward(
+            "list", prefix, lambda: self._inner.list(prefix, start_after=start_after)
+        )
 
     def sign(self, key: str, ttl_seconds: int) -> str:
         return self._forward("sign", key, lambda: self._inner.sign(key, ttl_seconds))

@@ -109,9 +109,10 @@ class ScopedStore(ForwardingStore):
     def delete(self, key: str) -> None:
         self._inner.delete(self._full(key))
 
-    def list(self, prefix: str = "") -> Iterator[ObjectMeta]:
+    def list(self, prefix: str = "", *, start_after: str | None = None) -> Iterator[ObjectMeta]:
         full = self._prefix + validate_prefix(prefix)
-        return self._strip(self._inner.list(full))
+        after = None if start_after is None else self._prefix + start_after
+        return self._strip(self._inner.list(full, start_after=after))
 
     def _strip(self, metas: Iterator[ObjectMeta]) -> Iterator[ObjectMeta]:
         n = len(self._prefix)

@@ -217,11 +217,11 @@ class LocalFileStore:
             _fail("head", key, exc)
         return ObjectMeta(key, st.st_size, version.hexdigest(), _mtime(st))
 
-    def list(self, prefix: str = "") -> Iterator[ObjectMeta]:
+    def list(self, prefix: str = "", *, start_after: str | None = None) -> Iterator[ObjectMeta]:
         validate_prefix(prefix)
-        return self._list(prefix)
+        return self._list(prefix, start_after)
 
-    def _list(self, prefix: str) -> Iterator[ObjectMeta]:
+    def _list(self, prefix: str, start_after: str | None) -> Iterator[ObjectMeta]:
         base = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
         start = self._root.joinpath(*base.split("/")) if base else self._root
 
@@ -243,6 +243,8 @@ class LocalFileStore:
                 key = rel + name
                 if name.startswith(".") or not key.startswith(prefix):
                     continue
+                if start_after is not None and key <= start_after:
+                    continue  # before heading it: a head reads the whole file
                 try:
                     validate_key(key)
                 except ValidationError:

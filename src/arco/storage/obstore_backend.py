@@ -194,19 +194,20 @@ class ObstoreStore:
             raise self._map(exc, "head", key, write=False) from exc
         return ObjectMeta(key, meta["size"], self._token(meta, key), meta["last_modified"])
 
-    def list(self, prefix: str = "") -> Iterator[ObjectMeta]:
+    def list(self, prefix: str = "", *, start_after: str | None = None) -> Iterator[ObjectMeta]:
         validate_prefix(prefix)
-        return self._list(prefix)
+        return self._list(prefix, start_after)
 
-    def _list(self, prefix: str) -> Iterator[ObjectMeta]:
+    def _list(self, prefix: str, start_after: str | None) -> Iterator[ObjectMeta]:
         # obstore lists whole path segments ("a/b" does not match "a/bc"); the port
         # promises a plain string prefix, so list the parent "directory" and filter.
         parent = prefix.rsplit("/", 1)[0] if "/" in prefix else None
         try:
-            for chunk in obstore.list(self._store, parent, chunk_size=1000):
+            listing = obstore.list(self._store, parent, offset=start_after, chunk_size=1000)
+            for chunk in listing:
                 for meta in chunk:
                     path = meta["path"]
-                    if path.startswith(prefix):
+                    if path.startswith(prefix) and (start_after is None or path > start_after):
                         yield ObjectMeta(
                             path, meta["size"], meta.get(self._field) or "", meta["last_modified"]
                         )

@@ -76,8 +76,10 @@ class ObjectStore(Protocol):
         """Delete an object; deleting a missing object is not an error."""
         ...
 
-    def list(self, prefix: str = "") -> Iterator[ObjectMeta]:
-        """All objects whose key starts with ``prefix`` (repair and GC paths only)."""
+    def list(self, prefix: str = "", *, start_after: str | None = None) -> Iterator[ObjectMeta]:
+        """All objects whose key starts with ``prefix`` (repair and GC paths only), in key
+        order; with ``start_after``, only keys that sort after it (S3's ``StartAfter``), so
+        that a listing of new keys costs what is new, not what is there."""
         ...
 
     def sign(self, key: str, ttl_seconds: int) -> str:

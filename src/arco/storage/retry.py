@@ -75,11 +75,13 @@ class RetryingStore(ForwardingStore):
         # get, get_range, head, delete and sign; list and put have their own rules
         return self._call(call)
 
-    def list(self, prefix: str = "") -> Iterator[ObjectMeta]:
-        first = self._call(lambda: self._inner.list(prefix))
-        return self._list(prefix, first)
+    def list(self, prefix: str = "", *, start_after: str | None = None) -> Iterator[ObjectMeta]:
+        first = self._call(lambda: self._inner.list(prefix, start_after=start_after))
+        return self._list(prefix, start_after, first)
 
-    def _list(self, prefix: str, it: Iterator[ObjectMeta]) -> Iterator[ObjectMeta]:
+    def _list(
+        self, prefix: str, start_after: str | None, it: Iterator[ObjectMeta]
+    ) -> Iterator[ObjectMeta]:
         # A failed listing restarts; keys already yielded are skipped (no order assumed).
         seen: set[str] = set()
         failures = 0
@@ -96,7 +98,7 @@ class RetryingStore(ForwardingStore):
                 if failures >= self._attempts:
                     raise
                 self._backoff(failures - 1)
-                it = self._call(lambda: self._inner.list(prefix))
+                it = self._call(lambda: self._inner.list(prefix, start_after=start_after))
 
     def put(self, key: str, data: bytes, mode: PutMode = "overwrite") -> str:
         if mode == "overwrite":

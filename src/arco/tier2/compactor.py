@@ -38,7 +38,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from arco.core import canonical_json
 from arco.core.clock import SYSTEM_CLOCK, Clock, rfc3339_ms
-from arco.core.ids import next_ulid_after, ulid_time_ms
+from arco.core.ids import next_ulid_after, ulid_floor, ulid_time_ms
 from arco.errors import (
     ArcoError,
     CommitConflictError,
@@ -188,6 +188,11 @@ class CompactorOptions:
     background_checkpoints: bool = True
     #: concurrent ledger reads
     read_workers: int = 16
+    #: a periodic pass (:meth:`Compactor.periodic_pass`) lists the events minted this
+    #: recently: an append reaches the ledger well within it of minting its event id
+    recent_window_ms: int = 10 * 60 * 1000
+    #: ... and the whole ledger at its first pass and then at most this often
+    full_pass_every_ms: int = 10 * 60 * 1000
 
 
 @dataclass
@@ -267,6 +272,7 @@ class Compactor(PublishingSteps, Generic[T2]):
         self._compactions = merge.CompactionRunner(
             domain.name, self.checkpoint, background=self.options.background_checkpoints
         )
+        self._last_full_pass_ms: int | None = None
         #: commits this compactor published (folds and file compactions)
         self.commits = 0
         self._last_published: Manifest | None = None
@@ -311,21 +317,40 @@ class Compactor(PublishingSteps, Generic[T2]):
         self._compactions.trigger(self._last_published, self.options.checkpoint_every)
         return result
 
-    def anti_entropy(self) -> CompactionResult:
+    def anti_entropy(self, *, since_ms: int | None = None) -> CompactionResult:
         """List the whole ledger and fold every object not folded yet, wherever it sorts.
 
         Also forgets ``ingested`` rows whose ledger object is gone (collected by GC) once the
         dedupe window has passed since they were folded.
+
+        With ``since_ms``, only the objects of events minted from ``since_ms`` on are listed
+        and folded (the ledger lists in event-id order, so this costs what is recent, not
+        the whole ledger), and nothing is forgotten (that needs the whole listing). An event
+        appended later than it was minted by more than the caller's window is folded by the
+        next whole pass.
         """
+        prefix = ledger_prefix(self._name)
+        after = None if since_ms is None else prefix + ulid_floor(max(since_ms, 0))
         with self._mutex:
-            listed = {
-                key[len(ledger_prefix(self._name)) : -len(".json")]
-                for key in self._ledger.list_keys()
-            }
+            listed = {key[len(prefix) : -len(".json")] for key in self._ledger.list_keys(after)}
             result = CompactionResult()
-            self._fold(sorted(listed), result, listed, {})
+            self._fold(sorted(listed), result, listed if since_ms is None else None, {})
         self._compactions.trigger(self._last_published, self.options.checkpoint_every)
         return result
+
+    def periodic_pass(self) -> CompactionResult:
+        """One pass of a compaction loop: the events minted in the last
+        ``recent_window_ms``, or, at the first pass and every ``full_pass_every_ms``, the
+        whole ledger. A loop's cost per pass so follows the append rate, not the ledger's
+        length (listing a grown ledger every few seconds made every request of a long-running
+        server slower, and reads every object's metadata on some stores)."""
+        now = self._clock.now_ms()
+        last = self._last_full_pass_ms
+        if last is None or now - last >= self.options.full_pass_every_ms:
+            result = self.anti_entropy()
+            self._last_full_pass_ms = now
+            return result
+        return self.anti_entropy(since_ms=now - self.options.recent_window_ms)
 
     def _fold(
         self,
@@ -621,13 +646,13 @@ class Compactor(PublishingSteps, Generic[T2]):
         stop: threading.Event,
         on_pass: Callable[[CompactionResult], None] | None = None,
     ) -> None:
-        """Run :meth:`anti_entropy` every ``interval_s`` seconds until ``stop`` is set.
+        """Run :meth:`periodic_pass` every ``interval_s`` seconds until ``stop`` is set.
 
         A failed pass is logged and retried at the next interval.
         """
         while not stop.is_set():
             try:
-                result = self.anti_entropy()
+                result = self.periodic_pass()
             except ArcoError as exc:
                 log.warning("compaction pass of %s failed: %s", self._name, exc)
             else:

@@ -184,11 +184,13 @@ class EventLedger:
         """Every ledger key of the domain (after ``after``, if given), sorted.
 
         Listing is for repair and anti-entropy only: the compactor's fast path gets the new
-        keys from notifications. Keys sort by event id, then entropy. Objects under the
-        prefix whose names are not ledger names are skipped with a warning.
+        keys from notifications. Keys sort by event id, then entropy, so ``after`` a key
+        made from :func:`~arco.core.ids.ulid_floor` lists the events minted since a time, at
+        the cost of those alone (the store's ``start_after``). Objects under the prefix
+        whose names are not ledger names are skipped with a warning.
         """
         keys: list[str] = []
-        for meta in self._store.list(ledger_prefix(self._domain)):
+        for meta in self._store.list(ledger_prefix(self._domain), start_after=after):
             if parse_ledger_key(self._domain, meta.key) is None:
                 log.warning(
                     "ledger %s: skipping %r: not a ledger object name", self._domain, meta.key
