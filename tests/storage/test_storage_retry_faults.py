@@ -211,9 +211,7 @@ def test_list_resumes_after_transient_failure() -> None:
             super().__init__(inner)
             self.calls = 0
 
-        def list(
-            self, prefix: str = "", *, start_after: str | None = None
-        ) -> Iterator[ObjectMeta]:
+        def list(self, prefix: str = "", *, start_after: str | None = None) -> Iterator[ObjectMeta]:
             self.calls += 1
             first = self.calls == 1
             for n, meta in enumerate(inner.list(prefix, start_after=start_after)):

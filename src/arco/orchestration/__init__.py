@@ -1,0 +1,1 @@
+"""Orchestration: ``@asset`` pipelines, their deployment, plans and runs (ADR 015)."""
