@@ -226,6 +226,23 @@ def bench_iceberg(
         fail(f"iceberg: {'; '.join(results['failures'])}")
 
 
+@bench_app.command("orchestration")
+def bench_orchestration(
+    ctx: typer.Context,
+    json_path: BenchJson = None,
+    quick: Annotated[
+        bool, typer.Option("--quick", help="1,000 assets only, a few seconds.")
+    ] = False,
+) -> None:
+    """Benchmark the planner on layered graphs of 1,000 and 10,000 assets (and Dagster's,
+    when it is installed); print the figures."""
+    from arco.bench.orchestration import run_orchestration_bench, summary  # type: ignore[import-not-found,unused-ignore]
+
+    cli = current(ctx)
+    results = run_orchestration_bench(json_path, quick=quick, console=cli.console)
+    _show_results(cli, "orchestration benchmark", summary(results), json_path)
+
+
 @bench_app.command("soak")
 def bench_soak(
     ctx: typer.Context,

@@ -1,0 +1,74 @@
+"""The orchestration benchmark in its quick configuration, through the CLI: the JSON's shape,
+Dagster recorded as null with a note when it is not installed, and planning 1,000 assets in
+well under a second."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from arco.bench.orchestration import (
+    OrchestrationBenchConfig,
+    layered_graph,
+    layered_manifest,
+    summary,
+)
+from arco.cli import app
+
+HAS_DAGSTER = importlib.util.find_spec("dagster") is not None
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], str]:
+    out = tmp_path_factory.mktemp("bench") / "nested" / "bench-orchestration.json"
+    got = CliRunner().invoke(app, ["bench", "orchestration", "--quick", "--json", str(out)])
+    assert got.exit_code == 0, got.output
+    return json.loads(out.read_text()), got.output
+
+
+def test_quick_json_shape(quick_run: tuple[dict[str, Any], str]) -> None:
+    result, _ = quick_run
+    assert result["benchmark"] == "orchestration"
+    assert result["config"]["quick"] is True
+    assert result["config"]["sizes"] == [1000]
+    assert result["machine"]["cpu_count"] >= 1
+    assert isinstance(result["config"]["notes"], list) and result["config"]["notes"]
+    assert list(result["planning"]) == ["assets_1000"]
+    figures = result["planning"]["assets_1000"]
+    assert figures["assets"] == figures["tasks"] == 1000
+    assert figures["layers"] == figures["stages"] == 10
+    assert figures["edges"] == 900 * 3
+    assert len(figures["plan_s_runs"]) == 3
+    assert figures["plan_s_best"] == min(figures["plan_s_runs"])
+    assert math.isfinite(figures["tasks_per_s"]) and figures["tasks_per_s"] > 0
+    assert figures["plan_json_bytes"] > 0 and len(figures["fingerprint"]) == 64
+    assert result["runtime_s"] > 0
+
+
+def test_planning_1000_assets_under_a_second(quick_run: tuple[dict[str, Any], str]) -> None:
+    result, _ = quick_run
+    assert result["planning"]["assets_1000"]["plan_s_best"] < 1.0
+
+
+@pytest.mark.skipif(HAS_DAGSTER, reason="dagster is installed: it is measured instead")
+def test_dagster_is_null_with_a_note(quick_run: tuple[dict[str, Any], str]) -> None:
+    result, output = quick_run
+    assert result["dagster"] is None
+    assert "not installed" in result["dagster_note"]
+    assert summary(result)["dagster"] is None
+    assert "assets_1000.plan_s_best" in output
+
+
+def test_the_graph_is_the_same_every_time() -> None:
+    config = OrchestrationBenchConfig.make(quick=False)
+    assert config.sizes == (1000, 10000)
+    first = layered_graph(1000, config.width, config.deps_per_asset, config.seed)
+    assert first == layered_graph(1000, config.width, config.deps_per_asset, config.seed)
+    assert all(len(d) == 3 for d in first[100:]) and not any(first[:100])
+    m = layered_manifest(first, config.width)
+    assert m.assets[0].key == "l000/a000" and m.assets[-1].key == "l009/a099"
