@@ -419,6 +419,52 @@ def test_random_dags_order_respects_edges_and_input_order(
     assert Plan.from_json(p.to_json()) == p
 
 
+@settings(max_examples=100, deadline=None)
+@given(dags(), st.data())
+def test_random_partitioned_dags_follow_the_edge_rules(
+    dag: tuple[list[str], list[tuple[int, int]]], data: st.DataObject
+) -> None:
+    names, edges = dag
+    kinds = data.draw(
+        st.lists(
+            st.sampled_from([None, "daily", "monthly"]), min_size=len(names), max_size=len(names)
+        )
+    )
+    definitions = {None: None, "daily": DAILY, "monthly": MONTHLY}
+    deps: dict[int, list[str]] = {i: [] for i in range(len(names))}
+    for lo, hi in edges:
+        deps[hi].append(names[lo])
+    m = manifest(
+        *(
+            spec(names[i], *deps[i], **({"partitions": definitions[kinds[i]]} if kinds[i] else {}))
+            for i in range(len(names))
+        )
+    )
+    parts = [day("2026-01-01"), day("2026-02-01")]
+    if not any(kinds):
+        parts = []
+    p = plan(m, ["*"], parts or None)
+    kind_of = {names[i]: kinds[i] for i in range(len(names))}
+    position = {t.key: i for i, t in enumerate(p.tasks)}
+    by = {t.key: t for t in p.tasks}
+    for i, t in enumerate(p.tasks):
+        assert all(position[u] < i for u in t.upstream)
+        for d in by[t.key].downstream:
+            assert t.key in by[d].upstream
+    for lo, hi in edges:
+        up, down = names[lo], names[hi]
+        for t in (x for x in p.tasks if x.asset_key == down):
+            got = {by[u].partition for u in t.upstream if by[u].asset_key == up}
+            if kind_of[up] is None:
+                assert got == {""}
+            elif kind_of[up] == kind_of[down]:
+                assert got == {t.partition}
+            else:
+                assert got == set(parts)
+    assert len(p) == sum(1 if k is None else len(parts) for k in kinds)
+    assert Plan.from_json(p.to_json()) == p
+
+
 @settings(max_examples=150, deadline=None)
 @given(dags(), st.data())
 def test_a_back_edge_is_refused_naming_a_real_cycle(
