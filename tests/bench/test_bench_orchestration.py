@@ -5,17 +5,22 @@ well under a second."""
 from __future__ import annotations
 
 import importlib.util
+import io
 import json
 import math
+import sys
+import types
 from typing import Any
 
 import pytest
+from rich.console import Console
 from typer.testing import CliRunner
 
 from arco.bench.orchestration import (
     OrchestrationBenchConfig,
     layered_graph,
     layered_manifest,
+    run_orchestration_bench,
     summary,
 )
 from arco.cli import app
@@ -72,3 +77,18 @@ def test_the_graph_is_the_same_every_time() -> None:
     assert all(len(d) == 3 for d in first[100:]) and not any(first[:100])
     m = layered_manifest(first, config.width)
     assert m.assets[0].key == "l000/a000" and m.assets[-1].key == "l009/a099"
+
+
+def test_a_dagster_it_cannot_drive_is_recorded_not_fatal(monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = types.ModuleType("dagster")
+    fake.__version__ = "0.0-fake"  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "dagster", fake)
+    config = OrchestrationBenchConfig(sizes=(200,), width=100, deps_per_asset=3, repeats=1, seed=1)
+    result = run_orchestration_bench(
+        None, config=config, console=Console(file=io.StringIO(), width=120)
+    )
+    assert result["planning"]["assets_200"]["tasks"] == 200
+    assert result["dagster"]["version"] == "0.0-fake"
+    assert "error" in result["dagster"]["assets_200"]
+    assert "dagster_note" not in result
+    assert summary(result)["dagster.assets_200.error"]
