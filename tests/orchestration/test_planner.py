@@ -102,6 +102,9 @@ def test_unknown_keys_are_named() -> None:
         plan(diamond(), ["mid/b", "+no/such", "other/one+"])
     with pytest.raises(ValidationError, match="ext/source"):
         plan(diamond(), ["ext/source"])  # a dependency, but not an asset of the manifest
+    many = [f"no/k{i:02d}" for i in range(25)]
+    with pytest.raises(ValidationError, match=r": no/k00, .*, no/k09 and 15 more$"):
+        plan(diamond(), many)
 
 
 @pytest.mark.parametrize(

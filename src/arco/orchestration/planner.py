@@ -209,8 +209,11 @@ def _resolve_selection(
         if downward:
             down_roots.append(at)
     if unknown:
-        names = ", ".join(sorted(set(unknown)))
-        raise ValidationError(f"selection: unknown asset keys (not in the manifest): {names}")
+        missing = sorted(set(unknown))
+        more = f" and {len(missing) - 10} more" if len(missing) > 10 else ""
+        raise ValidationError(
+            f"selection: unknown asset keys (not in the manifest): {', '.join(missing[:10])}{more}"
+        )
     if up_roots:
         _reach(up_roots, ups, chosen)
     if down_roots:
