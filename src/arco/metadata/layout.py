@@ -19,6 +19,8 @@ Keys here are *relative to a scope*: a :class:`~arco.storage.ScopedStore` adds t
     iceberg/pointers/{uuid}.json            an Iceberg table's (or view's) pointer (CAS)
     iceberg/transactions/{txn}.json         a multi-table Iceberg commit's decision (create-only)
     warehouse/{ns}/{table}-{uuid8}/         default location of an Iceberg table (ADR 014)
+    deployments/{fingerprint}.json          a deployed definitions manifest (create-only, ADR 015)
+    deployments/current.json                the deployed fingerprint and its version (CAS)
 """
 
 from __future__ import annotations
@@ -126,6 +128,9 @@ def request_record_key(domain: str, idempotency_key: str) -> str:
     return f"{requests_prefix(domain)}{digest}.json"
 
 
+#: deployed definitions manifests and the ``current.json`` pointer (ADR 015); no domain's
+#: prefix, so GC and verify never list it
+DEPLOYMENTS = "deployments/"
 ICEBERG_POINTERS = "iceberg/pointers/"
 ICEBERG_TRANSACTIONS = "iceberg/transactions/"
 #: default Iceberg table and view locations live under this prefix (see ADR 014)
