@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from arco.cli import (
+    deploy,
     events,
     executions,
     gc,
@@ -45,6 +46,8 @@ app.command("gc")(gc.gc)
 app.add_typer(lineage.app, name="lineage")
 app.command("search")(search.search)
 app.command("serve")(serve.serve)
+app.command("deploy")(deploy.deploy_command)
+app.add_typer(deploy.assets_app, name="assets")
 
 
 def _version() -> str:
