@@ -119,3 +119,16 @@ def test_errors_are_one_line_with_exit_1(tmp_path: Path) -> None:
     assert code == 1 and err.strip().endswith("bad.py: syntax error at line 1: invalid syntax")
     code, _, err = run(store, "deploy", str(tmp_path / "missing"))
     assert code == 1 and "no such file or folder" in err and len(err.splitlines()) == 1
+
+
+def test_deploy_needs_a_store_not_a_server(tmp_path: Path) -> None:
+    marker = tmp_path / "imported"
+    code_dir = tmp_path / "code"
+    code_dir.mkdir()
+    (code_dir / "side.py").write_text(f"open({str(marker)!r}, 'w').close()\n")
+    result = CliRunner().invoke(app, ["--url", "http://127.0.0.1:9", "deploy", str(code_dir)])
+    assert result.exit_code == 1
+    assert result.stderr == "error: deploy works on a store, not with --url\n"
+    assert not marker.exists()  # refused before any user code ran
+    result = CliRunner().invoke(app, ["--url", "http://127.0.0.1:9", "assets", "list"])
+    assert result.exit_code == 1 and "not with --url" in result.stderr

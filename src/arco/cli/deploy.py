@@ -53,8 +53,9 @@ def deploy_command(
 ) -> None:
     """Deploy the @asset definitions of PATH to the workspace (idempotent)."""
     cli = current(ctx)
+    store = _store(cli)  # first: with --url this fails before any user code is imported
     manifest = build_manifest(load_definitions(path))
-    result = deploy(_store(cli), manifest)
+    result = deploy(store, manifest)
     status = "created" if result.created else "unchanged" if result.unchanged else "activated"
     if as_json:
         print_json(

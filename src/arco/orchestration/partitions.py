@@ -427,14 +427,17 @@ class _TimeWindowPartitions(PartitionsDefinition):
 
     @property
     def start(self) -> str:
+        """The first window's start as stored (local to :attr:`timezone`)."""
         return self._spec.start
 
     @property
     def end(self) -> str | None:
+        """The exclusive end as stored, or None (up to the last complete window)."""
         return self._spec.end
 
     @property
     def timezone(self) -> str:
+        """The IANA time zone the windows are cut in."""
         return self._spec.timezone
 
 
@@ -473,6 +476,7 @@ class StaticPartitions(PartitionsDefinition):
 
     @property
     def values(self) -> tuple[str, ...]:
+        """The partition values in declaration order."""
         return self._spec.values
 
 
