@@ -222,11 +222,15 @@ def test_parse_on_dst_days() -> None:
     [
         (DailyPartitions("2026-01-01"), "2025-12-31", "before the start"),
         (DailyPartitions("2026-01-01", end="2026-01-10"), "2026-01-10", "not before the end"),
-        (DailyPartitions("2026-01-01"), "2026-1-5", "partition: "),
+        (
+            DailyPartitions("2026-01-01"),
+            "2026-1-5",
+            "partition: expected a canonical key (date=...) or YYYY-MM-DD (got '2026-1-5')",
+        ),
         (DailyPartitions("2026-01-01"), "date=t:2026-01-05T00:00:00.000000Z", "is a date"),
         (DailyPartitions("2026-01-01"), "day=d:2026-01-05", "dimensions must be ['date']"),
         (MonthlyPartitions("2026-01-01"), "2026-01-05", "first day of a month"),
-        (HourlyPartitions("2026-01-01T00:00"), "2026-01-05", "partition: "),
+        (HourlyPartitions("2026-01-01T00:00"), "2026-01-05", "or YYYY-MM-DDTHH:MM (got"),
         (HourlyPartitions("2026-01-01T00:00"), "2026-01-05T03:30", "not the start of an hour"),
         (HourlyPartitions("2026-01-01T00:00"), "date=d:2026-01-05", "is a timestamp"),
         (StaticPartitions(["eu"], "region"), "region=s:dXM", "not one of the static values"),

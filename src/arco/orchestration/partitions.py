@@ -245,6 +245,13 @@ def _check_value(spec: SingleSpec, value: PartitionValue, text: str) -> None:
         )
 
 
+_PLAIN_FORMS = {
+    "daily": "YYYY-MM-DD",
+    "monthly": "YYYY-MM or YYYY-MM-DD",
+    "hourly": "YYYY-MM-DDTHH:MM",
+}
+
+
 def _plain_time(spec: TimeWindowPartitionsSpec, text: str) -> PartitionValue | None:
     """The value of a plain ``2026-01-05`` / ``2026-01`` / ``2026-01-05T03:00`` form (local
     to the timezone unless it carries an offset); None if ``text`` is not such a form."""
@@ -302,7 +309,10 @@ def parse_partition(spec: PartitionsSpec | None, text: str) -> str:
             raise ValidationError(f"partition: {exc.message}") from None
         plain = _plain_time(spec, text)
         if plain is None:
-            raise ValidationError(f"partition: {exc.message}") from None
+            raise ValidationError(
+                f"partition: expected a canonical key ({spec.dimension}=...) or "
+                f"{_PLAIN_FORMS[spec.kind]} (got {text!r})"
+            ) from None
         key = PartitionKey({spec.dimension: plain})
     names = sorted(d.dimension for d in singles)
     if sorted(key.values) != names:
