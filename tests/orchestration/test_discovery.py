@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pickle
+import re
 import shutil
 import sys
 import textwrap
@@ -11,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from arco.errors import ValidationError
+from arco.orchestration.assets import load_entry_point
 from arco.orchestration.discovery import LOCATION_ATTR, build_manifest, load_definitions
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "pipeline"
@@ -186,3 +189,22 @@ def test_a_copy_of_the_examples_deploys_identically(tmp_path: Path) -> None:
     here = build_manifest(load_definitions(str(tmp_path / "copy")))
     there = build_manifest(load_definitions(str(EXAMPLES)))
     assert here.fingerprint == there.fingerprint
+
+
+def test_definitions_pickle_by_entry_point() -> None:
+    defs = load_definitions(str(EXAMPLES))
+    sys.path.insert(0, str(EXAMPLES))  # a worker has the code location on its path
+    try:
+        again = pickle.loads(pickle.dumps(defs))
+    finally:
+        sys.path.remove(str(EXAMPLES))
+    assert [a is b for a, b in zip(again, defs, strict=True)] == [True, True, True]
+    assert load_entry_point("raw:orders") is next(d for d in defs if d.entry_point == "raw:orders")
+    for bad, message in [
+        ("raw", "must be 'module:qualname'"),
+        ("raw:nope", "cannot load 'raw:nope'"),
+        ("no_such_mod_q:x", "cannot load"),
+        ("raw:pa", "is not an asset (got module)"),
+    ]:
+        with pytest.raises(ValidationError, match=re.escape(message)):
+            load_entry_point(bad)

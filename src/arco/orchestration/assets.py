@@ -25,6 +25,7 @@ Invariants:
 from __future__ import annotations
 
 import functools
+import importlib
 import inspect
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -62,6 +63,7 @@ __all__ = [
     "asset",
     "check",
     "freshness",
+    "load_entry_point",
     "not_null",
     "row_count",
     "run_builtin_check",
@@ -376,8 +378,33 @@ class AssetDef:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.fn(*args, **kwargs)
 
+    def __reduce__(self) -> tuple[Any, tuple[str]]:
+        # pickled by reference, like a function: the receiver imports the entry point
+        return load_entry_point, (self.spec.entry_point,)
+
     def __repr__(self) -> str:
         return f"AssetDef({self.spec.key!r}, entry_point={self.spec.entry_point!r})"
+
+
+def load_entry_point(entry_point: str) -> AssetDef:
+    """The :class:`AssetDef` an entry point ``module:qualname`` names (the module is
+    imported if needed; it must be importable, e.g. its code location on ``sys.path``)."""
+    if not isinstance(entry_point, str):
+        raise ValidationError(f"entry_point: must be a string (got {type(entry_point).__name__})")
+    module_name, sep, qualname = entry_point.partition(":")
+    if not sep or not module_name or not qualname:
+        raise ValidationError(f"entry_point: must be 'module:qualname' (got {entry_point!r})")
+    try:
+        value: Any = importlib.import_module(module_name)
+        for part in qualname.split("."):
+            value = getattr(value, part)
+    except (ImportError, AttributeError) as exc:
+        raise ValidationError(f"entry_point: cannot load {entry_point!r} ({exc})") from None
+    if not isinstance(value, AssetDef):
+        raise ValidationError(
+            f"entry_point: {entry_point!r} is not an asset (got {type(value).__name__})"
+        )
+    return value
 
 
 def _build(
