@@ -200,6 +200,7 @@ def self_dep(context: AssetContext, me: object) -> None:
         (no_context, {"name": "a/b"}, "asset_key.name: must not contain '/'"),
         (self_dep, {"namespace": "x", "name": "y", "deps": ["nope"]}, ".deps: asset_key"),
         (self_dep, {"deps": [3]}, ".deps: each must be"),
+        (self_dep, {"deps": "raw/orders"}, ".deps: must be a list of assets or keys"),
         (self_dep, {"timeout_s": 0}, ".timeout_s:"),
         (self_dep, {"retry": RetryPolicy(max_attempts=0)}, "retry.max_attempts"),
         (self_dep, {"retry": 3}, ".retry: must be a RetryPolicy"),

@@ -435,7 +435,9 @@ def _build(
         raise ValidationError(f"{where}: {exc.message}") from None
     where = f"asset {str(key)!r}"
 
-    explicit = [_dep_key(where, d) for d in (deps if deps is not None else ())]
+    if isinstance(deps, str | AssetDef | AssetKey) or not isinstance(deps, Iterable):
+        raise ValidationError(f"{where}.deps: must be a list of assets or keys (got {deps!r})")
+    explicit = [_dep_key(where, d) for d in deps]
     by_name: dict[str, list[AssetKey]] = {}
     for dep in explicit:
         by_name.setdefault(dep.name, []).append(dep)
