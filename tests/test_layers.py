@@ -22,7 +22,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("tier1", "tier2"),
     ("catalog", "lineage", "executions"),
     ("domains",),
-    ("iceberg",),
+    ("iceberg", "orchestration"),
     ("query", "maintenance"),
     ("client",),
     ("server",),
