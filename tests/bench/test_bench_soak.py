@@ -134,6 +134,30 @@ def test_verify_is_clean_and_every_acknowledged_write_is_there(
     assert acked["examples"] == []
 
 
+def test_a_pooled_run_reuses_materialization_ids_and_checks_each_row(tmp_path: Path) -> None:
+    """With --materialization-pool the events upsert a bounded set of materializations: the
+    data stops growing, every acknowledged event is still folded, and each row holds one of
+    its own acknowledged events."""
+    console = Console(file=io.StringIO(), width=120)
+    result = run_soak_bench(
+        None,
+        duration_s=5,
+        clients=2,
+        rate_per_client=20,
+        materialization_pool=3,
+        console=console,
+        work_dir=tmp_path,
+    )
+    assert result["ok"] is True, result["failures"]
+    assert result["config"]["materialization_pool"] == 3
+    events = result["acknowledged_writes"]["events"]
+    assert events["acknowledged"] > events["materializations"]  # ids were reused
+    assert 0 < events["pooled_materializations"] <= 2 * 3
+    assert events["materializations"] == events["pooled_materializations"]
+    assert events["missing"] == 0 and events["wrong_rows"] == 0
+    assert events["visible_through_query"] is True
+
+
 # --- the judgement, on made-up records ------------------------------------------------------
 
 

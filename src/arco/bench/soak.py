@@ -12,7 +12,9 @@ What runs, on a fresh ``file://`` store in a temporary directory:
   or description, drop; each client keeps about 25 tables of its own, so the catalog stays
   the same size), get table, list tables and namespaces, search, small SQL queries over
   ``catalog.*``, ``system.*`` and ``executions.*``, tier-2 event appends (1-5
-  ``materialization`` events, each a new materialization), list materializations, signed
+  ``materialization`` events, each a new materialization, or with ``--materialization-pool
+  N`` one of N ids per client, so that the data stops growing and only the server's own
+  growth remains to be seen), list materializations, signed
   URL minting (then a ranged GET of one minted URL half of the time), and a fraction
   (7%) of deliberately bad requests (invalid name, malformed JSON, unknown table, bad or
   non-read-only SQL, oversized ``ttl_seconds``, unknown event type, unknown column type)
@@ -51,6 +53,7 @@ import multiprocessing
 import random
 import threading
 import time
+import uuid
 from collections import Counter, defaultdict
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import suppress
@@ -69,6 +72,8 @@ API = "/api/v1"
 HEADERS = {"X-Tenant-Id": TENANT, "X-Workspace-Id": WORKSPACE}
 #: the namespace the bench seeds before the load, with SEED_TABLES tables every client reads
 SEED_NAMESPACE = "soak"
+#: namespace of the pooled materialization ids (uuid5)
+_POOL_IDS = uuid.UUID("5d7c5a3e-3f0b-4e8a-9a7e-0c1b2d3e4f50")
 SEED_TABLES = 20
 BASE_COLUMNS: list[dict[str, Any]] = [
     {"name": "id", "type": "int64", "nullable": False},
@@ -173,6 +178,8 @@ class SoakConfig:
     catch_up_timeout_s: float
     warmup_s: float
     window_s: float
+    #: materialization ids per client that events reuse (0: every event a new one)
+    materialization_pool: int = 0
 
     @classmethod
     def make(
@@ -184,7 +191,12 @@ class SoakConfig:
         bad_fraction: float = 0.07,
         compactor_interval_s: float = 2.0,
         catch_up_timeout_s: float = 120.0,
+        materialization_pool: int = 0,
     ) -> SoakConfig:
+        if materialization_pool < 0:
+            raise ValueError(
+                f"materialization_pool must not be negative (got {materialization_pool})"
+            )
         if duration_s <= 0 or clients < 1 or rate_per_client < 0:
             raise ValueError(
                 f"duration, clients must be positive and the rate not negative "
@@ -204,6 +216,7 @@ class SoakConfig:
             catch_up_timeout_s=catch_up_timeout_s,
             warmup_s=warmup,
             window_s=window,
+            materialization_pool=materialization_pool,
         )
 
 
@@ -242,6 +255,7 @@ class _Client:
         self.http = http
         self.rng = random.Random(int(args.get("seed", 0)) * 1000 + self.w)
         self.bad_fraction = float(args["bad_fraction"])
+        self.pool = int(args.get("materialization_pool", 0))
         self.seed_tables: list[str] = list(args["seed_tables"])
         out = Path(args["out_dir"])
         self.requests = (out / f"requests-{self.w}.jsonl").open("w")
@@ -511,7 +525,12 @@ class _Client:
     def append_events(self) -> None:
         now = dt.datetime.now(dt.UTC)
         events = []
-        for _ in range(self.rng.randint(1, 5)):
+        count = self.rng.randint(1, 5)
+        # pooled: distinct ids within a request, so that its events never race each other
+        mids = [
+            pool_mid(self.w, k) for k in self.rng.sample(range(self.pool), min(count, self.pool))
+        ]
+        for i in range(count if not self.pool else len(mids)):
             day = dt.date(2026, 1, 1) + dt.timedelta(days=self.rng.randrange(300))
             started = now - dt.timedelta(seconds=self.rng.randrange(1, 600))
             events.append(
@@ -528,6 +547,8 @@ class _Client:
                     "completed_at": now.isoformat().replace("+00:00", "Z"),
                 }
             )
+            if mids:
+                events[-1]["materialization_id"] = mids[i]
         r = self.call(
             "append_events", "POST", f"{API}/events", json={"events": events}, expect=(202,)
         )
@@ -542,7 +563,7 @@ class _Client:
                     r.status_code,
                     f"{len(events)} events appended, {len(ids)} ids answered",
                 )
-            self.wrote(kind="events", ids=ids)
+            self.wrote(kind="events", ids=ids, mids=mids)
 
     def mint_urls(self) -> None:
         domain = self.rng.choice(("catalog", "executions"))
@@ -1058,6 +1079,11 @@ def evaluate(result: Mapping[str, Any]) -> list[str]:
         )
         if back:
             failures.append(f"{back} objects still exist after their drop was acknowledged")
+        if acked["events"].get("wrong_rows"):
+            failures.append(
+                f"{acked['events']['wrong_rows']} materializations do not hold an acknowledged "
+                "event of theirs"
+            )
         if not acked["events"].get("visible_through_query", True):
             failures.append("acknowledged events are not all visible through POST /query")
     catch_up = result.get("compaction", {}).get("catch_up_s")
@@ -1082,6 +1108,8 @@ class _Acked:
     namespaces: dict[str, dict[str, Any]] = field(default_factory=dict)
     tables: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     events: list[str] = field(default_factory=list)
+    #: pooled runs: materialization id -> the acknowledged event ids that wrote it
+    pooled: dict[str, set[str]] = field(default_factory=dict)
     uncertain_namespaces: set[str] = field(default_factory=set)
     uncertain_tables: set[tuple[str, str]] = field(default_factory=set)
 
@@ -1093,19 +1121,32 @@ class _Acked:
             self.tables[(entry["namespace"], entry["name"])] = dict(entry)
         elif kind == "events":
             self.events.extend(entry["ids"])
+            for mid, event_id in zip(entry.get("mids") or (), entry["ids"], strict=False):
+                self.pooled.setdefault(mid, set()).add(event_id)
         elif entry["what"] == "namespace":
             self.uncertain_namespaces.add(entry["name"])
         else:
             self.uncertain_tables.add((entry["namespace"], entry["name"]))
 
 
+def pool_mid(worker: int, k: int) -> str:
+    """Materialization id ``k`` of client ``worker``'s pool."""
+    return str(uuid.uuid5(_POOL_IDS, f"soak-w{worker}-m{k}"))
+
+
+def _folded_event_ids(state: Any) -> set[str]:
+    """Event ids the compactor has folded (applied, or superseded by a newer event of the
+    same materialization): the first 26 characters of the ``ingested`` names."""
+    return {row.name[:26] for row in state.ingested.values()}
+
+
 def _wait_for_events(probe: _LagProbe, ids: Sequence[str], timeout_s: float) -> float | None:
-    """Seconds until every event id is folded into a materialization (None: timed out)."""
+    """Seconds until every event id is folded (None: timed out)."""
     wanted = set(ids)
     t0 = time.monotonic()
     while True:
         state = probe.state()
-        seen = {row.event_id for row in state.materializations.values()}
+        seen = _folded_event_ids(state)
         if wanted <= seen:
             return round4(time.monotonic() - t0)
         if time.monotonic() - t0 > timeout_s:
@@ -1113,8 +1154,11 @@ def _wait_for_events(probe: _LagProbe, ids: Sequence[str], timeout_s: float) -> 
         time.sleep(0.25)
 
 
-def _events_visible_by_query(server: Server, ids: Sequence[str]) -> dict[str, Any]:
-    """``POST /query``: the materializations count, and a sample of acknowledged ids found."""
+def _events_visible_by_query(
+    server: Server, ids: Sequence[str], column: str = "event_id"
+) -> dict[str, Any]:
+    """``POST /query``: the materializations count, and a sample of acknowledged ids found
+    (event ids; materialization ids when events reuse a pool of them)."""
     import httpx
 
     sample = random.Random(0).sample(list(ids), min(200, len(ids)))
@@ -1128,8 +1172,8 @@ def _events_visible_by_query(server: Server, ids: Sequence[str]) -> dict[str, An
             r = http.post(
                 f"{API}/query",
                 json={
-                    "sql": "SELECT count(DISTINCT event_id) FROM executions.materializations "
-                    f"WHERE event_id IN ({listed})"
+                    "sql": f"SELECT count(DISTINCT {column}) FROM executions.materializations "
+                    f"WHERE {column} IN ({listed})"
                 },
             )
             found = r.json()["rows"][0][0] if r.status_code == 200 else -1
@@ -1211,10 +1255,23 @@ def check_acknowledged(store_url: str, acked: _Acked, probe: _LagProbe) -> dict[
     finally:
         catalog.close()
     state = probe.state()
-    materialized = {row.event_id for row in state.materializations.values()}
-    missing_events = [i for i in acked.events if i not in materialized]
+    wrong_rows: list[str] = []
+    if acked.pooled:
+        # events reuse materialization ids: each was folded (applied or superseded), and
+        # each materialization's row holds one of its acknowledged events
+        folded = _folded_event_ids(state)
+        missing_events = [i for i in acked.events if i not in folded]
+        for mid, event_ids in sorted(acked.pooled.items()):
+            row = state.materializations.get(mid)
+            if row is None or row.event_id not in event_ids:
+                wrong_rows.append(mid)
+        for mid in wrong_rows[:5]:
+            example(f"materialization {mid}: its row is not one of its acknowledged events")
+    else:
+        materialized = {row.event_id for row in state.materializations.values()}
+        missing_events = [i for i in acked.events if i not in materialized]
     for i in missing_events[:5]:
-        example(f"event {i}: acknowledged, no materialization")
+        example(f"event {i}: acknowledged, not folded")
     return {
         "namespaces": {"missing": 0, **dict(sorted(ns_out.items()))},
         "tables": {"missing": 0, **dict(sorted(t_out.items()))},
@@ -1222,6 +1279,8 @@ def check_acknowledged(store_url: str, acked: _Acked, probe: _LagProbe) -> dict[
             "acknowledged": len(acked.events),
             "materializations": len(state.materializations),
             "missing": len(missing_events),
+            "pooled_materializations": len(acked.pooled),
+            "wrong_rows": len(wrong_rows),
         },
         "examples": examples,
     }
@@ -1293,6 +1352,7 @@ def run_soak_bench(
     bad_fraction: float = 0.07,
     compactor_interval_s: float = 2.0,
     catch_up_timeout_s: float = 120.0,
+    materialization_pool: int = 0,
     console: Console | None = None,
     work_dir: Path | None = None,
 ) -> dict[str, Any]:
@@ -1307,6 +1367,7 @@ def run_soak_bench(
         bad_fraction=bad_fraction,
         compactor_interval_s=compactor_interval_s,
         catch_up_timeout_s=catch_up_timeout_s,
+        materialization_pool=materialization_pool,
     )
     ui = Ui(console)
     t_start = time.perf_counter()
@@ -1387,6 +1448,7 @@ def run_soak_bench(
                 "duration_s": config.duration_s,
                 "rate": config.rate_per_client,
                 "bad_fraction": config.bad_fraction,
+                "materialization_pool": config.materialization_pool,
                 "seed_tables": seed_tables,
             }
             procs = [
@@ -1450,7 +1512,12 @@ def run_soak_bench(
             ui.log(f"load ended after {t_load_end:.1f} s; waiting for compaction to catch up")
             catch_up = _wait_for_events(probe, acked.events, config.catch_up_timeout_s)
             after = sample_usage(server.pid)
-            visible = _events_visible_by_query(server, acked.events)
+            if acked.pooled:
+                visible = _events_visible_by_query(
+                    server, sorted(acked.pooled), "materialization_id"
+                )
+            else:
+                visible = _events_visible_by_query(server, acked.events)
         # the server has stopped: verify and read back what was acknowledged
         from arco.maintenance.verify import verify_scope
 

@@ -256,6 +256,16 @@ def bench_soak(
         float,
         typer.Option("--rate", min=0.0, help="Requests/s of each client (0: as fast as answered)."),
     ] = 5.0,
+    materialization_pool: Annotated[
+        int,
+        typer.Option(
+            "--materialization-pool",
+            min=0,
+            metavar="N",
+            help="Events of each client reuse N materialization ids, so the data stops "
+            "growing (0: every event a new materialization).",
+        ),
+    ] = 0,
 ) -> None:
     """Run a server under a steady mixed load; check it stays correct, flat and clean.
 
@@ -265,7 +275,12 @@ def bench_soak(
 
     cli = current(ctx)
     results = run_soak_bench(
-        json_path, duration_s=duration, clients=clients, rate_per_client=rate, console=cli.console
+        json_path,
+        duration_s=duration,
+        clients=clients,
+        rate_per_client=rate,
+        materialization_pool=materialization_pool,
+        console=cli.console,
     )
     _show_results(cli, "soak benchmark", summary(results), json_path)
     if not results["ok"]:
