@@ -34,8 +34,8 @@ UTC = dt.UTC
 NOW = dt.datetime(2026, 1, 4, 12, 30, tzinfo=UTC)
 
 
-def utc(*args: int) -> dt.datetime:
-    return dt.datetime(*args, tzinfo=UTC)
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> dt.datetime:
+    return dt.datetime(year, month, day, hour, minute, tzinfo=UTC)
 
 
 def test_daily_keys_are_canonical_dates_up_to_the_last_complete_day() -> None:
@@ -68,8 +68,9 @@ def test_hourly_on_dst_days_in_paris(day: str, hours: int) -> None:
     hourly = HourlyPartitions(start, end=start + dt.timedelta(days=1), timezone="Europe/Paris")
     keys = hourly.keys(utc(2030, 1, 1))
     assert len(keys) == hours
-    instants = [PartitionKey.parse(k).values["date"] for k in keys]
-    assert all(isinstance(t, dt.datetime) and t.tzinfo is UTC for t in instants)
+    values = [PartitionKey.parse(k).values["date"] for k in keys]
+    instants = [t for t in values if isinstance(t, dt.datetime) and t.tzinfo is UTC]
+    assert instants == values
     # consecutive UTC instants one hour apart, from local midnight to local midnight
     assert all(b - a == dt.timedelta(hours=1) for a, b in itertools.pairwise(instants))
     paris = ZoneInfo("Europe/Paris")

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from arco.catalog import Catalog, Namespace, Table
-from arco.catalog.operations import CreateNamespace, UpdateNamespace, build_request
+from arco.catalog.operations import CreateNamespace, Operation, UpdateNamespace, build_request
 from arco.errors import (
     AlreadyExistsError,
     FencedError,
@@ -460,7 +460,7 @@ def test_submit_all_is_one_commit_and_each_request_gets_its_own_outcome(tmp_path
     )
     cat.create_namespace("existing")
     version = cat.snapshot_version()
-    requests = [
+    requests: list[Operation] = [
         build_request(CreateNamespace, name="a"),
         build_request(CreateNamespace, name="existing"),  # refused: already exists
         build_request(UpdateNamespace, name="existing", description="d", if_match=99),
