@@ -21,7 +21,14 @@ from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pydantic
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from arco.core import canonical_json
 from arco.core.assets import AssetKey
@@ -57,6 +64,10 @@ def _dimension(value: str) -> str:
     return value
 
 
+#: a partition dimension name (the rule of :mod:`arco.core.partitions`)
+Dimension = Annotated[str, AfterValidator(_dimension)]
+
+
 class TimeWindowPartitionsSpec(BaseModel):
     """One partition per day, hour or month from ``start`` (inclusive) to ``end``
     (exclusive; None: up to the last complete window), in ``timezone``. Keys: dimension
@@ -65,15 +76,10 @@ class TimeWindowPartitionsSpec(BaseModel):
     model_config = _STRICT
 
     kind: Literal["daily", "hourly", "monthly"]
-    dimension: str = "date"
+    dimension: Dimension = "date"
     start: str
     end: str | None = None
     timezone: str = "UTC"
-
-    @field_validator("dimension")
-    @classmethod
-    def _check_dimension(cls, value: str) -> str:
-        return _dimension(value)
 
     @field_validator("timezone")
     @classmethod
@@ -104,13 +110,8 @@ class StaticPartitionsSpec(BaseModel):
     model_config = _STRICT
 
     kind: Literal["static"] = "static"
-    dimension: str = "key"
+    dimension: Dimension = "key"
     values: tuple[str, ...] = Field(min_length=1)
-
-    @field_validator("dimension")
-    @classmethod
-    def _check_dimension(cls, value: str) -> str:
-        return _dimension(value)
 
     @field_validator("values")
     @classmethod
