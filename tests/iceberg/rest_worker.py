@@ -4,13 +4,16 @@ Run as ``python rest_worker.py CONFIG_JSON`` (see ``process_support.run_workers`
 pyiceberg's ``RestCatalog`` on ``url`` (an ``arco serve`` endpoint), signals readiness,
 waits for the start signal, then appends ``commits`` batches of ``rows`` rows to its table,
 the ids of a batch naming it. A CommitFailedException (another writer moved main) appends
-again on a refreshed table. Prints ``{"event": "ack", "first_id", "attempts"}`` per
-acknowledged append, ``{"event": "error", ...}`` per append given up, ``{"event": "done"}``.
+again on a refreshed table. pyiceberg (0.12+) also retries a failed append itself after a
+refresh and logs each retry; ``attempts`` counts those too. Prints
+``{"event": "ack", "first_id", "attempts"}`` per acknowledged append,
+``{"event": "error", ...}`` per append given up, ``{"event": "done"}``.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 import time
@@ -28,6 +31,18 @@ from process_support import emit
 MAX_ATTEMPTS = 200
 
 
+class RetryCounter(logging.Handler):
+    """Counts the retries pyiceberg makes inside one ``append`` (it logs each one)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.retries = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.msg.startswith("Commit failed due to a concurrent update"):
+            self.retries += 1
+
+
 def wait_for_go(cfg: dict[str, Any]) -> None:
     Path(cfg["ready_file"]).write_text(str(os.getpid()))
     deadline = time.monotonic() + 60
@@ -43,8 +58,11 @@ def main() -> None:
     table = catalog.load_table(cfg["table"])
     wait_for_go(cfg)
     w = cfg["worker"]
+    counter = RetryCounter()
+    logging.getLogger("pyiceberg.table").addHandler(counter)
     for j in range(cfg["commits"]):
         first_id = (w * 1_000 + j) * 100
+        counter.retries = 0
         for attempts in range(1, MAX_ATTEMPTS + 1):
             try:
                 table.append(rows(cfg["rows"], start=first_id))
@@ -52,7 +70,7 @@ def main() -> None:
                 table = catalog.load_table(cfg["table"])
                 time.sleep(0.005 * min(attempts, 20))
                 continue
-            emit({"event": "ack", "first_id": first_id, "attempts": attempts})
+            emit({"event": "ack", "first_id": first_id, "attempts": attempts + counter.retries})
             break
         else:
             emit({"event": "error", "first_id": first_id, "error": "gave up"})
