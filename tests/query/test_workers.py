@@ -184,3 +184,28 @@ def _is_zombie_or_gone(pid: int) -> bool:
             return f.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
     except OSError:
         return True
+
+
+def test_workers_are_recycled_after_max_queries_and_max_age(store_url: str) -> None:
+    by_count = WorkerPool(store_url, QueryLimits(), size=1, max_queries=3)
+    try:
+        pids = []
+        for _ in range(7):
+            assert rows(by_count.run(SCOPE, "SELECT 42", "json").body) == [[42]]
+            pids.extend(by_count.pids())
+        # queries 1-3 on the first worker, 4-6 on the second, 7 on a third
+        assert len(set(pids)) == 3
+        assert by_count.kills["recycled"] == 2
+    finally:
+        by_count.close()
+    by_age = WorkerPool(store_url, QueryLimits(), size=1, max_age_s=0.2)
+    try:
+        by_age.run(SCOPE, "SELECT 1", "json")
+        [first] = by_age.pids() or [None]
+        time.sleep(0.3)
+        by_age.run(SCOPE, "SELECT 1", "json")  # served by the old worker, which then retires
+        by_age.run(SCOPE, "SELECT 1", "json")
+        assert by_age.pids() != [first]
+        assert by_age.kills["recycled"] >= 1
+    finally:
+        by_age.close()
