@@ -21,13 +21,20 @@ Keys here are *relative to a scope*: a :class:`~arco.storage.ScopedStore` adds t
     warehouse/{ns}/{table}-{uuid8}/         default location of an Iceberg table (ADR 014)
     deployments/{fingerprint}.json          a deployed definitions manifest (create-only, ADR 015)
     deployments/current.json                the deployed fingerprint and its version (CAS)
+    data/{ns}/{name}/{dim=value/...}{id}.parquet  an asset's output, one file per successful
+                                            attempt (create-only; ``id`` is the
+                                            materialization id; ADR 015)
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import re
 from typing import Literal
+
+from arco.core.names import name_key
+from arco.core.partitions import PartitionKey, PartitionValue
 
 #: a domain's consistency tier: 1 (locked DDL, ``snapshots/``) or 2 (ledger + compactor,
 #: ``state/``); each domain's spec declares it, :mod:`arco.domains` lists the domains
@@ -145,3 +152,63 @@ def iceberg_pointer_key(table_uuid: str) -> str:
 def iceberg_transaction_key(txn_id: str) -> str:
     """The create-only decision object of one multi-table Iceberg commit."""
     return f"{ICEBERG_TRANSACTIONS}{txn_id}.json"
+
+
+#: asset outputs written by orchestration (ADR 015); no domain's prefix, so GC and verify
+#: never list it
+DATA = "data/"
+#: the directory value of a null partition value (Hive's convention)
+NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"
+
+
+def key_segment(text: str) -> str:
+    """``text`` as one safe key segment: letters, digits, ``-``, ``_`` and ``.`` (not
+    leading) stay, every other character becomes ``~`` and two hex digits per UTF-8 byte;
+    ``""`` is ``~``. Different texts give different segments."""
+    if not text:
+        return "~"
+    out = []
+    for i, ch in enumerate(text):
+        if (ch.isalnum() or ch in "-_.") and not (i == 0 and ch == "."):
+            out.append(ch)
+        else:
+            out.append("".join(f"~{b:02x}" for b in ch.encode("utf-8")))
+    return "".join(out)
+
+
+def asset_data_dir(namespace: str, name: str) -> str:
+    """The directory of an asset's output files: ``data/{namespace}/{name}/``, each name
+    case-folded (catalog names compare case-insensitively) and made a safe segment."""
+    return f"{DATA}{key_segment(name_key(namespace))}/{key_segment(name_key(name))}/"
+
+
+def _partition_value(value: PartitionValue) -> str:
+    if value is None:
+        return NULL_PARTITION
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        return key_segment(value)
+    if isinstance(value, dt.datetime):
+        fraction = f".{value.microsecond:06d}" if value.microsecond else ""
+        return (
+            f"{value.year:04d}-{value.month:02d}-{value.day:02d}"
+            f"T{value.hour:02d}{value.minute:02d}{value.second:02d}{fraction}Z"
+        )
+    return f"{value.year:04d}-{value.month:02d}-{value.day:02d}"
+
+
+def partition_path(partition_key: str) -> str:
+    """Hive-style directories of a canonical partition key, ``dim=value/`` per dimension in
+    key order (``""`` for the unpartitioned key): dates ``2026-12-07``, times
+    ``2026-12-07T130000Z`` (UTC; ``.ffffff`` when not whole seconds), strings as
+    :func:`key_segment`, null as :data:`NULL_PARTITION`."""
+    key = PartitionKey.parse(partition_key)
+    return "".join(f"{dim}={_partition_value(v)}/" for dim, v in key.values.items())
+
+
+def asset_data_file(namespace: str, name: str, partition_key: str, file_id: str) -> str:
+    """The output file ``file_id`` of one partition of an asset."""
+    return f"{asset_data_dir(namespace, name)}{partition_path(partition_key)}{file_id}.parquet"

@@ -247,12 +247,46 @@ def check(
 
 @dataclass(frozen=True)
 class CheckResult:
-    """The outcome of one check: ``passed`` is None when it was not evaluated."""
+    """The outcome of one check: ``passed`` is None when it was not evaluated; ``message``
+    says why (one line); ``kind`` is the check's kind (``row_count``, ``sql``, ...) when
+    known."""
 
     name: str
     passed: bool | None
     message: str
     blocking: bool = True
+    kind: str = ""
+
+    @property
+    def blocks(self) -> bool:
+        """Whether this result fails its task: a blocking check that did not pass."""
+        return self.blocking and self.passed is not True
+
+    def to_json(self) -> dict[str, Any]:
+        """A plain JSON object (what travels in run events)."""
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "passed": self.passed,
+            "blocking": self.blocking,
+            "message": self.message,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> CheckResult:
+        """Read :meth:`to_json`'s object back (ValidationError on a wrong shape)."""
+        try:
+            name, kind, message = data["name"], data.get("kind", ""), data["message"]
+            passed, blocking = data["passed"], data.get("blocking", True)
+        except (KeyError, TypeError):
+            raise ValidationError(
+                "check result: must be an object with name, passed and message"
+            ) from None
+        texts = all(isinstance(v, str) for v in (name, kind, message))
+        flags = (passed is None or isinstance(passed, bool)) and isinstance(blocking, bool)
+        if not texts or not flags:
+            raise ValidationError(f"check result: wrong field types in {dict(data)!r}")
+        return cls(name, passed, message, blocking, kind)
 
 
 def run_builtin_check(spec: CheckSpec, table: pa.Table) -> CheckResult:
