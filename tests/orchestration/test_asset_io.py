@@ -5,6 +5,7 @@ Catalog / Executions)."""
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -289,6 +290,25 @@ def test_schema_evolution_adds_columns_and_widens_types(env: Env) -> None:
     assert env.catalog.snapshot_version() == version
 
 
+def test_null_columns_and_view_types_fit_later_outputs(env: Env) -> None:
+    nulls = pa.table(
+        {"id": pa.array([None, None], pa.null()), "s": pa.array(["a"] * 2, pa.string_view())}
+    )
+    out = env.io.write_output(orders.spec, "", nulls, attempt_id="a1", run_id="r")
+    assert out.columns == (("id", "null"), ("s", "string"))
+    typed = pa.table({"id": pa.array([1, 2], pa.int64()), "s": ["b", "c"]})
+    out = env.io.write_output(orders.spec, "", typed, attempt_id="a2", run_id="r")
+    assert [(c.name, c.type) for c in env.catalog.list_columns("shop", "orders")] == [
+        ("s", "string"),
+        ("id", "int64"),
+    ]
+    # nulls again: cast to the catalog's type, no commit
+    version = env.catalog.snapshot_version()
+    out = env.io.write_output(orders.spec, "", nulls, attempt_id="a3", run_id="r")
+    assert out.columns == (("id", "int64"), ("s", "string"))
+    assert env.catalog.snapshot_version() == version
+
+
 def test_an_incompatible_type_change_is_refused_naming_the_column(env: Env) -> None:
     env.io.write_output(orders.spec, "", TABLE, attempt_id="a1", run_id="r")
     version = env.catalog.snapshot_version()
@@ -328,6 +348,31 @@ def test_partitioned_outputs_go_to_separate_directories(env: Env) -> None:
         "ORDER BY n"
     )
     assert rows == [("2026-01-01", 0), ("2026-01-02", 1)]
+
+
+def test_concurrent_first_outputs_share_one_table(env: Env) -> None:
+    results: list[TaskOutput] = []
+    errors: list[BaseException] = []
+
+    def write(n: int) -> None:
+        extra = {"new": [n]} if n % 2 else {}
+        try:
+            table = pa.table({"n": [n], **extra})
+            results.append(
+                env.io.write_output(visits.spec, day(n + 1), table, attempt_id=f"a{n}", run_id="r")
+            )
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert len({o.table_id for o in results}) == 1
+    columns = [(c.name, c.type) for c in env.catalog.list_columns("shop", "visits")]
+    assert columns == [("n", "int64"), ("new", "int64")]
 
 
 # --- inputs --------------------------------------------------------------------------------

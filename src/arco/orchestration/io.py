@@ -21,7 +21,8 @@ Invariants:
 * the asset's catalog table ``namespace.name`` (format ``parquet``, location the asset's
   data directory) is created on the first output and evolved by later ones: new columns
   are added; a column whose type is a widening (``int32`` -> ``int64``, ``float`` ->
-  ``double``, a wider decimal, ``string`` -> ``large_string``) of the catalog's is
+  ``double``, a wider decimal, ``string`` -> ``large_string``, ``null`` -> anything) of
+  the catalog's is
   re-declared with the wider type (dropped and added again in one commit, the only type
   change the catalog's column API allows); a narrower output is cast up to the catalog's
   type before it is written; any other change is refused naming the column. When the
@@ -99,6 +100,8 @@ EXECUTION_EDGE = "execution"
 EVENT_SOURCE = "arco.orchestration"
 #: the view name of the output table in ``sql`` checks
 SQL_CHECK_VIEW = "output"
+#: how often registering or evolving a table is retried when other writers change it
+_CATALOG_ROUNDS = 20
 
 _BAD_RETURN = (
     "{where}: returned {type}; an asset must return an Arrow-convertible table "
@@ -182,7 +185,8 @@ def _convert(value: object, where: str) -> pa.Table | None:
 
 
 def _normalize(table: pa.Table, where: str) -> pa.Table:
-    """Dictionary columns decoded to their values, schema metadata dropped, names checked."""
+    """Dictionary columns decoded to their values, string and binary views made plain
+    strings and binaries, schema metadata dropped, names checked."""
     seen: set[str] = set()
     for name in table.column_names:
         if not isinstance(name, str) or not name:
@@ -192,10 +196,15 @@ def _normalize(table: pa.Table, where: str) -> pa.Table:
             raise ValidationError(f"{where}: column {name!r} appears twice")
         seen.add(key)
     for i, f in enumerate(table.schema):
-        if pa.types.is_dictionary(f.type):
-            decoded = pc.cast(table.column(i), f.type.value_type)
-            table = table.set_column(i, pa.field(f.name, f.type.value_type, f.nullable), decoded)
+        plain = _PLAIN.get(f.type, f.type.value_type if pa.types.is_dictionary(f.type) else None)
+        if plain is not None:
+            decoded = pc.cast(table.column(i), plain)
+            table = table.set_column(i, pa.field(f.name, plain, f.nullable), decoded)
     return table.replace_schema_metadata(None)
+
+
+#: view types stored as their plain types (polars and DuckDB may produce them)
+_PLAIN = {pa.string_view(): pa.string(), pa.binary_view(): pa.binary()}
 
 
 @lru_cache(maxsize=4096)
@@ -223,6 +232,8 @@ def _widens(narrow: pa.DataType, wide: pa.DataType) -> bool:
     t = pa.types
     if narrow == wide:
         return False
+    if t.is_null(narrow):  # a column of nulls only
+        return True
     if t.is_signed_integer(narrow) and t.is_signed_integer(wide):
         return bool(wide.bit_width > narrow.bit_width)
     if t.is_unsigned_integer(narrow) and t.is_integer(wide):
@@ -490,7 +501,8 @@ class AssetIO:
         """The table id, and ``table`` cast to the catalog's wider types; commits only
         when the catalog lacks a column or holds a narrower type."""
         key = spec.asset_key
-        for _ in range(5):
+        # each round, at least one concurrent writer's change lands (group commit)
+        for _ in range(_CATALOG_ROUNDS):
             try:
                 current = self.catalog.get_table(key.namespace, key.name)
             except NotFoundError:
