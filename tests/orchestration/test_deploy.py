@@ -155,6 +155,21 @@ def test_endless_contention_is_a_conflict(
         deploy(Racing(store), manifest("a/y"))
 
 
+def test_the_pointer_records_the_code_location(store: ObjectStore) -> None:
+    m = manifest("a/x")
+    first = deploy(store, m, code_location="/srv/pipelines")
+    found = current(store)
+    assert found is not None and found[0].code_location == "/srv/pipelines"
+    # the same definitions from elsewhere: the pointer moves, the manifest is not rewritten
+    moved = deploy(store, m, code_location="/opt/pipelines")
+    assert (moved.created, moved.version) == (False, first.version + 1)
+    found = current(store)
+    assert found is not None and found[0].code_location == "/opt/pipelines"
+    # no location given: nothing changes
+    again = deploy(store, m)
+    assert again.unchanged and again.version == moved.version
+
+
 def test_corrupt_state_is_reported(store: ObjectStore) -> None:
     m = manifest("a/x")
     store.put(deployment_key(m.fingerprint), b"{}", "create")
@@ -163,7 +178,7 @@ def test_corrupt_state_is_reported(store: ObjectStore) -> None:
     other = manifest("a/y")
     deploy(store, other)
     store.put(CURRENT_KEY, b'{"fingerprint":"x"}', "overwrite")
-    with pytest.raises(CorruptStateError, match="must hold exactly"):
+    with pytest.raises(CorruptStateError, match="must hold deployed_at, fingerprint, version"):
         current(store)
     missing = DeploymentPointer("0" * 64, 1, "2026-01-01T00:00:00.000Z")
     store.put(CURRENT_KEY, missing.to_bytes(), "overwrite")

@@ -17,9 +17,11 @@ from arco.cli import (
     lineage,
     maintenance,
     namespaces,
+    runs,
     search,
     serve,
     tables,
+    worker,
 )
 from arco.cli.context import STORE_ONLY_COMMANDS, ArcoGroup, CliContext, fail
 
@@ -48,6 +50,10 @@ app.command("search")(search.search)
 app.command("serve")(serve.serve)
 app.command("deploy")(deploy.deploy_command)
 app.add_typer(deploy.assets_app, name="assets")
+app.command("worker")(worker.worker)
+app.command("dev")(runs.dev)
+app.command("run")(runs.run)
+app.add_typer(runs.runs_app, name="runs")
 
 
 def _version() -> str:

@@ -3,6 +3,7 @@ to the workspace and read back the current deployment (ADR 015)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -44,6 +45,14 @@ def describe_partitions(spec: PartitionsSpec | None) -> str | None:
     return f"{spec.dimension}: {spec.kind} from {spec.start}{until} ({spec.timezone})"
 
 
+def code_location(path: str) -> str:
+    """Where a deployment's code is loaded from: PATH made absolute (a module name as is)."""
+    candidate = Path(path)
+    if path.endswith(".py") or "/" in path or candidate.exists():
+        return str(candidate.resolve())
+    return path
+
+
 def deploy_command(
     ctx: typer.Context,
     path: Annotated[
@@ -55,7 +64,7 @@ def deploy_command(
     cli = current(ctx)
     store = _store(cli)  # first: with --url this fails before any user code is imported
     manifest = build_manifest(load_definitions(path))
-    result = deploy(store, manifest)
+    result = deploy(store, manifest, code_location=code_location(path))
     status = "created" if result.created else "unchanged" if result.unchanged else "activated"
     if as_json:
         print_json(

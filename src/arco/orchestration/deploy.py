@@ -65,22 +65,26 @@ def deployment_key(fingerprint: str) -> str:
 
 @dataclass(frozen=True)
 class DeploymentPointer:
-    """The content of ``current.json``: which manifest is deployed, since when, and the
-    number of switches so far (``version``, from 1)."""
+    """The content of ``current.json``: which manifest is deployed, since when, the number
+    of switches so far (``version``, from 1) and where its code was deployed from
+    (``code_location``: what workers load entry points from unless told otherwise; not part
+    of the fingerprint, which must not depend on where the code is checked out)."""
 
     fingerprint: str
     version: int
     deployed_at: str
+    code_location: str | None = None
 
     def to_bytes(self) -> bytes:
         """Canonical JSON of the pointer."""
-        return canonical_json.canonical_dumps(
-            {
-                "deployed_at": self.deployed_at,
-                "fingerprint": self.fingerprint,
-                "version": self.version,
-            }
-        )
+        body: dict[str, object] = {
+            "deployed_at": self.deployed_at,
+            "fingerprint": self.fingerprint,
+            "version": self.version,
+        }
+        if self.code_location is not None:
+            body["code_location"] = self.code_location
+        return canonical_json.canonical_dumps(body)
 
     @classmethod
     def from_bytes(cls, data: bytes) -> DeploymentPointer:
@@ -89,9 +93,11 @@ class DeploymentPointer:
             raw = canonical_json.loads(data)
         except ValidationError as exc:
             raise CorruptStateError(f"{CURRENT_KEY}: not canonical JSON ({exc.message})") from None
-        if not isinstance(raw, dict) or set(raw) != {"deployed_at", "fingerprint", "version"}:
+        required = {"deployed_at", "fingerprint", "version"}
+        if not isinstance(raw, dict) or not required <= set(raw) <= required | {"code_location"}:
             raise CorruptStateError(
-                f"{CURRENT_KEY}: must hold exactly deployed_at, fingerprint and version"
+                f"{CURRENT_KEY}: must hold deployed_at, fingerprint, version and optionally "
+                "code_location"
             )
         fingerprint, version, deployed_at = raw["fingerprint"], raw["version"], raw["deployed_at"]
         if not isinstance(fingerprint, str) or not _FINGERPRINT_RE.fullmatch(fingerprint):
@@ -100,7 +106,10 @@ class DeploymentPointer:
             raise CorruptStateError(f"{CURRENT_KEY}.version: must be an integer >= 1")
         if not isinstance(deployed_at, str):
             raise CorruptStateError(f"{CURRENT_KEY}.deployed_at: must be a string")
-        return cls(fingerprint, version, deployed_at)
+        location = raw.get("code_location")
+        if location is not None and not isinstance(location, str):
+            raise CorruptStateError(f"{CURRENT_KEY}.code_location: must be a string")
+        return cls(fingerprint, version, deployed_at, location)
 
 
 @dataclass(frozen=True)
@@ -159,9 +168,14 @@ def _read_pointer(store: ObjectStore) -> tuple[DeploymentPointer, ObjectData] | 
 
 
 def deploy(
-    store: ObjectStore, manifest: DefinitionsManifest, *, now: dt.datetime | None = None
+    store: ObjectStore,
+    manifest: DefinitionsManifest,
+    *,
+    now: dt.datetime | None = None,
+    code_location: str | None = None,
 ) -> Deployment:
-    """Deploy ``manifest`` to the workspace of ``store`` (a store scoped to it).
+    """Deploy ``manifest`` to the workspace of ``store`` (a store scoped to it), recording
+    ``code_location`` (if given) as where its code is loaded from.
 
     Writes the manifest object unless it exists with the same bytes, then points
     ``current.json`` at it by compare-and-swap, re-reading after a lost swap (ConflictError
@@ -174,10 +188,14 @@ def deploy(
     created = _store_manifest(store, deployment_key(fingerprint), data)
     for attempt in range(MAX_ATTEMPTS):
         found = _read_pointer(store)
-        if found is not None and found[0].fingerprint == fingerprint:
+        if (
+            found is not None
+            and found[0].fingerprint == fingerprint
+            and (code_location is None or found[0].code_location == code_location)
+        ):
             return Deployment(fingerprint, created, found[0].version, fingerprint)
         version = 1 if found is None else found[0].version + 1
-        pointer = DeploymentPointer(fingerprint, version, _timestamp(now))
+        pointer = DeploymentPointer(fingerprint, version, _timestamp(now), code_location)
         try:
             if found is None:
                 store.put(CURRENT_KEY, pointer.to_bytes(), "create")

@@ -135,6 +135,14 @@ class LeaseLock:
             self._clock.sleep(pause)
             delay = min(delay * 2, 0.02)
 
+    def try_acquire(self) -> Lease | None:
+        """The lease if it is free now, else None (never waits; a busy lock object is
+        reported as not free)."""
+        try:
+            return self._try_acquire(force=False)
+        except StorageBusyError:
+            return None
+
     def break_lock(self) -> Lease:
         """Forcibly take the lease even if it is held; the fencing token still increments."""
         while True:

@@ -1,0 +1,408 @@
+"""``arco dev``, ``arco run`` and ``arco runs list|show|cancel|logs|reexecute``: run asset
+pipelines and read their history (ADR 015).
+
+``arco dev PATH`` deploys PATH's definitions and runs a selection in this process with the
+same semantics as a deployed run (the same ledger, state machine, tables and records),
+showing progress live. ``arco run`` triggers a run of the current deployment; with
+``--wait`` this process also drives it (controller and executor) to the end.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+import typer
+from rich.live import Live
+from rich.table import Table as RichTable
+
+from arco.cli.context import CliContext, JsonFlag, current, fail, fields, print_json, table
+from arco.cli.deploy import code_location
+from arco.core.partitions import PartitionKey
+from arco.core.scope import Scope
+from arco.errors import ValidationError
+from arco.orchestration.deploy import current as current_deployment
+from arco.orchestration.deploy import deploy
+from arco.orchestration.discovery import build_manifest, load_definitions
+from arco.orchestration.engine import Orchestrator
+from arco.orchestration.logs import read_logs
+from arco.orchestration.manifest import DefinitionsManifest
+from arco.orchestration.partitions import parse_partition
+from arco.orchestration.runs import (
+    RUN_STATES,
+    RUN_TERMINAL,
+    SUCCEEDED,
+    TASK_STATES,
+    Run,
+    Runs,
+    Task,
+)
+from arco.orchestration.trigger import RunRequest
+from arco.storage import ScopedStore, open_store
+
+runs_app = typer.Typer(
+    name="runs",
+    help="List, show, cancel and re-execute runs; read their logs.",
+    no_args_is_help=True,
+)
+
+SelectionArg = Annotated[
+    list[str] | None,
+    typer.Argument(
+        metavar="SELECTION...",
+        help="Assets to run: ns/name, +ns/name (with upstream), ns/name+ (with downstream), "
+        "tag:k=v, group:g or * (default: every asset).",
+    ),
+]
+PartitionOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--partition",
+        "-p",
+        help="A partition to run (repeatable): 2026-01-31, a canonical key, or a static value.",
+    ),
+]
+ExecutorOpt = Annotated[
+    str,
+    typer.Option("--executor", "-e", help="inprocess, pool (all cores) or dask://HOST:PORT."),
+]
+
+
+def _runs(cli: CliContext) -> Runs:
+    return Runs.open(cli.store_url, Scope(cli.tenant, cli.workspace), fold="inline")
+
+
+def _partitions(manifest: DefinitionsManifest, given: list[str] | None) -> tuple[str, ...] | None:
+    """Canonical partition keys of ``given``, read with the partitions definitions of the
+    deployment's assets (a canonical key is taken as it is)."""
+    if not given:
+        return None
+    partitioned = []
+    for a in manifest.assets:
+        if a.partitions is not None and a.partitions not in partitioned:
+            partitioned.append(a.partitions)
+    keys: list[str] = []
+    for text in given:
+        try:
+            keys.append(PartitionKey.parse(text).canonical())
+            continue
+        except ValidationError:
+            pass
+        for spec in partitioned:
+            try:
+                keys.append(parse_partition(spec, text))
+                break
+            except ValidationError:
+                continue
+        else:
+            fail(f"--partition: {text!r} is not a partition of the selected assets")
+    return tuple(keys)
+
+
+def _progress(run: Run, tasks: list[Task]) -> RichTable:
+    counts = dict.fromkeys(TASK_STATES, 0)
+    for t in tasks:
+        counts[t.state] = counts.get(t.state, 0) + 1
+    summary = ", ".join(f"{n} {s.lower()}" for s, n in counts.items() if n)
+    grid = RichTable(title=f"run {run.run_id}: {run.state} ({summary})", expand=False)
+    for name in ("task", "state", "attempt", "error"):
+        grid.add_column(name)
+    shown = (
+        [t for t in tasks if t.state not in ("SUCCEEDED", "BLOCKED")][:20]
+        if len(tasks) > 20
+        else tasks
+    )
+    for t in shown:
+        grid.add_row(t.task_key, t.state, str(t.attempt or ""), (t.error or "")[:80])
+    return grid
+
+
+def _drive(cli: CliContext, orchestrator: Orchestrator, run_id: str, as_json: bool) -> Run:
+    """Drive the run to its end, with a live display unless JSON was asked for."""
+    if as_json or not cli.console.is_terminal:
+        run = orchestrator.wait(run_id)
+    else:
+        with Live(console=cli.console, refresh_per_second=8, transient=False) as live:
+            last = [0.0]
+
+            def show(run: Run) -> None:
+                now = time.monotonic()
+                if now - last[0] > 0.1 or run.state in RUN_TERMINAL:
+                    live.update(_progress(run, orchestrator.runs.tasks(run_id)))
+                    last[0] = now
+
+            run = orchestrator.wait(run_id, on_pass=show)
+    return run
+
+
+def _report(cli: CliContext, runs: Runs, run: Run, as_json: bool) -> None:
+    tasks = runs.tasks(run.run_id)
+    if as_json:
+        print_json(
+            {
+                "run": run.model_dump(mode="json"),
+                "tasks": [t.model_dump(mode="json") for t in tasks],
+            }
+        )
+    else:
+        cli.show(
+            table(
+                f"run {run.run_id}: {run.state}",
+                ["task", "state", "attempts", "error"],
+                [(t.task_key, t.state, t.attempt, t.error) for t in tasks],
+            )
+        )
+    if run.state != SUCCEEDED:
+        raise typer.Exit(1)
+
+
+def dev(
+    ctx: typer.Context,
+    path: Annotated[str, typer.Argument(metavar="PATH", help="A folder, a .py file or a module.")],
+    selection: SelectionArg = None,
+    partition: PartitionOpt = None,
+    executor: ExecutorOpt = "inprocess",
+    as_json: JsonFlag = False,
+) -> None:
+    """Deploy PATH and run a selection of its assets here, showing progress live."""
+    cli = current(ctx)
+    scope = Scope(cli.tenant, cli.workspace)
+    store = ScopedStore(open_store(cli.store_url), scope.prefix)
+    location = code_location(path)
+    manifest = build_manifest(load_definitions(path))
+    deployed = deploy(store, manifest, code_location=location)
+    chosen = list(selection or ["*"])
+    request = RunRequest(
+        selection=tuple(chosen),
+        partitions=_partitions(manifest, partition),
+        executor=executor,
+    )
+    with Orchestrator(cli.store_url, scope, executor=executor, code_location=location) as orch:
+        run_id = orch.trigger(request, deployment=deployed.fingerprint)
+        run = _drive(cli, orch, run_id, as_json)
+        _report(cli, orch.runs, run, as_json)
+
+
+def run(
+    ctx: typer.Context,
+    selection: SelectionArg = None,
+    partition: PartitionOpt = None,
+    run_key: Annotated[
+        str | None,
+        typer.Option(
+            "--run-key",
+            help="Idempotency key: the same key and "
+            "request give the same run; another request with it is refused.",
+        ),
+    ] = None,
+    executor: ExecutorOpt = "pool",
+    priority: Annotated[int, typer.Option(help="Higher runs leave the queue first.")] = 0,
+    wait: Annotated[
+        bool, typer.Option("--wait/--no-wait", help="Drive the run here until it ends.")
+    ] = False,
+    code: Annotated[
+        str | None,
+        typer.Option(
+            "--code",
+            help="Where to load asset code from (default: the deployment's code location).",
+        ),
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Trigger a run of the current deployment (and with --wait, run it here)."""
+    cli = current(ctx)
+    scope = Scope(cli.tenant, cli.workspace)
+    store = ScopedStore(open_store(cli.store_url), scope.prefix)
+    found = current_deployment(store)
+    if found is None:
+        fail("nothing is deployed to this workspace (run: arco deploy PATH)")
+    pointer, manifest = found
+    chosen = list(selection or ["*"])
+    request = RunRequest(
+        selection=tuple(chosen),
+        partitions=_partitions(manifest, partition),
+        executor=executor,
+        priority=priority,
+        run_key=run_key,
+    )
+    location = code or pointer.code_location
+    with Orchestrator(cli.store_url, scope, executor=executor, code_location=location) as orch:
+        run_id = orch.trigger(request, deployment=pointer.fingerprint)
+        if not wait:
+            triggered = orch.runs.get_run(run_id)
+            if as_json:
+                print_json(triggered.model_dump(mode="json"))
+            else:
+                cli.say(
+                    f"triggered run {run_id} ({triggered.task_count} task(s), {triggered.state})"
+                )
+            return
+        result = _drive(cli, orch, run_id, as_json)
+        _report(cli, orch.runs, result, as_json)
+
+
+@runs_app.command("list")
+def list_runs(
+    ctx: typer.Context,
+    state: Annotated[
+        str | None, typer.Option(help=f"Only runs in this state ({', '.join(RUN_STATES)}).")
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
+    as_json: JsonFlag = False,
+) -> None:
+    """List runs, newest first (a waiting run says why it waits)."""
+    cli = current(ctx)
+    runs = _runs(cli)
+    page = runs.list_runs(state=state, limit=limit)
+    if as_json:
+        print_json([r.model_dump(mode="json") for r in page.items])
+        return
+    rows = [
+        (r.run_id, r.state, r.executor, r.task_count, r.created_at, r.reason) for r in page.items
+    ]
+    cli.show(table("runs", ["run", "state", "executor", "tasks", "created", "reason"], rows))
+
+
+@runs_app.command("show")
+def show_run(
+    ctx: typer.Context,
+    run_id: Annotated[str, typer.Argument(metavar="RUN")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Show a run and its tasks."""
+    cli = current(ctx)
+    runs = _runs(cli)
+    found = runs.get_run(run_id)
+    tasks = runs.tasks(run_id)
+    if as_json:
+        print_json(
+            {
+                "run": found.model_dump(mode="json"),
+                "tasks": [t.model_dump(mode="json") for t in tasks],
+            }
+        )
+        return
+    cli.show(fields(f"run {found.run_id}", list(found.model_dump().items())))
+    cli.show(
+        table(
+            "tasks",
+            ["task", "state", "attempts", "error"],
+            [(t.task_key, t.state, t.attempt, t.error) for t in tasks],
+        )
+    )
+
+
+@runs_app.command("cancel")
+def cancel_run(
+    ctx: typer.Context,
+    run_id: Annotated[str, typer.Argument(metavar="RUN")],
+    reason: Annotated[str | None, typer.Option(help="Recorded with the request.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Cancel a run: waiting tasks are cancelled, running ones are told to stop."""
+    from arco.orchestration.runs import run_cancel_requested
+
+    cli = current(ctx)
+    runs = _runs(cli)
+    found = runs.get_run(run_id)
+    if found.state not in RUN_TERMINAL:
+        runs.append([run_cancel_requested(run_id, reason)], fold="inline")
+        found = runs.get_run(run_id)
+    if as_json:
+        print_json(found.model_dump(mode="json"))
+        return
+    cli.say(f"run {run_id}: {found.state}")
+
+
+@runs_app.command("logs")
+def run_logs(
+    ctx: typer.Context,
+    run_id: Annotated[str, typer.Argument(metavar="RUN")],
+    task: Annotated[
+        str | None, typer.Option("--task", "-t", help="Only this task's attempts (task key).")
+    ] = None,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Keep printing until the run ends.")
+    ] = False,
+) -> None:
+    """Print what the run's attempts printed and logged, attempt by attempt."""
+    cli = current(ctx)
+    runs = _runs(cli)
+    runs.get_run(run_id)  # NotFoundError for an unknown run
+    store = ScopedStore(open_store(cli.store_url), Scope(cli.tenant, cli.workspace).prefix)
+    after: str | None = None
+    shown: str | None = None
+    while True:
+        attempts = runs.attempts(run_id, task)
+        names = {a.attempt_id: f"{a.task_key} attempt {a.attempt}" for a in attempts}
+        wanted = set(names) if task is not None else None
+        for chunk in read_logs(store, run_id, attempt_ids=wanted, after=after):
+            if chunk.attempt_id != shown:
+                cli.console.print(f"--- {names.get(chunk.attempt_id, chunk.attempt_id)} ---")
+                shown = chunk.attempt_id
+            cli.console.out(chunk.text, end="", highlight=False)
+            after = chunk.key
+        if not follow or runs.get_run(run_id).state in RUN_TERMINAL:
+            if follow:  # what the last attempts wrote as the run ended
+                for chunk in read_logs(store, run_id, attempt_ids=wanted, after=after):
+                    cli.console.out(chunk.text, end="", highlight=False)
+            return
+        time.sleep(0.5)
+        runs.compact_periodic()
+
+
+@runs_app.command("reexecute")
+def reexecute(
+    ctx: typer.Context,
+    run_id: Annotated[str, typer.Argument(metavar="RUN")],
+    from_failure: Annotated[
+        bool,
+        typer.Option(
+            "--from-failure/--all",
+            help="Run only the tasks that did not succeed, reusing the others' outputs.",
+        ),
+    ] = True,
+    wait: Annotated[bool, typer.Option("--wait/--no-wait")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Run a finished run again: from its failure (default) or entirely."""
+    cli = current(ctx)
+    scope = Scope(cli.tenant, cli.workspace)
+    parent = _runs(cli).get_run(run_id)
+    store = ScopedStore(open_store(cli.store_url), scope.prefix)
+    found = current_deployment(store)
+    location = found[0].code_location if found is not None else None
+    with Orchestrator(
+        cli.store_url, scope, executor=parent.executor, code_location=location
+    ) as orch:
+        new_id = orch.reexecute(run_id, from_failure=from_failure)
+        if not wait:
+            new = orch.runs.get_run(new_id)
+            if as_json:
+                print_json(new.model_dump(mode="json"))
+            else:
+                cli.say(f"triggered run {new_id} (re-executes {run_id}; {new.task_count} task(s))")
+            return
+        _report(cli, orch.runs, _drive(cli, orch, new_id, as_json), as_json)
+
+
+@runs_app.command("wait")
+def wait_run(
+    ctx: typer.Context,
+    run_id: Annotated[str, typer.Argument(metavar="RUN")],
+    code: Annotated[
+        str | None, typer.Option("--code", help="Where to load asset code from.")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Drive a run to its end from this process (e.g. after its controller died)."""
+    cli = current(ctx)
+    scope = Scope(cli.tenant, cli.workspace)
+    found = _runs(cli).get_run(run_id)
+    store = ScopedStore(open_store(cli.store_url), scope.prefix)
+    deployed = current_deployment(store)
+    location = code or (deployed[0].code_location if deployed is not None else None)
+    with Orchestrator(
+        cli.store_url, scope, executor=found.executor, code_location=location
+    ) as orch:
+        _report(cli, orch.runs, _drive(cli, orch, run_id, as_json), as_json)
