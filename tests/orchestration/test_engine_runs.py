@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -258,3 +259,49 @@ def test_the_controller_wakes_on_reports_instead_of_polling(tmp_path: Path) -> N
         threading.Thread(target=wait, daemon=True).start()
         assert done.wait(20), "the run did not finish without a 30 s idle poll"
         assert result == ["SUCCEEDED"]
+
+
+LONG = """
+import time
+from pathlib import Path
+import pyarrow as pa
+from arco import asset
+
+STARTED = Path({started!r})
+
+@asset(namespace="demo")
+def long(context):
+    STARTED.touch()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        context.check_cancelled()
+        time.sleep(0.01)
+    return pa.table({{"x": [1]}})
+
+@asset(namespace="demo")
+def after_long(context, long: pa.Table):
+    return long
+"""
+
+
+def test_cancel_reaches_a_running_asset_and_nothing_stays_running(tmp_path: Path) -> None:
+    started = tmp_path / "started"
+    code = write_code(tmp_path / "code", LONG.format(started=str(started)))
+    with orchestrator(_url(tmp_path), code) as orch:
+        run_id = orch.trigger(RunRequest(selection=("*",)))
+        orch.start()
+        deadline = time.monotonic() + 30
+        while not started.exists():
+            assert time.monotonic() < deadline, "the asset never started"
+            time.sleep(0.01)
+        orch.cancel(run_id, reason="stop")
+        run = orch.wait(run_id, timeout=30)
+        assert run.state == "CANCELLED"
+        states = {t.task_key: t.state for t in orch.runs.tasks(run_id)}
+        assert states == {
+            "demo/long:materialize": "CANCELLED",
+            "demo/after_long:materialize": "CANCELLED",
+        }
+        [attempt] = orch.runs.attempts(run_id)
+        assert (attempt.state, attempt.error_category) == ("CANCELLED", "cancelled")
+        assert not [a for a in orch.runs.attempts(run_id) if a.state in ("RUNNING", "DISPATCHED")]

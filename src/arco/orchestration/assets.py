@@ -93,6 +93,15 @@ class AssetContext:
     attempt: int = 1
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("arco.assets"))
     resources: dict[str, Any] = field(default_factory=dict)
+    #: raises when the run asked this attempt to stop (set by the executor)
+    cancellation: Callable[[], None] | None = field(default=None, repr=False)
+
+    def check_cancelled(self) -> None:
+        """Raise (ending the attempt as ``cancelled``) if the run was cancelled: call it
+        between steps of long work; an attempt that never does is stopped by its executor
+        where it can be (a worker process is terminated) or times out."""
+        if self.cancellation is not None:
+            self.cancellation()
 
     @property
     def partition(self) -> PartitionKey:

@@ -113,6 +113,7 @@ class AssetRunner:
                 partition_key=envelope.partition_key,
                 inputs={k: v for k, v in envelope.inputs.items() if v is not None},
                 upstream_specs=by_key,
+                check_cancelled=cancellation.check_cancelled,
             )
             failed = blocking_failures(checks)
             if failed:

@@ -43,7 +43,7 @@ import hashlib
 import importlib
 import io
 import logging
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -783,6 +783,7 @@ def execute_asset(
     upstream_specs: Mapping[str, AssetSpec] | None = None,
     resources: Mapping[str, Any] | None = None,
     log: logging.Logger | None = None,
+    check_cancelled: Callable[[], None] | None = None,
 ) -> tuple[TaskOutput | None, list[CheckResult]]:
     """Run one task of ``asset``: load each input parameter's table, call the function
     with an :class:`AssetContext`, convert its value (:func:`to_arrow`), run the checks and,
@@ -816,6 +817,7 @@ def execute_asset(
         attempt=attempt,
         log=log or logging.getLogger(f"arco.assets.{spec.key}"),
         resources=dict(resources or {}),
+        cancellation=check_cancelled,
     )
     value = asset.fn(context, **loaded)
     if value is None:
