@@ -21,6 +21,7 @@ from arco.cli.deploy import code_location
 from arco.core.partitions import PartitionKey
 from arco.core.scope import Scope
 from arco.errors import ValidationError
+from arco.orchestration.controller import ControllerOptions, waiting_reason
 from arco.orchestration.deploy import current as current_deployment
 from arco.orchestration.deploy import deploy
 from arco.orchestration.discovery import build_manifest, load_definitions
@@ -62,10 +63,32 @@ PartitionOpt = Annotated[
         help="A partition to run (repeatable): 2026-01-31, a canonical key, or a static value.",
     ),
 ]
+HeartbeatOpt = Annotated[
+    float,
+    typer.Option(
+        "--heartbeat-timeout",
+        min=0.5,
+        help="Seconds without a heartbeat after which an attempt is failed and retried.",
+    ),
+]
+LeaseOpt = Annotated[
+    float,
+    typer.Option(
+        "--lease-timeout",
+        min=0.5,
+        help="Seconds a dead controller's lease blocks another from taking over.",
+    ),
+]
 ExecutorOpt = Annotated[
     str,
     typer.Option("--executor", "-e", help="inprocess, pool (all cores) or dask://HOST:PORT."),
 ]
+
+
+def _options(heartbeat_timeout: float, lease_timeout: float) -> ControllerOptions:
+    return ControllerOptions(
+        heartbeat_timeout_s=heartbeat_timeout, lease_ms=int(lease_timeout * 1000)
+    )
 
 
 def _runs(cli: CliContext) -> Runs:
@@ -162,6 +185,8 @@ def dev(
     selection: SelectionArg = None,
     partition: PartitionOpt = None,
     executor: ExecutorOpt = "inprocess",
+    heartbeat_timeout: HeartbeatOpt = 60.0,
+    lease_timeout: LeaseOpt = 15.0,
     as_json: JsonFlag = False,
 ) -> None:
     """Deploy PATH and run a selection of its assets here, showing progress live."""
@@ -177,7 +202,13 @@ def dev(
         partitions=_partitions(manifest, partition),
         executor=executor,
     )
-    with Orchestrator(cli.store_url, scope, executor=executor, code_location=location) as orch:
+    with Orchestrator(
+        cli.store_url,
+        scope,
+        executor=executor,
+        code_location=location,
+        options=_options(heartbeat_timeout, lease_timeout),
+    ) as orch:
         run_id = orch.trigger(request, deployment=deployed.fingerprint)
         run = _drive(cli, orch, run_id, as_json)
         _report(cli, orch.runs, run, as_json)
@@ -207,6 +238,8 @@ def run(
             help="Where to load asset code from (default: the deployment's code location).",
         ),
     ] = None,
+    heartbeat_timeout: HeartbeatOpt = 60.0,
+    lease_timeout: LeaseOpt = 15.0,
     as_json: JsonFlag = False,
 ) -> None:
     """Trigger a run of the current deployment (and with --wait, run it here)."""
@@ -226,7 +259,13 @@ def run(
         run_key=run_key,
     )
     location = code or pointer.code_location
-    with Orchestrator(cli.store_url, scope, executor=executor, code_location=location) as orch:
+    with Orchestrator(
+        cli.store_url,
+        scope,
+        executor=executor,
+        code_location=location,
+        options=_options(heartbeat_timeout, lease_timeout),
+    ) as orch:
         run_id = orch.trigger(request, deployment=pointer.fingerprint)
         if not wait:
             triggered = orch.runs.get_run(run_id)
@@ -257,9 +296,14 @@ def list_runs(
     if as_json:
         print_json([r.model_dump(mode="json") for r in page.items])
         return
-    rows = [
-        (r.run_id, r.state, r.executor, r.task_count, r.created_at, r.reason) for r in page.items
-    ]
+    now = runs.state()
+    rows = []
+    for r in page.items:
+        reason = r.reason
+        row = now.runs.get(r.run_id)
+        if r.state not in RUN_TERMINAL and row is not None:
+            reason = waiting_reason(now, row)
+        rows.append((r.run_id, r.state, r.executor, r.task_count, r.created_at, reason))
     cli.show(table("runs", ["run", "state", "executor", "tasks", "created", "reason"], rows))
 
 
@@ -363,6 +407,8 @@ def reexecute(
         ),
     ] = True,
     wait: Annotated[bool, typer.Option("--wait/--no-wait")] = False,
+    heartbeat_timeout: HeartbeatOpt = 60.0,
+    lease_timeout: LeaseOpt = 15.0,
     as_json: JsonFlag = False,
 ) -> None:
     """Run a finished run again: from its failure (default) or entirely."""
@@ -373,7 +419,11 @@ def reexecute(
     found = current_deployment(store)
     location = found[0].code_location if found is not None else None
     with Orchestrator(
-        cli.store_url, scope, executor=parent.executor, code_location=location
+        cli.store_url,
+        scope,
+        executor=parent.executor,
+        code_location=location,
+        options=_options(heartbeat_timeout, lease_timeout),
     ) as orch:
         new_id = orch.reexecute(run_id, from_failure=from_failure)
         if not wait:
@@ -393,6 +443,8 @@ def wait_run(
     code: Annotated[
         str | None, typer.Option("--code", help="Where to load asset code from.")
     ] = None,
+    heartbeat_timeout: HeartbeatOpt = 60.0,
+    lease_timeout: LeaseOpt = 15.0,
     as_json: JsonFlag = False,
 ) -> None:
     """Drive a run to its end from this process (e.g. after its controller died)."""
@@ -403,6 +455,10 @@ def wait_run(
     deployed = current_deployment(store)
     location = code or (deployed[0].code_location if deployed is not None else None)
     with Orchestrator(
-        cli.store_url, scope, executor=found.executor, code_location=location
+        cli.store_url,
+        scope,
+        executor=found.executor,
+        code_location=location,
+        options=_options(heartbeat_timeout, lease_timeout),
     ) as orch:
         _report(cli, orch.runs, _drive(cli, orch, run_id, as_json), as_json)

@@ -348,7 +348,10 @@ class Controller:
             inputs=self._inputs(run, task),
             start_deadline_ms=now + int(self.options.start_timeout_s * 1000),
             timeout_s=task.timeout_s,
-            heartbeat_interval_s=self.options.heartbeat_interval_s,
+            # at least three heartbeats per timeout, whatever the two settings say
+            heartbeat_interval_s=min(
+                self.options.heartbeat_interval_s, self.options.heartbeat_timeout_s / 3
+            ),
             callback_url=self._callback_url,
         )
         if self._token_for is not None:

@@ -215,7 +215,10 @@ class Orchestrator:
             self.executor,
             self.definitions,
             lease=LeaseLock(
-                self.store, f"controller-{_lease_name(self.executor.name)}", clock=clock
+                self.store,
+                f"controller-{_lease_name(self.executor.name)}",
+                clock=clock,
+                lease_ms=(options or ControllerOptions()).lease_ms,
             ),
             options=options,
             code_location=code_location,

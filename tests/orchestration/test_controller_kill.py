@@ -1,0 +1,125 @@
+"""Kill the controller mid-run (issue 12): ``arco run --wait`` drives a run on the process
+pool and is killed with SIGKILL while a task runs; ``arco runs wait`` in a new process takes
+the lease over once it expires, times the orphaned attempt out, retries it and finishes
+the run. No task succeeds twice, and what had succeeded is not run again."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from arco.executions import Executions
+from arco.orchestration.runs import Runs
+from orchestration_support import deploy_code, write_code
+
+pytestmark = pytest.mark.slow  # three processes and two timeouts: ~20 s
+
+PIPELINE = """
+import os, time
+from pathlib import Path
+import pyarrow as pa
+from arco import asset, RetryPolicy
+
+SIGNALS = Path({signals!r})
+
+@asset(namespace="demo")
+def first(context):
+    return pa.table({{"x": [1, 2]}})
+
+@asset(namespace="demo", retry=RetryPolicy(max_attempts=2, backoff_s=0))
+def middle(context, first: pa.Table):
+    (SIGNALS / f"middle-{{context.attempt}}").write_text(str(os.getpid()))
+    deadline = time.monotonic() + 60
+    while not (SIGNALS / "go").exists():
+        if time.monotonic() > deadline:
+            raise TimeoutError("no go file")
+        time.sleep(0.02)
+    return first
+
+@asset(namespace="demo")
+def last(context, middle: pa.Table):
+    return middle
+"""
+
+TIMERS = ["--heartbeat-timeout", "2", "--lease-timeout", "2"]
+
+
+def _arco(url: str, *args: str, log: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "arco", "--store", url, *args],
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+
+
+def _wait_for(path: Path, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert time.monotonic() < deadline, f"{path.name} never appeared"
+        time.sleep(0.05)
+
+
+def test_a_killed_controller_is_replaced_and_no_task_succeeds_twice(tmp_path: Path) -> None:
+    url = f"file://{tmp_path / 'store'}"
+    signals = tmp_path / "signals"
+    signals.mkdir()
+    deploy_code(url, write_code(tmp_path / "code", PIPELINE.format(signals=str(signals))))
+
+    first = _arco(
+        url, "run", "+demo/last", "--executor", "pool", "--wait", *TIMERS, log=tmp_path / "1.log"
+    )
+    try:
+        _wait_for(signals / "middle-1")
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=30)
+    orphan = int((signals / "middle-1").read_text())
+    deadline = time.monotonic() + 10
+    while _alive(orphan):  # the pool worker dies with its controller
+        assert time.monotonic() < deadline, "the killed controller's worker kept running"
+        time.sleep(0.05)
+
+    with Runs.open(url) as runs:
+        runs.compact()
+        [run] = runs.list_runs().items
+        assert run.state == "RUNNING"
+        run_id = run.run_id
+
+    (signals / "go").touch()
+    second = _arco(url, "runs", "wait", run_id, *TIMERS, log=tmp_path / "2.log")
+    assert second.wait(timeout=120) == 0, (tmp_path / "2.log").read_text()
+
+    with Runs.open(url) as runs:
+        runs.compact()
+        assert runs.get_run(run_id).state == "SUCCEEDED"
+        attempts = runs.attempts(run_id)
+        by_task: dict[str, list[str]] = {}
+        for a in attempts:
+            by_task.setdefault(a.task_key, []).append(a.state)
+        assert by_task == {
+            "demo/first:materialize": ["SUCCEEDED"],
+            "demo/middle:materialize": ["TIMED_OUT", "SUCCEEDED"],
+            "demo/last:materialize": ["SUCCEEDED"],
+        }
+    with Executions.open(url) as executions:
+        executions.compact()
+        done = [m.asset_key for m in executions.list_materializations(run_id=run_id).items]
+        assert sorted(done) == ["demo/first", "demo/last", "demo/middle"]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except FileNotFoundError:
+        return False
