@@ -23,7 +23,7 @@ from fastapi.testclient import TestClient
 
 from arco.core.scope import Scope
 from arco.server import ServerSettings, create_app
-from arco.server.settings import AuthSettings
+from arco.server.settings import AuthSettings, OrchestrationSettings
 
 API = "/api/v1"
 SECRET = "isolation-test-secret-of-enough-length"
@@ -37,13 +37,17 @@ B_RUN = "brun-private"
 B_KEY = "b-idempotency-key"
 
 Headers = Callable[[str], dict[str, str]]
+#: runs wait for HTTP workers (none come): B's run stays queued, nothing executes
+HTTP_WORKERS = OrchestrationSettings(executor="http")
 
 
 @pytest.fixture(params=["dev", "jwt"])
 def mode(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[TestClient, Headers]]:
     store_url = f"file://{tmp_path / 'store'}"
     if request.param == "dev":
-        settings = ServerSettings(store_url=store_url, dev=True, compactor=False)
+        settings = ServerSettings(
+            store_url=store_url, dev=True, compactor=False, orchestration=HTTP_WORKERS
+        )
 
         def headers(tenant: str) -> dict[str, str]:
             return {"X-Tenant-Id": tenant, "X-Workspace-Id": "main"}
@@ -53,6 +57,7 @@ def mode(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[TestC
             store_url=store_url,
             compactor=False,
             auth=AuthSettings(algorithms=("HS256",), secret=SECRET),
+            orchestration=HTTP_WORKERS,
         )
 
         def headers(tenant: str) -> dict[str, str]:
@@ -206,6 +211,22 @@ PROBED = {
     ("get", "/api/v1/materializations/{materialization_id}"),
     ("post", "/api/v1/query"),
     ("post", "/api/v1/browser/urls"),
+    # orchestration: test_orchestration_of_b_is_invisible
+    ("post", "/api/v1/deployments"),
+    ("get", "/api/v1/deployments/current"),
+    ("get", "/api/v1/assets"),
+    ("get", "/api/v1/assets/{asset}"),
+    ("post", "/api/v1/runs"),
+    ("get", "/api/v1/runs"),
+    ("get", "/api/v1/runs/{run_id}"),
+    ("post", "/api/v1/runs/{run_id}/cancel"),
+    ("get", "/api/v1/runs/{run_id}/attempts"),
+    ("get", "/api/v1/runs/{run_id}/logs"),
+    ("get", "/api/v1/workers/config"),
+    ("post", "/api/v1/workers/poll"),
+    ("post", "/api/v1/attempts/{attempt_id}/started"),
+    ("post", "/api/v1/attempts/{attempt_id}/heartbeat"),
+    ("post", "/api/v1/attempts/{attempt_id}/completed"),
 }
 
 
@@ -385,3 +406,73 @@ def test_listings_never_show_b(world: World) -> None:
         r = c.post(f"{API}/query", json={"sql": "SELECT name FROM catalog.namespaces"}, headers=a)
         assert r.status_code == 200, r.text
         assert r.json()["rows"] == [["aown"]]
+
+
+def test_orchestration_of_b_is_invisible(world: World) -> None:
+    """B's deployment, runs and attempts: A's requests for them are requests for nothing,
+    A's own deployment and runs are A's, and B's queued attempt never reaches A's poll."""
+    c, a, b = world.client, world.a, world.b
+    manifest = {"format": 1, "assets": [{"key": B_ASSET, "entry_point": "b_code:asset"}]}
+    _ok(c.post(f"{API}/deployments", json=manifest, headers=b), 201)
+    run = _ok(
+        c.post(f"{API}/runs", json={"selection": [B_ASSET], "run_key": B_KEY}, headers=b), 201
+    )
+    b_run = run["run_id"]
+    deadline = time.monotonic() + 30
+    while not (attempts := _ok(c.get(f"{API}/runs/{b_run}/attempts", headers=b))["items"]):
+        assert time.monotonic() < deadline, "B's run was never dispatched"
+        time.sleep(0.02)
+    b_attempt = attempts[0]["attempt_id"]
+    missing_run, missing_attempt = _ulid_like(), _ulid_like()
+    swaps = {B_ASSET: MISSING_ASSET, b_run: missing_run, b_attempt: missing_attempt}
+
+    def probe(method: str, path: str, missing: str, **kw: Any) -> tuple[int, Any]:
+        return _probe(c, method, path, missing, a, swaps=swaps, **kw)
+
+    runs, mruns = f"{API}/runs/{b_run}", f"{API}/runs/{missing_run}"
+    assert probe("GET", runs, mruns)[0] == 404
+    assert probe("POST", f"{runs}/cancel", f"{mruns}/cancel", json={})[0] == 404
+    assert probe("GET", f"{runs}/attempts", f"{mruns}/attempts")[0] == 404
+    assert probe("GET", f"{runs}/logs", f"{mruns}/logs")[0] == 404
+    assert probe("GET", f"{API}/assets/{B_ASSET}", f"{API}/assets/{MISSING_ASSET}")[0] == 404
+    trigger = f"{API}/runs"
+    status, _ = probe(
+        "POST",
+        trigger,
+        trigger,
+        json={"selection": [B_ASSET], "run_key": B_KEY},
+        missing_json={"selection": [MISSING_ASSET], "run_key": B_KEY},
+    )
+    assert status == 400  # A has nothing deployed
+    # A's user credential is no task token: B's attempt and a missing one answer alike
+    for what, body in (
+        ("started", {}),
+        ("heartbeat", {"seq": 1}),
+        ("completed", {"status": "succeeded"}),
+    ):
+        path, mpath = (
+            f"{API}/attempts/{b_attempt}/{what}",
+            f"{API}/attempts/{missing_attempt}/{what}",
+        )
+        assert probe("POST", path, mpath, json=body)[0] == 401
+    # A's listings and its own deployment: nothing of B's
+    assert _view(c.get(f"{API}/deployments/current", headers=a)) == _view(
+        c.get(f"{API}/deployments/current", headers=world.fresh)
+    )
+    assert _ok(c.get(f"{API}/assets", headers=a)) == {"items": [], "next_page_token": None}
+    assert _ok(c.get(f"{API}/runs", headers=a)) == {"items": [], "next_page_token": None}
+    assert _ok(c.post(f"{API}/deployments", json=manifest, headers=a), 201)["status"] == "created"
+    mine = _ok(c.post(trigger, json={"selection": [B_ASSET], "run_key": B_KEY}, headers=a), 201)
+    assert mine["run_id"] != b_run
+    assert [r["run_id"] for r in _ok(c.get(trigger, headers=a))["items"]] == [mine["run_id"]]
+    config = _ok(c.get(f"{API}/workers/config", headers=a))
+    assert (config["tenant"], config["workspace"]) == ("tenant-a", "main")
+    # B's queued attempt is B's workers' alone (A's poll gets A's own run)
+    polled = c.post(f"{API}/workers/poll", json={"worker": "a", "wait_s": 5}, headers=a)
+    assert polled.status_code == 200, polled.text
+    assert polled.json()["envelope"]["run_id"] == mine["run_id"]
+    assert (
+        c.post(f"{API}/workers/poll", json={"worker": "a", "wait_s": 0}, headers=a).status_code
+        == 204
+    )
+    assert _ok(c.get(runs, headers=b))["state"] in ("TRIGGERED", "RUNNING")

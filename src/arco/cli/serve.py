@@ -100,6 +100,54 @@ def serve(
             help="Wall-clock limit of one query, seconds (default 10).",
         ),
     ] = None,
+    executor: Annotated[
+        str,
+        typer.Option(
+            envvar="ARCO_EXECUTOR",
+            help="Where runs' tasks execute: pool (worker processes of this server), "
+            "inprocess, http (arco worker processes poll for them) or dask://HOST:PORT.",
+        ),
+    ] = "pool",
+    code: Annotated[
+        str | None,
+        typer.Option(
+            "--code",
+            metavar="PATH",
+            help="Where asset code is loaded from (a folder, .py file or module; default: "
+            "the deployment's code location).",
+        ),
+    ] = None,
+    task_capacity: Annotated[
+        int | None,
+        typer.Option(min=1, help="Tasks at once for pool/inprocess/dask (default: theirs)."),
+    ] = None,
+    heartbeat_interval: Annotated[
+        float, typer.Option(min=0.01, help="Seconds between a running task's heartbeats.")
+    ] = 10.0,
+    heartbeat_timeout: Annotated[
+        float,
+        typer.Option(
+            min=0.02, help="Seconds without a heartbeat after which a task's attempt fails."
+        ),
+    ] = 60.0,
+    start_timeout: Annotated[
+        float,
+        typer.Option(
+            min=0.1, help="Seconds a dispatched attempt may wait for a worker to start it."
+        ),
+    ] = 120.0,
+    cancel_grace: Annotated[
+        float,
+        typer.Option(min=0.1, help="Seconds a cancelled run's attempts have to stop."),
+    ] = 30.0,
+    task_token_ttl: Annotated[
+        float,
+        typer.Option(
+            min=1.0,
+            help="Lifetime of HTTP workers' task tokens without an asset timeout, seconds "
+            "(each heartbeat renews it).",
+        ),
+    ] = 3600.0,
 ) -> None:
     """Run the HTTP API (and the explorer at /) on the --store."""
     import uvicorn
@@ -107,7 +155,7 @@ def serve(
     from arco.errors import ValidationError
     from arco.server import ServerSettings, create_app
     from arco.server.logs import configure
-    from arco.server.settings import AuthSettings, IcebergClient
+    from arco.server.settings import AuthSettings, IcebergClient, OrchestrationSettings
 
     cli = current(ctx)
     auth = None
@@ -142,6 +190,16 @@ def serve(
         signing_key=_signing_key(signing_key),
         limits=_limits(query_workers, query_memory_mb, query_timeout_s),
         iceberg_clients=clients,
+        orchestration=OrchestrationSettings(
+            executor=executor,
+            capacity=task_capacity,
+            code_location=code,
+            heartbeat_interval_s=heartbeat_interval,
+            heartbeat_timeout_s=heartbeat_timeout,
+            start_timeout_s=start_timeout,
+            cancel_grace_s=cancel_grace,
+            task_token_ttl_s=task_token_ttl,
+        ),
     )
     settings.check()
     app = create_app(settings)

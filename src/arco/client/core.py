@@ -26,14 +26,18 @@ from arco.client.transport import Method
 from arco.core.clock import SYSTEM_CLOCK
 from arco.core.paging import DEFAULT_PAGE, Page
 from arco.metadata.manifest import Manifest
+from arco.orchestration.manifest import AssetSpec, DefinitionsManifest
+from arco.orchestration.runs import Attempt, Run, Task
 from arco.tier2.envelope import EventEnvelope, increasing_ids, parse_event
 
 __all__ = [
     "API_PREFIX",
     "Client",
     "CommitInfo",
+    "DeployResult",
     "QueryColumn",
     "QueryResult",
+    "RunDetail",
     "SignedFile",
     "SignedUrls",
     "was_truncated",
@@ -105,6 +109,24 @@ class QueryResult(_Open):
     rows: list[list[Any]]
     row_count: int
     truncated: bool = False
+
+
+class DeployResult(_Open):
+    """What ``POST /deployments`` did (``status``: created, activated or unchanged)."""
+
+    fingerprint: str
+    version: int
+    status: str
+    previous: str | None = None
+    assets: int
+
+
+class RunDetail(Run):
+    """A run with its tasks (``GET /runs/{id}``)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    tasks: list[Task] = []
 
 
 def was_truncated(table: pa.Table) -> bool:
@@ -431,3 +453,96 @@ class Client:
         if response.status_code >= 400:
             raise error_from_response(response)
         return response.content
+
+    # --- orchestration ------------------------------------------------------------------
+
+    def deploy(self, manifest: DefinitionsManifest | Mapping[str, Any]) -> DeployResult:
+        """Deploy a definitions manifest (``arco.orchestration.discovery.build_manifest``)
+        to the workspace; deploying the current one again changes nothing."""
+        body = (
+            manifest.model_dump(mode="json")
+            if isinstance(manifest, DefinitionsManifest)
+            else dict(manifest)
+        )
+        return DeployResult.model_validate(self.request("POST", "/deployments", json=body).json())
+
+    def deployment(self) -> DefinitionsManifest:
+        """The manifest of the current deployment (NotFoundError if none)."""
+        data = self.get_json("/deployments/current")
+        return DefinitionsManifest.model_validate(data["manifest"])
+
+    def assets(self) -> list[AssetSpec]:
+        """Every asset of the current deployment, by key (empty if nothing is deployed)."""
+        out: list[AssetSpec] = []
+        token: str | None = None
+        while True:
+            data = self.get_json("/assets", {"page_token": token, "limit": 1000})
+            out.extend(AssetSpec.model_validate(item) for item in data["items"])
+            token = data.get("next_page_token")
+            if not token:
+                return out
+
+    def asset(self, key: str) -> AssetSpec:
+        """One asset of the current deployment (``namespace/name``)."""
+        path = "/assets/" + "/".join(segment(part) for part in key.split("/"))
+        return AssetSpec.model_validate(self.get_json(path))
+
+    def trigger_run(
+        self,
+        selection: str | Sequence[str],
+        *,
+        partitions: Sequence[str] | None = None,
+        run_key: str | None = None,
+        executor: str | None = None,
+        priority: int = 0,
+        tags: Mapping[str, str] | None = None,
+    ) -> RunDetail:
+        """Trigger a run of ``selection`` (``key``, ``+key``, ``key+``, ``tag:k=v``,
+        ``group:g``). With ``run_key`` it is idempotent: the same key and request return
+        the same run; the same key with another request raises IdempotencyConflictError.
+        Without one, a retried request may trigger a second run."""
+        body: dict[str, Any] = {
+            "selection": [selection] if isinstance(selection, str) else list(selection),
+            "priority": priority,
+            "tags": dict(tags or {}),
+        }
+        if partitions is not None:
+            body["partitions"] = list(partitions)
+        if run_key is not None:
+            body["run_key"] = run_key
+        if executor is not None:
+            body["executor"] = executor
+        return RunDetail.model_validate(self.request("POST", "/runs", json=body).json())
+
+    def list_runs(
+        self,
+        *,
+        state: str | None = None,
+        page_token: str | None = None,
+        limit: int = DEFAULT_PAGE,
+    ) -> Page[Run]:
+        """Runs, newest first (optionally only those in ``state``)."""
+        data = self.get_json("/runs", {"state": state, "page_token": page_token, "limit": limit})
+        return Page[Run].model_validate(data)
+
+    def get_run(self, run_id: str) -> RunDetail:
+        """A run with its tasks."""
+        return RunDetail.model_validate(self.get_json(f"/runs/{segment(run_id)}"))
+
+    def cancel_run(self, run_id: str, reason: str | None = None) -> RunDetail:
+        """Ask a run to stop (its running attempts stop at their next heartbeat)."""
+        body = {} if reason is None else {"reason": reason}
+        response = self.request("POST", f"/runs/{segment(run_id)}/cancel", json=body)
+        return RunDetail.model_validate(response.json())
+
+    def run_attempts(self, run_id: str, task: str | None = None) -> list[Attempt]:
+        """The attempts of a run (or of one of its tasks)."""
+        data = self.get_json(f"/runs/{segment(run_id)}/attempts", {"task": task})
+        return [Attempt.model_validate(item) for item in data["items"]]
+
+    def run_logs(
+        self, run_id: str, *, task: str | None = None, attempt_id: str | None = None
+    ) -> str:
+        """The captured output of a run's attempts, as text."""
+        params = {"task": task, "attempt_id": attempt_id}
+        return self.request("GET", f"/runs/{segment(run_id)}/logs", params=params).text

@@ -30,6 +30,7 @@ from arco.server.routes import (
     iceberg,
     lineage,
     manifests,
+    orchestration,
     query,
     search,
     service,
@@ -68,6 +69,8 @@ def create_app(settings: ServerSettings, services: Services | None = None) -> Fa
     install_error_handlers(app)
     for module in (catalog, lineage, search, manifests, commits, events, query, browser):
         app.include_router(module.router, prefix=API_PREFIX)
+    app.include_router(orchestration.router, prefix=API_PREFIX)
+    app.include_router(orchestration.callbacks, prefix=API_PREFIX)
     iceberg.install(app)  # /iceberg: the Iceberg REST protocol, with its own error model
     app.include_router(service.router)
     app.include_router(files.router)
@@ -85,6 +88,8 @@ def create_app(settings: ServerSettings, services: Services | None = None) -> Fa
         limit=settings.limits.max_body_bytes,
         large_paths={
             f"{API_PREFIX}/events": settings.limits.max_events_body_bytes,
+            # a manifest of thousands of assets
+            f"{API_PREFIX}/deployments": settings.limits.max_events_body_bytes,
         },
     )
 

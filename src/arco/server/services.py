@@ -14,6 +14,7 @@ from arco.query.runner import InProcessRunner, QueryRunner
 from arco.query.workers import WorkerPool
 from arco.server.auth import Authenticator, DevAuthenticator
 from arco.server.iceberg_tokens import IssuedTokens, TokenIssuer, token_key
+from arco.server.orchestration import Orchestrators
 from arco.server.ratelimit import RateLimiter
 from arco.server.settings import ServerSettings
 from arco.server.workspaces import WorkspaceRegistry
@@ -34,6 +35,8 @@ class Services:
     query_runner: QueryRunner
     #: issues the Iceberg endpoint's OAuth2 tokens (production mode with configured clients)
     iceberg_tokens: TokenIssuer | None = None
+    #: the orchestrator of each workspace that runs pipelines (started on demand)
+    orchestrators: Orchestrators | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
     _compactor: threading.Thread | None = None
     #: monotonic time of the compactor loop's last pass without failure, and its worst lag
@@ -73,6 +76,9 @@ class Services:
             signing_key=signing_key,
             query_runner=_query_runner(settings, root, pooled=own_store),
             iceberg_tokens=iceberg_tokens,
+            orchestrators=Orchestrators(
+                settings.store_url, root, settings.orchestration, signing_key
+            ),
         )
 
     def start_compactor(self) -> None:
@@ -111,6 +117,8 @@ class Services:
         self._stop.set()
         if self._compactor is not None:
             self._compactor.join(timeout=30)
+        if self.orchestrators is not None:
+            self.orchestrators.close()
         self.workspaces.close()
         self.query_runner.close()
 

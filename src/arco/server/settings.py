@@ -106,6 +106,57 @@ class IcebergClient:
 
 
 @dataclass(frozen=True)
+class OrchestrationSettings:
+    """How the server runs tasks (``arco serve --executor ...``; docs/api.md)."""
+
+    #: ``pool`` (default), ``inprocess``, ``http`` (``arco worker`` processes) or
+    #: ``dask://HOST:PORT``
+    executor: str = "pool"
+    #: attempts at once for ``pool`` / ``inprocess`` / ``dask`` (default: theirs)
+    capacity: int | None = None
+    #: where the server (and, unless told otherwise, its workers) load asset code from
+    code_location: str | None = None
+    heartbeat_interval_s: float = 10.0
+    heartbeat_timeout_s: float = 60.0
+    start_timeout_s: float = 120.0
+    cancel_grace_s: float = 30.0
+    max_concurrent_runs: int = 16
+    #: lifetime of task tokens without an asset timeout, seconds (renewed by heartbeats)
+    task_token_ttl_s: float = 3600.0
+    #: longest wait of one ``POST /workers/poll``, seconds
+    poll_wait_s: float = 20.0
+
+    def check(self) -> None:
+        """ValidationError naming the setting that is out of bounds."""
+        from arco.orchestration.executors.http import HttpExecutor
+
+        known = ("pool", "inprocess", HttpExecutor.name)
+        if self.executor not in known and not self.executor.startswith("dask://"):
+            raise ValidationError(
+                f"executor: must be pool, inprocess, http or dask://HOST:PORT "
+                f"(got {self.executor!r})"
+            )
+        timers = {
+            "heartbeat_interval_s": self.heartbeat_interval_s,
+            "heartbeat_timeout_s": self.heartbeat_timeout_s,
+            "start_timeout_s": self.start_timeout_s,
+            "cancel_grace_s": self.cancel_grace_s,
+            "task_token_ttl_s": self.task_token_ttl_s,
+            "poll_wait_s": self.poll_wait_s,
+        }
+        for name, value in timers.items():
+            if not value > 0:
+                raise ValidationError(f"{name}: must be positive (got {value})")
+        if self.heartbeat_timeout_s <= self.heartbeat_interval_s:
+            raise ValidationError(
+                "heartbeat_timeout_s: must be longer than heartbeat_interval_s "
+                f"({self.heartbeat_timeout_s} <= {self.heartbeat_interval_s})"
+            )
+        if self.capacity is not None and self.capacity < 1:
+            raise ValidationError(f"capacity: must be at least 1 (got {self.capacity})")
+
+
+@dataclass(frozen=True)
 class ServerSettings:
     """Everything ``create_app`` needs. ``dev=True`` takes the scope from request headers."""
 
@@ -134,9 +185,12 @@ class ServerSettings:
     iceberg_clients: tuple[IcebergClient, ...] = ()
     #: lifetime of the tokens ``/iceberg/v1/oauth/tokens`` issues, seconds
     iceberg_token_ttl_s: int = 3600
+    #: how runs are executed (``arco serve --executor`` and the timers)
+    orchestration: OrchestrationSettings = field(default_factory=OrchestrationSettings)
 
     def check(self) -> None:
         """Refuse unsafe configurations (raises ValidationError naming the setting)."""
+        self.orchestration.check()
         if self.dev:
             if not self.force_dev and not _is_loopback(self.host):
                 raise ValidationError(
