@@ -1,7 +1,8 @@
 """A small, varied workspace for the fuzzing tests (Schemathesis, the SQL grammar):
 namespaces, tables with columns of several types, updates, renames and drops (so the
 snapshots hold deltas, superseded versions and tombstones), lineage edges (one removed) and
-folded materializations (importable as ``seed_support``)."""
+folded materializations, and runs with their tasks and attempts (importable as
+``seed_support``)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 from arco.catalog import Catalog
 from arco.core.scope import DEFAULT_SCOPE, Scope
 from arco.executions import Executions
+from arco.orchestration import runs as run_events
 from arco.storage import open_store
 from arco.tier2.envelope import increasing_ids, parse_event
 
@@ -99,3 +101,70 @@ def seed_workspace(store_url: str, scope: Scope = DEFAULT_SCOPE) -> None:
                 for i, e in enumerate(events)
             ]
         )
+    seed_runs(store_url, scope)
+
+
+def seed_runs(store_url: str, scope: Scope = DEFAULT_SCOPE) -> None:
+    """Two runs: one that ran its tasks (a retry, a success), one cancelled; a stale event."""
+    retry = run_events.RetryV1(backoff_s=0.5, factor=2.0, max_backoff_s=10.0, jitter=0.0)
+    tasks = [
+        run_events.TaskSpecV1(task_key="raw/events_v2:materialize", asset_key="raw/events_v2"),
+        run_events.TaskSpecV1(
+            task_key="sales/orders:materialize",
+            asset_key="sales/orders",
+            stage=1,
+            upstream=["raw/events_v2:materialize"],
+            max_attempts=2,
+            retry=retry,
+            timeout_s=30.5,
+            pools=["db"],
+        ),
+    ]
+    first = run_events.RunTriggeredV1(
+        run_id="run-1",
+        run_key="nightly",
+        request_hash="h1",
+        plan_fingerprint="fp1",
+        selection=["sales/orders+"],
+        executor="inline",
+        tags={"owner": "analytics"},
+        tasks=tasks,
+    )
+    second = first.model_copy(update={"run_id": "run-2", "run_key": None, "priority": 5})
+    raw, orders = (t.task_key for t in tasks)
+    at = BASE_MS + 1000
+    events = [
+        run_events.run_triggered(first, occurred_ms=at),
+        run_events.run_triggered(second, occurred_ms=at + 1),
+        run_events.task_dispatched(
+            "run-1", raw, 1, "a-1", "inline", at + 60_000, occurred_ms=at + 2
+        ),
+        run_events.attempt_started("run-1", raw, "a-1", "worker-1", occurred_ms=at + 3),
+        run_events.attempt_completed(
+            "run-1", raw, "a-1", "succeeded", output={"rows": 12}, occurred_ms=at + 4
+        ),
+        run_events.task_dispatched(
+            "run-1", orders, 1, "a-2", "inline", at + 60_000, occurred_ms=at + 5
+        ),
+        run_events.attempt_heartbeat("run-1", orders, "a-2", 1, occurred_ms=at + 6),
+        run_events.attempt_completed(
+            "run-1",
+            orders,
+            "a-2",
+            "failed",
+            error="timeout talking to db",
+            error_category="io",
+            retryable=True,
+            occurred_ms=at + 7,
+        ),
+        run_events.task_dispatched(
+            "run-1", orders, 2, "a-3", "inline", at + 90_000, occurred_ms=at + 600
+        ),
+        run_events.attempt_completed("run-1", orders, "a-3", "succeeded", occurred_ms=at + 700),
+        # a zombie: the first attempt reports again (stale)
+        run_events.attempt_started("run-1", orders, "a-2", occurred_ms=at + 701),
+        run_events.run_cancel_requested("run-2", "not needed", occurred_ms=at + 800),
+    ]
+    with run_events.Runs(open_store(store_url), scope, fold="inline") as runs:
+        for event in events:  # one round each: the snapshots hold deltas and superseded rows
+            runs.append([event])

@@ -20,7 +20,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("storage",),
     ("metadata",),
     ("tier1", "tier2"),
-    ("catalog", "lineage", "executions"),
+    ("catalog", "lineage", "executions", "orchestration.runs"),
     ("domains",),
     ("iceberg", "orchestration"),
     ("query", "maintenance"),
@@ -30,11 +30,24 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("__init__", "__main__"),
 )
 LAYER = {pkg: i for i, layer in enumerate(LAYERS) for pkg in layer}
+#: sub-packages layered on their own: the ``runs`` tier-2 domain lives in ``orchestration``
+#: (ADR 015) but sits with the other domains, below the registry that lists it
+SUBPACKAGES = ("orchestration.runs",)
+
+
+def _layered(dotted: str) -> str:
+    """The layered package of a dotted module path below ``arco``."""
+    for sub in SUBPACKAGES:
+        if dotted == sub or dotted.startswith(sub + "."):
+            return sub
+    return dotted.split(".", maxsplit=1)[0]
 
 
 def package_of(path: Path) -> str:
     rel = path.relative_to(SRC)
-    return rel.parts[0] if len(rel.parts) > 1 else rel.stem
+    if len(rel.parts) == 1:
+        return rel.stem
+    return _layered(".".join(rel.parts[:-1]))
 
 
 def imported_packages(path: Path) -> set[str]:
@@ -43,11 +56,11 @@ def imported_packages(path: Path) -> set[str]:
         names: list[str] = []
         if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             names = [node.module]
-            if node.module == "arco":
-                names = [f"arco.{a.name}" for a in node.names]
+            if node.module == "arco" or node.module.startswith("arco."):
+                names = [f"{node.module}.{a.name}" for a in node.names]
         elif isinstance(node, ast.Import):
             names = [a.name for a in node.names]
-        out.update(n.split(".")[1] for n in names if n.startswith("arco."))
+        out.update(_layered(n.removeprefix("arco.")) for n in names if n.startswith("arco."))
     return out
 
 
@@ -98,3 +111,15 @@ def test_the_check_sees_an_upward_import(tmp_path: Path) -> None:
     module.write_text("from arco.server.app import create_app\nimport arco.core.ids\n")
     assert imported_packages(module) == {"server", "core"}
     assert LAYER["server"] > LAYER["metadata"]
+
+
+def test_the_runs_domain_is_layered_below_the_registry(tmp_path: Path) -> None:
+    module = tmp_path / "m.py"
+    module.write_text(
+        "from arco.orchestration.runs.domain import RUNS_SPEC\n"
+        "from arco.orchestration import planner\n"
+    )
+    assert imported_packages(module) == {"orchestration.runs", "orchestration"}
+    assert package_of(SRC / "orchestration" / "runs" / "folds.py") == "orchestration.runs"
+    assert package_of(SRC / "orchestration" / "planner.py") == "orchestration"
+    assert LAYER["orchestration.runs"] < LAYER["domains"] < LAYER["orchestration"]

@@ -13,17 +13,19 @@ from arco.errors import ValidationError
 from arco.executions import EXECUTIONS
 from arco.maintenance import gc, verify
 from arco.metadata import layout
+from arco.orchestration.runs import RUNS
 from arco.storage import open_store
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_every_domain_once_tier1_first() -> None:
-    assert NAMES == ("catalog", "lineage", "executions")
+    assert NAMES == ("catalog", "lineage", "executions", "runs")
     assert len(set(NAMES)) == len(NAMES)
-    assert list(TIER1) == ["catalog", "lineage"] and list(TIER2) == ["executions"]
+    assert list(TIER1) == ["catalog", "lineage"] and list(TIER2) == ["executions", "runs"]
     assert [d.tier for d in DOMAINS] == sorted(d.tier for d in DOMAINS)
     assert EXECUTIONS.spec is TIER2["executions"]  # the compactor's domain is the registered one
+    assert RUNS.spec is TIER2["runs"]
     assert "search" not in NAMES  # search postings are tables of the catalog domain
     assert not hasattr(layout, "DOMAINS") and not hasattr(layout, "TIER2_DOMAINS")
 
@@ -40,7 +42,7 @@ def test_views_name_real_tables_and_each_domain_is_queried() -> None:
 def test_lookup_names_the_field_and_the_choices() -> None:
     assert domain("lineage").tier == 1
     with pytest.raises(
-        ValidationError, match=r"^domain: must be one of catalog, lineage, executions"
+        ValidationError, match=r"^domain: must be one of catalog, lineage, executions, runs"
     ):
         domain("search")
 

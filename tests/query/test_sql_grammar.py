@@ -58,6 +58,8 @@ JOINS = [
     ("search.postings", "catalog.tables", "table_id", "table_id"),
     ("lineage.edges", "executions.materializations", "source", "asset_key"),
     ("executions.materializations", "executions.ingested", "event_id", "event_id"),
+    ("runs.tasks", "runs.runs", "run_id", "run_id"),
+    ("runs.attempts", "runs.runs", "run_id", "run_id"),
 ]
 
 

@@ -9,12 +9,13 @@ from typing import Annotated
 import typer
 
 from arco.cli.context import CliContext, JsonFlag, current, fail, print_json, table
-from arco.cli.executions import check_domain
+from arco.cli.executions import check_domain, tier2_ingestor
 from arco.core.clock import SYSTEM_CLOCK
 from arco.core.scope import Scope
 from arco.errors import ValidationError
 from arco.storage import ScopedStore, open_store
 from arco.tier2.envelope import EventEnvelope, increasing_ids, parse_event
+from arco.tier2.ingestor import UnknownEvents
 from arco.tier2.ledger import EventLedger
 
 app = typer.Typer(
@@ -93,9 +94,13 @@ def append(
     if unknown not in ("reject", "quarantine"):
         fail(f"--unknown: must be 'reject' or 'quarantine' (got {unknown!r})")
     events, numbers = _parse_lines(_read_input(file), source)
-    executions = cli.executions(unknown="quarantine" if unknown == "quarantine" else "reject")
+    policy: UnknownEvents = "quarantine" if unknown == "quarantine" else "reject"
     try:
-        executions.append(events, fold="inline" if fold else "off")
+        if domain == "executions":
+            cli.executions(unknown=policy).append(events, fold="inline" if fold else "off")
+        else:
+            with tier2_ingestor(cli, domain, policy, "inline" if fold else "off") as ingestor:
+                ingestor.append(events)
     except ValidationError as exc:
         m = _BATCH_INDEX.match(exc.message)
         if m is None:

@@ -8,7 +8,7 @@ import signal
 import threading
 import time
 from collections.abc import Iterator
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -25,9 +25,12 @@ from arco.cli.context import (
 )
 from arco.core.clock import rfc3339_ms
 from arco.core.paging import Page
-from arco.domains.registry import TIER2
+from arco.core.scope import Scope
+from arco.domains.registry import EVENTS, TIER2
 from arco.executions import Materialization
-from arco.tier2.compactor import CompactionResult
+from arco.storage import ScopedStore, open_store
+from arco.tier2.compactor import CompactionResult, Compactor, CompactorOptions
+from arco.tier2.ingestor import FoldMode, Ingestor, UnknownEvents
 
 app = typer.Typer(
     name="materializations",
@@ -42,6 +45,18 @@ def check_domain(domain: str) -> None:
             f"--domain: {domain!r} is not a tier-2 domain "
             f"(tier-2 domains: {', '.join(sorted(TIER2))})"
         )
+
+
+def tier2_ingestor(
+    cli: CliContext, domain: str, unknown: UnknownEvents = "reject", fold: FoldMode = "inline"
+) -> Ingestor:
+    """An ingestor (and its compactor) of a tier-2 domain other than ``executions``, on the
+    store (``--store`` only; checkpoints inline, so the process never exits mid-way)."""
+    scope = Scope(cli.tenant, cli.workspace)
+    store = ScopedStore(open_store(cli.store_url), scope.prefix)
+    options = CompactorOptions(background_checkpoints=False)
+    compactor: Compactor[Any] = Compactor(store, EVENTS[domain], options=options)
+    return Ingestor(store, EVENTS[domain], unknown=unknown, fold=fold, compactor=compactor)
 
 
 def _summary(result: CompactionResult) -> str:
@@ -77,9 +92,24 @@ def compact(
     """
     cli = current(ctx)
     check_domain(domain)
-    executions = cli.executions()
+    ingestor: Ingestor | None = None
+    if domain == "executions":
+        compactor = cli.executions().compactor
+    else:
+        ingestor = tier2_ingestor(cli, domain)
+        compactor = ingestor.compactor
+    try:
+        _compact(cli, compactor, watch, interval, as_json)
+    finally:
+        if ingestor is not None:
+            ingestor.close()
+
+
+def _compact(
+    cli: CliContext, compactor: Compactor[Any], watch: bool, interval: float, as_json: bool
+) -> None:
     if not watch:
-        result = executions.compact()
+        result = compactor.anti_entropy()
         if as_json:
             print_json(result.to_json())
         else:
@@ -94,7 +124,7 @@ def compact(
             cli.say(_summary(result))
 
     with _stop_on_signals(stop):
-        executions.compactor.watch(interval, stop, on_pass=report)
+        compactor.watch(interval, stop, on_pass=report)
 
 
 @contextlib.contextmanager

@@ -6,6 +6,7 @@ list of domains from here; nothing else names them. See :mod:`.registry`.
 
 from arco.domains.registry import (
     DOMAINS,
+    EVENTS,
     NAMES,
     QUERIED,
     TIER1,
@@ -18,6 +19,7 @@ from arco.domains.registry import (
 
 __all__ = [
     "DOMAINS",
+    "EVENTS",
     "NAMES",
     "QUERIED",
     "TIER1",

@@ -12,10 +12,12 @@ from typing import Any
 
 from arco.catalog.domain import CATALOG
 from arco.errors import ValidationError
-from arco.executions.domain import EXECUTIONS_SPEC
+from arco.executions.domain import EXECUTIONS
 from arco.lineage.domain import LINEAGE
 from arco.metadata.domain import DomainSpec
 from arco.metadata.layout import Tier
+from arco.orchestration.runs.domain import RUNS
+from arco.tier2.compactor import Tier2Domain
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,8 @@ class Domain:
 
     spec: DomainSpec[Any]
     views: tuple[View, ...]
+    #: a tier-2 domain's event types (what its compactor and ingestors apply)
+    events: Tier2Domain[Any] | None = None
 
     @property
     def name(self) -> str:
@@ -47,6 +51,10 @@ class Domain:
         for v in self.views:
             if v.table not in self.spec.specs:
                 raise TypeError(f"view {v.schema}.{v.name}: {self.name} has no table {v.table}")
+        if (self.tier == 2) != (self.events is not None):
+            raise TypeError(f"domain {self.name}: event types are given for tier-2 domains only")
+        if self.events is not None and self.events.spec is not self.spec:
+            raise TypeError(f"domain {self.name}: its event types belong to another domain")
 
 
 DOMAINS: tuple[Domain, ...] = (
@@ -62,11 +70,22 @@ DOMAINS: tuple[Domain, ...] = (
     ),
     Domain(LINEAGE, (View("lineage", "edges", "lineage_edges"),)),
     Domain(
-        EXECUTIONS_SPEC,
+        EXECUTIONS.spec,
         (
             View("executions", "materializations", "materializations"),
             View("executions", "ingested", "ingested"),
         ),
+        EXECUTIONS,
+    ),
+    Domain(
+        RUNS.spec,
+        (
+            View("runs", "runs", "runs"),
+            View("runs", "tasks", "tasks"),
+            View("runs", "attempts", "attempts"),
+            View("runs", "ingested", "ingested"),
+        ),
+        RUNS,
     ),
 )
 
@@ -76,6 +95,8 @@ NAMES: tuple[str, ...] = tuple(d.name for d in DOMAINS)
 TIER1: dict[str, DomainSpec[Any]] = {d.name: d.spec for d in DOMAINS if d.tier == 1}
 #: tier-2 domains (ledger, compactor; Parquet under ``state/``), by name
 TIER2: dict[str, DomainSpec[Any]] = {d.name: d.spec for d in DOMAINS if d.tier == 2}
+#: the event types of each tier-2 domain (for its compactor and ingestors), by name
+EVENTS: dict[str, Tier2Domain[Any]] = {d.name: d.events for d in DOMAINS if d.events is not None}
 #: every SQL view: (schema, view) -> (domain, Parquet table)
 VIEWS: dict[tuple[str, str], tuple[DomainSpec[Any], str]] = {
     (v.schema, v.name): (d.spec, v.table) for d in DOMAINS for v in d.views

@@ -7,7 +7,7 @@ manifest names as ``parent_hash``), versions are contiguous, commit ids increase
 fencing tokens never go down; the lock's token is not behind the manifest's; and the
 decoded state obeys the catalog's invariants (parents exist, names unique).
 
-Per tier-2 domain (``executions``): the same file, layout and chain checks (files under
+Per tier-2 domain (``executions``, ``runs``): the same file, layout and chain checks (files under
 ``state/{domain}/``; commit kinds ``compact``/``checkpoint``/``merge``/``fence``; the fencing token
 never changes, there is no lock); the watermark is at least every ``ingested`` name (and is
 itself one, unless rows were pruned); no row is newer than the snapshot; every quarantined
@@ -38,7 +38,6 @@ from arco.core.clock import SYSTEM_CLOCK
 from arco.core.names import name_key
 from arco.domains.registry import NAMES, TIER1, TIER2
 from arco.errors import ArcoError, ObjectNotFoundError
-from arco.executions import ExecutionsState
 from arco.maintenance.gc import DEFAULT_LEDGER_RETENTION_S
 from arco.maintenance.iceberg_gc import ICEBERG_DOMAIN, verify_iceberg
 from arco.metadata.commit_log import read_commit
@@ -55,7 +54,7 @@ from arco.metadata.parquet import merge_tables, parquet_row_count
 from arco.metadata.snapshot import SnapshotLoader
 from arco.storage.port import ObjectStore
 from arco.tier1.lock import LeaseLock
-from arco.tier2.ingested import OUTCOMES
+from arco.tier2.ingested import OUTCOMES, IngestedRow
 
 #: default of ``lag_bound_s``: a ledger object unfolded for longer is a finding
 DEFAULT_LAG_BOUND_S = 300
@@ -200,11 +199,11 @@ def _check_tier2_state(
     pruned: bool,
 ) -> set[str]:
     """Watermark, row versions and quarantine copies of a tier-2 state; the folded names."""
-    state: ExecutionsState = SnapshotLoader(store, TIER2[domain]).load(head)
+    spec = TIER2[domain]
+    state = SnapshotLoader(store, spec).load(head)
     m = head.manifest
-    rows = dict(state.ingested.items())
+    rows: dict[str, IngestedRow] = dict(state.ingested.items())
     report.count("ingested", len(rows))
-    report.count("materializations", len(state.materializations))
     for row in rows.values():
         if row.version > m.snapshot_version:
             report.add(
@@ -215,14 +214,19 @@ def _check_tier2_state(
             )
         if row.outcome not in OUTCOMES:
             report.add(domain, "bad_outcome", f"ingested {row.name}: outcome {row.outcome!r}")
-    for mat in state.materializations.values():
-        if mat.version > m.snapshot_version:
-            report.add(
-                domain,
-                "row_version",
-                f"materialization {mat.materialization_id}: version {mat.version} is newer "
-                f"than the snapshot ({m.snapshot_version})",
-            )
+    for table, table_spec in spec.specs.items():
+        if table == "ingested":
+            continue
+        entities = list(state.rows(table))
+        report.count(table, len(entities))
+        for entity in entities:
+            if entity.version > m.snapshot_version:
+                report.add(
+                    domain,
+                    "row_version",
+                    f"{table} {table_spec.key_of(entity)}: version {entity.version} is newer "
+                    f"than the snapshot ({m.snapshot_version})",
+                )
     newest = max(rows, default=None)
     if m.watermark is None:
         if newest is not None:

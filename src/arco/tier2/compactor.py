@@ -9,7 +9,9 @@ compactor folds ledger objects into the domain's Parquet state, one *round* at a
    missed, including objects that sort below the watermark);
 3. read them and fold them in event order: a copy of an event already folded is a
    ``duplicate`` (by idempotency key, across compactions); an event older than the row it
-   would replace is ``superseded``; a malformed, unknown or unapplicable event is
+   would replace is ``superseded``; an event that is not a legal transition from the
+   state it meets (a state-machine domain such as ``runs``) is ``stale`` with its reason
+   and changes nothing; a malformed, unknown or unapplicable event is
    ``quarantined`` with its reason (copied under ``quarantine/``), never dropped and never
    blocking the others;
 4. write one delta Parquet file per changed table under a directory unique to the attempt;
@@ -73,6 +75,7 @@ __all__ = [
     "CompactorOptions",
     "EventType",
     "Fold",
+    "FoldResult",
     "Tier2Domain",
     "dedupe_key",
     "event_order",
@@ -112,18 +115,24 @@ class Fold:
     ctx: ApplyContext
 
 
+#: what a fold returns: the outcome, or the outcome and its detail (why it was ``stale``)
+FoldResult = Outcome | tuple[Outcome, str]
+
+
 @dataclass(frozen=True)
 class EventType:
     """How a tier-2 domain applies one event type and version.
 
     ``parse`` validates a payload (ValidationError naming ``payload.<field>``); ``fold``
-    applies the parsed payload to the changes of a round and says what became of it.
+    applies the parsed payload to the changes of a round and says what became of it,
+    optionally with a detail recorded in ``ingested`` (a ``stale`` fold says why, and must
+    have written nothing).
     """
 
     event_type: str
     event_version: int
     parse: Callable[[dict[str, Any]], Any]
-    fold: Callable[[Fold, Any, Changes[Any]], Outcome]
+    fold: Callable[[Fold, Any, Changes[Any]], FoldResult]
 
 
 class Tier2State(DomainState, Protocol):
@@ -392,6 +401,24 @@ class Compactor(PublishingSteps, Generic[T2]):
                 break
         result.already_folded = total - result.folded - result.missing
 
+    def preview(self, events: Mapping[str, EventEnvelope], base: T2 | None = None) -> T2:
+        """The head state with ``events`` (ledger object name -> event) folded in memory, in
+        event order, as a round would fold them; nothing is written. Objects the head has
+        folded already are skipped, so a preview is never ahead of the ledger and never
+        counts an event twice. What a process reads between its appends and the background
+        round that publishes them (the round re-folds them over whatever head it meets).
+        ``base``: an earlier preview over the current head, to fold only what is new."""
+        state = self.head()[1] if base is None else base
+        todo = [(name, e) for name, e in events.items() if name not in state.ingested]
+        if not todo:
+            return state
+        ctx = ApplyContext(version=state.version + 1, now_ms=self._clock.now_ms())
+        changes: Changes[T2] = Changes(state)
+        items = [_Read(f"{ledger_prefix(self._name)}{n}.json", n, e) for n, e in todo]
+        for item in _in_event_order(items):
+            self._fold_one(item, changes, ctx)
+        return changes.state
+
     def _prunable(self, ingested: Mapping[str, IngestedRow], listed: set[str]) -> list[str]:
         """Rows whose ledger object is gone, folded more than the dedupe window ago."""
         cutoff = self._clock.now_ms() - self.options.dedupe_window_ms
@@ -513,7 +540,8 @@ class Compactor(PublishingSteps, Generic[T2]):
             try:
                 parsed = handler.parse(event.payload)
                 fold = Fold(event, key, event_order(event), rfc3339_to_ms(event.occurred_at), ctx)
-                outcome = handler.fold(fold, parsed, changes)
+                folded = handler.fold(fold, parsed, changes)
+                outcome, detail = folded if isinstance(folded, tuple) else (folded, None)
             except ValidationError as exc:
                 outcome, detail = "quarantined", exc.message
         self._record(changes, item, key, outcome, detail, ctx)

@@ -18,10 +18,14 @@ from arco.metadata.parquet import TIMESTAMP, TableSpec, field, schema_of
 
 __all__ = ["FOLDED", "INGESTED", "OUTCOMES", "IngestedRow", "Outcome"]
 
-Outcome = Literal["applied", "superseded", "duplicate", "quarantined"]
-OUTCOMES: tuple[Outcome, ...] = ("applied", "superseded", "duplicate", "quarantined")
+#: what became of a ledger object: ``applied``; ``superseded`` (older than the row it would
+#: replace); ``stale`` (not a legal transition from the state it met, e.g. a callback of
+#: an attempt that is no longer current: it changes nothing and ``detail`` says why);
+#: ``duplicate`` (a copy of an event already folded); ``quarantined`` (cannot be applied)
+Outcome = Literal["applied", "superseded", "stale", "duplicate", "quarantined"]
+OUTCOMES: tuple[Outcome, ...] = ("applied", "superseded", "stale", "duplicate", "quarantined")
 #: outcomes of the copy of an event that was folded (later copies are its duplicates)
-FOLDED: frozenset[str] = frozenset({"applied", "superseded"})
+FOLDED: frozenset[str] = frozenset({"applied", "superseded", "stale"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +39,7 @@ class IngestedRow:
     #: ``k:{idempotency_key}`` or ``e:{event_id}``: copies of one event share it
     dedupe_key: str | None
     outcome: str
-    #: why it was quarantined, or the object it duplicates
+    #: why it was quarantined or stale, or the object it duplicates
     detail: str | None
     occurred_at: int | None
     compacted_at: int
