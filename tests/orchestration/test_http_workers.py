@@ -5,7 +5,8 @@ Deploy A -> B -> C through the API, run selections on two workers, ``run_key``
 idempotency; kill -9 a worker in the middle of a task (the heartbeat timeout fails the
 attempt, the other worker runs the next one, the run succeeds, the killed attempt's late
 ``completed`` is rejected); cancel a run whose task is running (the worker sees it on its
-next heartbeat); task tokens that are forged, expired or another attempt's are refused.
+next heartbeat); task tokens that are forged, expired or another attempt's are refused;
+a restarted server finishes the runs of the one before.
 """
 
 from __future__ import annotations
@@ -379,3 +380,26 @@ def test_cancel_reaches_the_running_task_on_its_next_heartbeat(env: Env) -> None
         assert all(t.state in ("CANCELLED", "FAILED") for t in done.tasks), done.tasks
         assert not [a for a in attempts if a.state in ("RUNNING", "DISPATCHED")]
         assert len(started_markers(env.control, "forever", run.run_id)) == 1
+
+
+@pytest.mark.slow
+def test_a_restarted_server_finishes_the_runs_of_the_one_before(tmp_path: Path, env: Env) -> None:
+    """The first server dispatches and stops before any worker came; the second one, on the
+    same store, starts the workspace's controller when the run is read, times the lost
+    attempt out at its start deadline and hands the retry to a worker."""
+    store_url = f"file://{tmp_path / 'store'}"
+    options = [o if o != "20" else "2" for o in SERVE_OPTIONS]  # --start-timeout 2
+    manifest = build_manifest(load_definitions(str(env.code)))
+    with serve_process(store_url, tmp_path / "first.log", *options) as first:
+        with Client(first.url) as client:
+            client.deploy(manifest)
+            run = client.trigger_run(["demo/slow"])
+            wait_for(lambda: client.run_attempts(run.run_id), 30, "the first dispatch")
+    with serve_process(store_url, tmp_path / "second.log", *options) as second:
+        restarted = Env(second, Client(second.url), env.code, env.control, tmp_path)
+        with restarted.client, restarted.workers("r1"):
+            done = restarted.wait_run(run.run_id, timeout=60)
+            assert done.state == "SUCCEEDED", done
+            attempts = restarted.client.run_attempts(run.run_id)
+            assert [a.state for a in attempts] == ["TIMED_OUT", "SUCCEEDED"]
+            assert attempts[0].error == "start_deadline" and attempts[1].worker == "r1"

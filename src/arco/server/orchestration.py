@@ -2,7 +2,7 @@
 workspace, started on demand, with its controller on a background thread.
 
 A workspace's orchestrator starts the first time something needs its controller: a run is
-triggered or cancelled, a worker polls, an attempt calls back. It uses the server's one
+triggered, cancelled or read while unfinished, a worker polls, an attempt calls back. It uses the server's one
 executor (``arco serve --executor``: ``pool`` by default, ``inprocess``, ``dask://...``,
 or ``http`` for ``arco worker`` processes, whose queue it then holds). Reads (runs, tasks,
 attempts) do not start anything: they use the orchestrator's ``Runs`` if it runs, else a
@@ -108,6 +108,11 @@ class Orchestrators:
         for old in evicted:
             old.close()
         return reader
+
+    def running(self, scope: Scope) -> bool:
+        """Whether the orchestrator of ``scope`` runs."""
+        with self._lock:
+            return scope in self._running
 
     def get(self, scope: Scope) -> Orchestrator:
         """The running orchestrator of ``scope``, started if needed."""

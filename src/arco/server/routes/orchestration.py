@@ -386,10 +386,18 @@ def list_runs(
     "/runs/{run_id}",
     response_model=RunDetail,
     summary="A run with its tasks",
+    description="Reading an unfinished run starts the workspace's controller on this "
+    "server if it does not run yet (after a restart, say).",
     responses=error_responses(400, 404),
 )
 def get_run(run_id: RunId, caller: Caller, request: Request) -> RunDetail:
-    return _detail(_orchestrators(request).runs(caller.scope), run_id)
+    svc = _orchestrators(request)
+    detail = _detail(svc.runs(caller.scope), run_id)
+    if detail.state not in RUN_TERMINAL and not svc.running(caller.scope):
+        # an unfinished run of a workspace this server does not drive yet (it restarted):
+        # start its controller, so that watching a run is enough to see it finish
+        svc.get(caller.scope)
+    return detail
 
 
 @router.post(
