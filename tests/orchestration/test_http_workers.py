@@ -76,6 +76,7 @@ PIPELINE = textwrap.dedent(
     @asset
     def a(context):
         _mark("a", context)
+        print(f"a says hello from attempt {context.attempt}")
         return pa.table({"x": [1, 2, 3]})
 
 
@@ -287,7 +288,12 @@ def test_deploy_selection_and_run_key_on_two_workers(env: Env) -> None:
 
         listed = env.client.list_runs(state="SUCCEEDED")
         assert {chain.run_id, only_a.run_id} <= {r.run_id for r in listed.items}
-        assert isinstance(env.client.run_logs(chain.run_id), str)
+        # what the asset printed on the worker, stored by it, read through the server
+        logs = env.client.run_logs(chain.run_id)
+        assert "a says hello from attempt 1" in logs
+        assert f"==> {a.task_key} attempt 1 ({a.attempt_id}) <==" in logs
+        only_b = env.client.run_logs(chain.run_id, task=b.task_key)
+        assert "hello" not in only_b
         with pytest.raises(NotFoundError):
             env.client.get_run("01JUNKNOWNRUN0000000000000")
 
