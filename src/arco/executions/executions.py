@@ -55,6 +55,7 @@ class Executions:
         fold: FoldMode = "background",
         unknown: UnknownEvents = "reject",
         options: CompactorOptions | None = None,
+        linger_s: float = 0.0,
     ) -> None:
         self.scope = scope
         self.root_store = store
@@ -63,7 +64,12 @@ class Executions:
             self.store, EXECUTIONS, options=options
         )
         self._ingestor = Ingestor(
-            self.store, EXECUTIONS, unknown=unknown, fold=fold, compactor=self.compactor
+            self.store,
+            EXECUTIONS,
+            unknown=unknown,
+            fold=fold,
+            compactor=self.compactor,
+            linger_s=linger_s,
         )
         self._sorted: tuple[int, Sorted[MaterializationRow]] | None = None
         self._mutex = threading.Lock()

@@ -25,9 +25,10 @@ decides what each event means. Invariants:
 
 from __future__ import annotations
 
+import heapq
 import logging
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -60,6 +61,10 @@ __all__ = ["Controller", "ControllerOptions", "Pass", "waiting_reason"]
 log = logging.getLogger(__name__)
 
 Reason = Literal["start_deadline", "heartbeat", "timeout"]
+
+#: how far before its previous listing a controller lists the ledger again (clock skew
+#: between the processes that mint events)
+LISTING_SKEW_MS = 5_000
 
 
 def _json_list(text: str) -> list[str]:
@@ -195,18 +200,19 @@ class Controller:
         for run in admitted:
             if not self._serves(run):
                 continue
-            tasks = sorted(state.tasks_of(run.run_id), key=lambda t: (t.stage, t.task_key))
-            for task in tasks:
+            live = list(state.live_tasks(run.run_id))
+            candidates: list[TaskRow] = []
+            for task in live:
                 due = self._timers(state, run, task, now, events, result)
                 if due is not None:
                     result.next_due_ms = _earliest(result.next_due_ms, due)
-            if run.state == CANCELLING:
+                if _dispatchable(task, now):
+                    candidates.append(task)
+                elif task.state == RETRY_WAIT and task.retry_at is not None:
+                    result.next_due_ms = _earliest(result.next_due_ms, task.retry_at)
+            if run.state == CANCELLING or busy >= self.executor.capacity:
                 continue
-            for task in tasks:
-                if not _dispatchable(task, now):
-                    if task.state == RETRY_WAIT and task.retry_at is not None:
-                        result.next_due_ms = _earliest(result.next_due_ms, task.retry_at)
-                    continue
+            for task in _in_dispatch_order(candidates, self.executor.capacity - busy):
                 pools = _json_list(task.pools)
                 if busy >= self.executor.capacity:
                     break
@@ -251,11 +257,14 @@ class Controller:
 
     def _fresh_state(self) -> RunsState:
         now = self._clock.now_ms()
-        stale = (
-            self._listed_ms is None or now - self._listed_ms > self.options.max_staleness_s * 1000
-        )
-        if stale:
-            self.runs.compact_periodic()
+        last = self._listed_ms
+        if last is None:
+            self.runs.compact_periodic()  # the first pass lists the whole ledger
+            self._listed_ms = now
+        elif now - last > self.options.max_staleness_s * 1000:
+            # what other processes appended since the last listing: their events are minted
+            # when appended, so listing from a little before it (clock skew) finds them
+            self.runs.compactor.anti_entropy(since_ms=last - LISTING_SKEW_MS)
             self._listed_ms = now
         return self.runs.state()
 
@@ -272,7 +281,7 @@ class Controller:
         for run in runs:
             if not self._serves(run):
                 continue
-            for task in state.tasks_of(run.run_id):
+            for task in state.live_tasks(run.run_id):
                 if task.state in TASK_ACTIVE:
                     busy += 1
                     for p in _json_list(task.pools):
@@ -384,6 +393,23 @@ class Controller:
 
 def _queue_order(run: RunRow) -> tuple[int, int, str]:
     return (-run.priority, run.created_at, run.run_id)
+
+
+def _in_dispatch_order(tasks: list[TaskRow], free: int) -> Iterator[TaskRow]:
+    """Tasks by stage then key, lazily: when there are many, the few the free capacity can
+    take (with room for the ones a pool limit skips) are sorted first, the rest only if
+    the caller asks for more."""
+    if len(tasks) <= 256:
+        yield from sorted(tasks, key=_dispatch_key)
+        return
+    first = heapq.nsmallest(free * 4 + 16, tasks, key=_dispatch_key)
+    yield from first
+    chosen = {t.id for t in first}
+    yield from sorted((t for t in tasks if t.id not in chosen), key=_dispatch_key)
+
+
+def _dispatch_key(task: TaskRow) -> tuple[int, str]:
+    return (task.stage, task.task_key)
 
 
 def _dispatchable(task: TaskRow, now: int) -> bool:

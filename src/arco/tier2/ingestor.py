@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 from arco.errors import ArcoError, ValidationError
+from arco.metadata.layout import ledger_prefix
 from arco.storage.port import ObjectStore
 from arco.tier2.compactor import Compactor, CompactorOptions, Tier2Domain
 from arco.tier2.envelope import EventEnvelope
@@ -45,6 +46,7 @@ class Ingestor:
         compactor: Compactor[Any] | None = None,
         options: CompactorOptions | None = None,
         entropy: str | None = None,
+        linger_s: float = 0.0,
     ) -> None:
         if unknown not in ("reject", "quarantine"):
             raise ValidationError(f"unknown: must be 'reject' or 'quarantine' (got {unknown!r})")
@@ -59,7 +61,14 @@ class Ingestor:
         self._pending: list[tuple[str, EventEnvelope]] = []
         self._busy = False
         self._closed = False
+        self._flushing = 0
         self._thread: threading.Thread | None = None
+        #: background mode: how long a round waits for more events after the first one
+        #: (fewer, larger rounds when events trickle in; readers of :meth:`unpublished`
+        #: with :meth:`Compactor.preview` do not wait for it)
+        self.linger_s = linger_s
+        # ledger object name -> event, appended here and not yet folded by a round
+        self._unpublished: dict[str, EventEnvelope] = {}
         #: the most recent background fold failure (cleared by a successful fold)
         self.last_error: ArcoError | None = None
 
@@ -85,13 +94,38 @@ class Ingestor:
         if mode == "inline":
             self.compactor.compact(keys, events)
         elif mode == "background" and keys:
+            with self._cond:
+                for key, event in zip(keys, events, strict=True):
+                    self._unpublished[self._name_of(key)] = event
             self._enqueue(keys, events)
         return keys
+
+    def _name_of(self, key: str) -> str:
+        return key[len(ledger_prefix(self.domain.name)) : -len(".json")]
+
+    def unpublished(self) -> dict[str, EventEnvelope]:
+        """The events appended in background mode whose round has not published yet (by
+        ledger object name): with :meth:`Compactor.preview`, what this process has
+        appended but the head does not show yet."""
+        with self._cond:
+            return dict(self._unpublished)
+
+    def forget(self, names: list[str]) -> None:
+        """Stop tracking objects found folded otherwise (a later anti-entropy pass after
+        their background round failed)."""
+        with self._cond:
+            for name in names:
+                self._unpublished.pop(name, None)
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until every appended event was folded (or its fold failed); False on timeout."""
         with self._cond:
-            return self._cond.wait_for(lambda: not self._pending and not self._busy, timeout)
+            self._flushing += 1
+            self._cond.notify_all()  # a lingering round starts now
+            try:
+                return self._cond.wait_for(lambda: not self._pending and not self._busy, timeout)
+            finally:
+                self._flushing -= 1
 
     def close(self) -> None:
         """Fold what is pending, then stop the background thread."""
@@ -126,6 +160,8 @@ class Ingestor:
                 self._cond.wait_for(lambda: self._pending or self._closed)
                 if not self._pending:
                     return
+                if self.linger_s > 0 and not self._closed and not self._flushing:
+                    self._cond.wait_for(lambda: self._closed or self._flushing, self.linger_s)
                 pending, self._pending = self._pending, []
                 self._busy = True
             keys = [key for key, _ in pending]
@@ -133,6 +169,9 @@ class Ingestor:
                 # the events are in hand: the fast path folds them without reading them back
                 self.compactor.compact(keys, [event for _, event in pending])
                 self.last_error = None
+                with self._cond:
+                    for key in keys:
+                        self._unpublished.pop(self._name_of(key), None)
             except ArcoError as exc:
                 # the events are safe in the ledger; anti-entropy folds them later
                 self.last_error = exc

@@ -25,7 +25,11 @@ from arco.core import canonical_json
 from arco.metadata.domain import apply_delta
 from arco.metadata.layered import LayeredMap
 from arco.orchestration.runs.schema import (
+    DISPATCHED,
+    READY,
+    RETRY_WAIT,
     RUN_TERMINAL,
+    RUNNING,
     TASK_STATES,
     AttemptRow,
     RunRow,
@@ -37,6 +41,8 @@ from arco.tier2.ingested import FOLDED, IngestedRow
 __all__ = ["RunsState"]
 
 _STATE_INDEX = {s: i for i, s in enumerate(TASK_STATES)}
+#: task states a controller acts on (dispatch, timers)
+LIVE = frozenset({READY, RETRY_WAIT, DISPATCHED, RUNNING})
 _NO_COUNTS = (0,) * len(TASK_STATES)
 
 
@@ -60,6 +66,8 @@ class RunsState:
         self._counts: LayeredMap[str, tuple[int, ...]] = LayeredMap()
         # run ids of the runs that are not terminal
         self._active: LayeredMap[str, str] = LayeredMap()
+        # run id -> the keys of its tasks in a LIVE state (what a controller acts on)
+        self._live: LayeredMap[str, LayeredMap[str, None]] = LayeredMap()
         # keys of the list-valued index entries this copy created (it may append to them)
         self._owned: set[tuple[int, str]] = set()
 
@@ -77,6 +85,7 @@ class RunsState:
         new._task_attempts = self._task_attempts.derive()
         new._counts = self._counts.derive()
         new._active = self._active.derive()
+        new._live = self._live.derive()
         new._owned = set()
         return new
 
@@ -139,6 +148,13 @@ class RunsState:
         counts = self._counts.get(run_id, _NO_COUNTS)
         return sum(counts[_STATE_INDEX[s]] for s in states)
 
+    def live_tasks(self, run_id: str) -> Iterator[TaskRow]:
+        """The run's tasks in a LIVE state (READY, RETRY_WAIT, DISPATCHED, RUNNING): what a
+        controller dispatches or watches, without visiting the blocked and finished ones."""
+        keys: LayeredMap[str, None] | None = self._live.get(run_id)
+        for key in keys or ():
+            yield self.tasks[task_id(run_id, key)]
+
     def active_runs(self) -> list[RunRow]:
         """The runs that are not terminal (TRIGGERED, RUNNING, CANCELLING)."""
         return [self.runs[r] for r in self._active]
@@ -160,8 +176,10 @@ class RunsState:
                 for up in self.upstream(row):
                     self._append(1, self._downstream, task_id(row.run_id, up), row.task_key)
                 self._recount(row.run_id, None, row.state)
+                self._track_live(row.run_id, row.task_key, row.state in LIVE)
             elif old.state != row.state:
                 self._recount(row.run_id, old.state, row.state)
+                self._track_live(row.run_id, row.task_key, row.state in LIVE)
         elif table == "attempts":
             new = row.attempt_id not in self.attempts
             self.attempts.set(row.attempt_id, row)
@@ -189,6 +207,7 @@ class RunsState:
             for up in self.upstream(old):
                 self._discard(1, self._downstream, task_id(old.run_id, up), old.task_key)
             self._recount(old.run_id, old.state, None)
+            self._track_live(old.run_id, old.task_key, False)
         elif table == "attempts":
             attempt: AttemptRow | None = self.attempts.get(key)
             if attempt is None:
@@ -217,6 +236,20 @@ class RunsState:
         else:
             target.delete(key)
             self._owned.discard((index, key))
+
+    def _track_live(self, run_id: str, task_key: str, live: bool) -> None:
+        keys: LayeredMap[str, None] | None = self._live.get(run_id)
+        if keys is None and not live:
+            return
+        if (3, run_id) not in self._owned:
+            keys = keys.derive() if keys is not None else LayeredMap()
+            self._live.set(run_id, keys)
+            self._owned.add((3, run_id))
+        assert keys is not None
+        if live:
+            keys.set(task_key, None)
+        elif task_key in keys:
+            keys.delete(task_key)
 
     def _recount(self, run_id: str, old: str | None, new: str | None) -> None:
         counts = list(self._counts.get(run_id, _NO_COUNTS))
