@@ -92,3 +92,24 @@ def test_a_dagster_it_cannot_drive_is_recorded_not_fatal(monkeypatch: pytest.Mon
     assert "error" in result["dagster"]["assets_200"]
     assert "dagster_note" not in result
     assert summary(result)["dagster.assets_200.error"]
+
+
+def test_running_figures_are_measured(quick_run: tuple[dict[str, Any], str]) -> None:
+    result, output = quick_run
+    runs = result["runs"]
+    assert runs["launch"]["runs"] == 5
+    assert (
+        0
+        < runs["launch"]["trigger_to_started_s_best"]
+        <= runs["launch"]["trigger_to_started_s_median"]
+    )
+    chain = runs["chain"]
+    assert chain["assets"] == 10
+    assert chain["first_per_task_s"] == pytest.approx(chain["first_run_s"] / 10, rel=0.01)
+    assert chain["again_per_task_s"] > 0
+    assert runs["fanout_pool"]["tasks"] == 20 and runs["fanout_pool"]["tasks_per_s"] > 0
+    assert runs["fanout_dask"]["tasks"] == 20 and runs["fanout_dask"]["workers"] == 2
+    assert runs["per_task_vs_dagster_ratio"] == pytest.approx(
+        chain["again_per_task_s"] / runs["dagster_per_task_s_compared"], rel=0.01
+    )
+    assert "chain_per_task_s_again" in output

@@ -42,11 +42,14 @@ from rich.console import Console
 
 from arco.bench import common
 from arco.bench.common import Ui, load_average, ratio, round4
+from arco.bench.orchestration_runs import measure_runs
 from arco.orchestration.manifest import AssetSpec, DefinitionsManifest
 from arco.orchestration.planner import plan
 
 #: what spec §7 measured for Dagster 1.13.28 on this machine (assets: seconds)
 DAGSTER_REFERENCE_S = {1_000: 0.93, 5_000: 5.1}
+#: ... and its in-process materialize() of a 100-asset chain, per asset (seconds)
+DAGSTER_REFERENCE_PER_TASK_S = 0.057
 
 
 @dataclass(frozen=True)
@@ -58,16 +61,25 @@ class OrchestrationBenchConfig:
     deps_per_asset: int
     repeats: int
     seed: int
+    #: running (see :mod:`arco.bench.orchestration_runs`); 0 chain length: not measured
+    chain_length: int = 100
+    fanout_tasks: int = 200
+    launch_runs: int = 20
+    dask_workers: int = 2
 
     @classmethod
     def make(cls, quick: bool) -> OrchestrationBenchConfig:
-        """``quick``: 1,000 assets only; otherwise 1,000 and 10,000; best of 3 either way."""
+        """``quick``: 1,000 assets only and small runs; otherwise 1,000 and 10,000 assets,
+        a 100-asset chain and 200 fan-out tasks; planning best of 3 either way."""
         return cls(
             sizes=(1_000,) if quick else (1_000, 10_000),
             width=100,
             deps_per_asset=3,
             repeats=3,
             seed=12,
+            chain_length=10 if quick else 100,
+            fanout_tasks=20 if quick else 200,
+            launch_runs=5 if quick else 20,
         )
 
 
@@ -250,6 +262,29 @@ def run_orchestration_bench(
                     f"({figures['tasks_per_s']:,} tasks/s)"
                 )
                 advance(1)
+        if config.chain_length:
+            with ui.task("running assets (launch, chain, pool, dask)", 1) as advance:
+                runs = measure_runs(
+                    chain_length=config.chain_length,
+                    fanout_tasks=config.fanout_tasks,
+                    launch_runs=config.launch_runs,
+                    dask_workers=config.dask_workers,
+                    dagster=version is not None,
+                )
+                advance(1)
+            dagster_chain = runs.get("dagster_chain") or {}
+            peer = dagster_chain.get("per_task_s") or DAGSTER_REFERENCE_PER_TASK_S
+            runs["per_task_vs_dagster_ratio"] = ratio(runs["chain"]["again_per_task_s"], peer)
+            runs["dagster_per_task_s_compared"] = peer
+            runs["dagster_per_task_source"] = (
+                "measured" if "per_task_s" in dagster_chain else "spec §7 reference"
+            )
+            result["runs"] = runs
+            ui.log(
+                f"arco: launch {runs['launch']['trigger_to_started_s_median'] * 1000:.1f} ms, "
+                f"{runs['chain']['again_per_task_s'] * 1000:.1f} ms per chained task, "
+                f"pool {runs['fanout_pool']['tasks_per_s']} tasks/s"
+            )
         if version is None:
             result["dagster_note"] = (
                 "dagster is not installed here (import dagster failed), so it was not "
@@ -301,6 +336,14 @@ def summary(result: Mapping[str, Any]) -> dict[str, Any]:
             if isinstance(figures, dict):
                 out[f"dagster.{name}.plan_s_best"] = figures.get("plan_s_best")
                 out[f"dagster.{name}.error"] = figures.get("error")
+    runs = result.get("runs")
+    if runs:
+        out["launch_s_median"] = runs["launch"]["trigger_to_started_s_median"]
+        out["chain_per_task_s_first"] = runs["chain"]["first_per_task_s"]
+        out["chain_per_task_s_again"] = runs["chain"]["again_per_task_s"]
+        out["per_task_vs_dagster_ratio"] = runs["per_task_vs_dagster_ratio"]
+        out["pool_tasks_per_s"] = runs["fanout_pool"]["tasks_per_s"]
+        out["dask_tasks_per_s"] = runs["fanout_dask"].get("tasks_per_s")
     out["load_average_at_start"] = result["load_average_at_start"]
     out["load_average_at_end"] = result["load_average_at_end"]
     return out
