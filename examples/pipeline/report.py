@@ -14,7 +14,7 @@ ARCO_NAMESPACE = "shop"
     owners=["finance@example.com"],
     checks=[
         row_count(min=1),
-        sql_check("no_negative_revenue", "SELECT * FROM report WHERE revenue_eur < 0"),
+        sql_check("no_negative_revenue", "SELECT * FROM revenue_by_country WHERE revenue_eur < 0"),
     ],
 )
 def revenue_by_country(context: AssetContext, clean_orders: pa.Table) -> pa.Table:

@@ -210,7 +210,8 @@ def freshness(max_lag_s: int, *, name: str | None = None, blocking: bool = True)
 
 
 def sql_check(name: str, sql: str, *, blocking: bool = True) -> CheckSpec:
-    """A query over the materialized table that must return zero rows."""
+    """A query over the materialized table (named ``output``, and by the asset's own name)
+    that must return zero rows (or one row holding true)."""
     if not isinstance(sql, str) or not sql.strip():
         raise ValidationError("checks.sql.sql: must be a non-empty query")
     if not isinstance(name, str):

@@ -158,7 +158,20 @@ class AssetRunner:
                     )
                     raise
 
-        return run_asset
+        return _Closing(run_asset, executions.close)
+
+
+class _Closing:
+    """A run-asset function that also says when its process is done with it: ``close``
+    publishes the materializations recorded in the background, so a query right after a
+    run sees them."""
+
+    def __init__(self, run: RunAsset, close: Callable[[], None]) -> None:
+        self._run = run
+        self.close = close
+
+    def __call__(self, envelope: TaskEnvelope, cancellation: Cancellation) -> dict[str, Any] | None:
+        return self._run(envelope, cancellation)
 
 
 def make_executor(

@@ -350,6 +350,10 @@ def run_checks(asset: AssetDef | AssetSpec, table: pa.Table) -> list[CheckResult
 
                         con = duckdb.connect()
                         con.register(SQL_CHECK_VIEW, table)
+                        # also under the asset's own name (``SELECT ... FROM orders``)
+                        name = spec.asset_key.name
+                        if name.isidentifier() and name != SQL_CHECK_VIEW:
+                            con.register(name, table)
                     result = _sql_check(con, check)
                 else:
                     result = _python_check(check, functions.get(check.name), table)

@@ -43,6 +43,9 @@ class InProcessExecutor:
 
     def close(self) -> None:
         self._threads.shutdown(wait=False, cancel_futures=True)
+        close = getattr(self._run_asset, "close", None)
+        if callable(close):  # publish what the attempts recorded
+            close()
 
     def _attempt(self, envelope: TaskEnvelope) -> None:
         def run(env: TaskEnvelope, cancellation: Cancellation) -> dict[str, Any] | None:

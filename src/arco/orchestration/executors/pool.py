@@ -70,6 +70,9 @@ def _worker_main(setup: Setup, conn: Connection) -> None:
         try:
             raw = conn.recv_bytes()
         except (EOFError, OSError):
+            close = getattr(run_asset, "close", None)
+            if callable(close):  # publish what the attempts recorded
+                close()
             return
         envelope = TaskEnvelope.model_validate_json(raw)
         try:
@@ -136,14 +139,21 @@ class ProcessPoolExecutor:
         worker.process.terminate()
 
     def close(self) -> None:
+        """Idle workers end on EOF (publishing what they recorded); busy ones are
+        terminated (their attempts are abandoned, and timed out by a controller)."""
         self._closed = True
         with self._lock:
             workers = list(self._workers)
+            busy = {id(w) for w in self._busy.values()}
         for worker in workers:
             worker.conn.close()
-            worker.process.terminate()
+            if id(worker) in busy:
+                worker.process.terminate()
         for worker in workers:
             worker.process.join(timeout=5)
+            if worker.process.is_alive():
+                worker.process.terminate()
+                worker.process.join(timeout=5)
 
     # --- one attempt ----------------------------------------------------------------------
 
