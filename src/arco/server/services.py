@@ -8,6 +8,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from arco.core.scope import Scope
 from arco.errors import ArcoError
 from arco.query.engine import QueryEngine, QueryLimits
 from arco.query.runner import InProcessRunner, QueryRunner
@@ -96,6 +97,7 @@ class Services:
             for ws in self.workspaces.held():
                 try:
                     result = ws.executions.compact_periodic()
+                    self._resume_runs(ws.scope)
                 except ArcoError as exc:
                     failed = True
                     log.warning("compaction of %s failed: %s", ws.scope.prefix, exc)
@@ -104,6 +106,19 @@ class Services:
             if not failed:
                 self._last_pass = time.monotonic()
                 self._last_lag_s = worst
+
+    def _resume_runs(self, scope: Scope) -> None:
+        """Fold the workspace's run ledger and start its controller when a run there needs
+        this server's executor (a run triggered straight on the store, or left by a server
+        that stopped), so no such run waits for someone to read it through the API."""
+        orchestrators = self.orchestrators
+        if orchestrators is None or orchestrators.running(scope):
+            return  # none here, or its controller lists the ledger itself
+        runs = orchestrators.runs(scope)
+        runs.compact_periodic()
+        name = orchestrators.executor_name
+        if any(r.executor == name for r in runs.state().active_runs()):
+            orchestrators.get(scope)
 
     def max_lag_s(self) -> float:
         """How far folding is behind: the worst lag of the last pass, or, if passes keep
