@@ -4,6 +4,7 @@ short timers."""
 
 from __future__ import annotations
 
+import os
 import textwrap
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -55,3 +56,16 @@ def orchestrator(
     opts = ControllerOptions(**{**FAST.__dict__, **options})
     with Orchestrator(url, executor=executor, code_location=str(code), options=opts) as orch:
         yield orch
+
+
+def alive(pid: int) -> bool:
+    """Whether process ``pid`` runs (a zombie counts as dead)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except FileNotFoundError:
+        return False

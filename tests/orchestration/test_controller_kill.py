@@ -5,7 +5,6 @@ the run. No task succeeds twice, and what had succeeded is not run again."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -16,7 +15,7 @@ import pytest
 
 from arco.executions import Executions
 from arco.orchestration.runs import Runs
-from orchestration_support import deploy_code, write_code
+from orchestration_support import alive, deploy_code, write_code
 
 pytestmark = pytest.mark.slow  # three processes and two timeouts: ~20 s
 
@@ -81,7 +80,7 @@ def test_a_killed_controller_is_replaced_and_no_task_succeeds_twice(tmp_path: Pa
         first.wait(timeout=30)
     orphan = int((signals / "middle-1").read_text())
     deadline = time.monotonic() + 10
-    while _alive(orphan):  # the pool worker dies with its controller
+    while alive(orphan):  # the pool worker dies with its controller
         assert time.monotonic() < deadline, "the killed controller's worker kept running"
         time.sleep(0.05)
 
@@ -111,15 +110,3 @@ def test_a_killed_controller_is_replaced_and_no_task_succeeds_twice(tmp_path: Pa
         executions.compact()
         done = [m.asset_key for m in executions.list_materializations(run_id=run_id).items]
         assert sorted(done) == ["demo/first", "demo/last", "demo/middle"]
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-    except FileNotFoundError:
-        return False

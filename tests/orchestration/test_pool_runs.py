@@ -12,7 +12,7 @@ from pathlib import Path
 
 from arco.orchestration.runs import Attempt
 from arco.orchestration.trigger import RunRequest
-from orchestration_support import orchestrator, write_code
+from orchestration_support import alive, orchestrator, write_code
 
 
 def _url(tmp_path: Path) -> str:
@@ -88,21 +88,8 @@ def test_cancelling_a_run_stops_its_running_attempt(tmp_path: Path) -> None:
         assert [(a.state, a.error_category) for a in orch.runs.attempts(run_id)] == [
             ("CANCELLED", "cancelled")
         ]
-        _wait_for(lambda: not _alive(pid))
+        _wait_for(lambda: not alive(pid))
         assert not (signals / "pid-2").exists()
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # a zombie is dead for our purpose
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().split(") ")[1][0] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 def _pooled_assets(n: int) -> str:
