@@ -131,12 +131,23 @@ def test_deploy_assets_and_runs(inprocess: TestClient, code: Path, tmp_path: Pat
     assert replay.status_code == 200 and replay.json()["run_id"] == run_id
     conflict = c.post("/api/v1/runs", json={**body, "priority": 5})
     _error(conflict, 409, "IDEMPOTENCY_KEY_REUSED")
+    # without a run_key, the Idempotency-Key header makes a retried POST safe
+    plain = {"selection": ["routes/a"]}
+    keyed = c.post("/api/v1/runs", json=plain, headers={"Idempotency-Key": "retry-1"})
+    assert keyed.status_code == 201 and keyed.json()["run_key"] == "idempotency-key:retry-1"
+    retried = c.post("/api/v1/runs", json=plain, headers={"Idempotency-Key": "retry-1"})
+    assert retried.status_code == 200 and retried.json()["run_id"] == keyed.json()["run_id"]
+    other = c.post(
+        "/api/v1/runs", json=body | {"run_key": None}, headers={"Idempotency-Key": "retry-1"}
+    )
+    _error(other, 409, "IDEMPOTENCY_KEY_REUSED")
+    assert _wait(c, keyed.json()["run_id"])["state"] == "SUCCEEDED"
 
     run = _wait(c, run_id)
     assert run["state"] == "SUCCEEDED", run
     assert [t["state"] for t in run["tasks"]] == ["SUCCEEDED", "SUCCEEDED"]
     listed = c.get("/api/v1/runs", params={"state": "SUCCEEDED"}).json()["items"]
-    assert [r["run_id"] for r in listed] == [run_id]
+    assert run_id in [r["run_id"] for r in listed] and len(listed) == 2
     assert c.get("/api/v1/runs", params={"state": "FAILED"}).json()["items"] == []
     _error(c.get("/api/v1/runs", params={"state": "NOPE"}), 400, "VALIDATION_FAILED")
     attempts = c.get(f"/api/v1/runs/{run_id}/attempts").json()["items"]

@@ -53,6 +53,7 @@ from arco.server.wire import (
     API_DEPENDENCIES,
     ASSET_KEY_SCHEMA,
     DEFAULT_LIMIT,
+    IdempotencyKey,
     Limit,
     PageToken,
     error_responses,
@@ -318,7 +319,9 @@ RunId = Annotated[str, Path(pattern=_ID, description="the run's id (a ULID)")]
     description="Plans the selection (with upstream/downstream expansion) against the "
     "current deployment and queues the run; the server's controller runs it. With "
     "`run_key`: the same key and request again answer 200 with the same run; the same key "
-    "with a different request (or deployment) is 409 `IDEMPOTENCY_KEY_REUSED`.",
+    "with a different request (or deployment) is 409 `IDEMPOTENCY_KEY_REUSED`. Without "
+    "`run_key`, an `Idempotency-Key` header does the same (the run's `run_key` is then "
+    "`idempotency-key:{key}`).",
     responses={
         **error_responses(400, 409, 413, location=201),
         200: {
@@ -329,7 +332,11 @@ RunId = Annotated[str, Path(pattern=_ID, description="the run's id (a ULID)")]
     },
 )
 def trigger_run(
-    body: TriggerBody, caller: Caller, request: Request, response: Response
+    body: TriggerBody,
+    caller: Caller,
+    request: Request,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
 ) -> RunDetail:
     svc = _orchestrators(request)
     executor = body.executor or svc.executor_name
@@ -344,17 +351,21 @@ def trigger_run(
             "deployment: nothing is deployed to this workspace (POST /deployments)"
         )
     pointer, manifest = found
+    # a retried POST without a run_key is made safe by its Idempotency-Key header
+    run_key = body.run_key
+    if run_key is None and idempotency_key is not None:
+        run_key = f"idempotency-key:{idempotency_key}"
     run_request = RunRequest(
         selection=tuple(body.selection),
         partitions=None if body.partitions is None else tuple(body.partitions),
         executor=executor,
         priority=body.priority,
         tags=dict(body.tags),
-        run_key=body.run_key,
+        run_key=run_key,
     )
     payload = run_triggered(manifest, pointer.fingerprint, run_request)
     orchestrator = svc.get(caller.scope)
-    run_id = orchestrator.runs.trigger(payload, run_key=body.run_key)
+    run_id = orchestrator.runs.trigger(payload, run_key=run_key)
     orchestrator.controller.wake()
     if run_id != payload.run_id:
         response.status_code = 200
