@@ -88,11 +88,15 @@ class _CaptureHandler(logging.Handler):
 
 
 def _install() -> None:
+    """Route ``sys.stdout``/``sys.stderr`` through capture routers (again whenever something
+    replaced them since, as test runners do) and add the log handler once."""
     with _install_lock:
+        if not isinstance(sys.stdout, _Router):
+            sys.stdout = _Router(sys.stdout)
+        if not isinstance(sys.stderr, _Router):
+            sys.stderr = _Router(sys.stderr)
         if _installed:
             return
-        sys.stdout = _Router(sys.stdout)
-        sys.stderr = _Router(sys.stderr)
         logging.getLogger().addHandler(_CaptureHandler(logging.DEBUG))
         assets = logging.getLogger("arco.assets")
         if assets.level == logging.NOTSET:
