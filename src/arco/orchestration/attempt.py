@@ -68,6 +68,8 @@ def one_line(exc: BaseException) -> str:
     """``Type: message`` on one line (the message alone for Arco's own errors)."""
     if isinstance(exc, ArcoError):
         text = exc.message
+    elif isinstance(exc, TaskFailure):  # the asset's own words
+        text = str(exc) or type(exc).__name__
     else:
         text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     return " ".join(part.strip() for part in text.splitlines() if part.strip())
