@@ -83,11 +83,54 @@ ExecutorOpt = Annotated[
     str,
     typer.Option("--executor", "-e", help="inprocess, pool (all cores) or dask://HOST:PORT."),
 ]
+MaxRunsOpt = Annotated[
+    int,
+    typer.Option(
+        "--max-runs",
+        min=1,
+        help="Runs of the workspace active at once; the others wait in the queue "
+        "(highest priority first, then oldest).",
+    ),
+]
+PoolLimitOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--pool",
+        metavar="NAME=N",
+        help="At most N attempts at once of tasks in pool NAME (the 'pool' asset tag); repeatable.",
+    ),
+]
 
 
-def _options(heartbeat_timeout: float, lease_timeout: float) -> ControllerOptions:
+def parse_pool_limits(given: list[str] | None) -> dict[str, int]:
+    """``--pool NAME=N`` options as ``{NAME: N}`` (exits with a message if malformed)."""
+    limits: dict[str, int] = {}
+    for text in given or ():
+        name, sep, value = text.partition("=")
+        name = name.strip()
+        try:
+            limit = int(value)
+        except ValueError:
+            limit = 0
+        if not sep or not name or limit < 1:
+            fail(f"--pool: must be NAME=N with N at least 1 (got {text!r})")
+        limits[name] = limit
+    return limits
+
+
+def _options(
+    heartbeat_timeout: float,
+    lease_timeout: float,
+    max_runs: int = ControllerOptions.max_concurrent_runs,
+    pools: list[str] | None = None,
+) -> ControllerOptions:
     return ControllerOptions(
-        heartbeat_timeout_s=heartbeat_timeout, lease_ms=int(lease_timeout * 1000)
+        heartbeat_timeout_s=heartbeat_timeout,
+        lease_ms=int(lease_timeout * 1000),
+        max_concurrent_runs=max_runs,
+        pool_limits=parse_pool_limits(pools),
+        # several passes per lease, so that it is renewed well before it expires
+        idle_wait_s=min(ControllerOptions.idle_wait_s, lease_timeout / 4),
     )
 
 
@@ -187,6 +230,8 @@ def dev(
     executor: ExecutorOpt = "inprocess",
     heartbeat_timeout: HeartbeatOpt = 60.0,
     lease_timeout: LeaseOpt = 15.0,
+    max_runs: MaxRunsOpt = ControllerOptions.max_concurrent_runs,
+    pool: PoolLimitOpt = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Deploy PATH and run a selection of its assets here, showing progress live."""
@@ -207,7 +252,7 @@ def dev(
         scope,
         executor=executor,
         code_location=location,
-        options=_options(heartbeat_timeout, lease_timeout),
+        options=_options(heartbeat_timeout, lease_timeout, max_runs, pool),
     ) as orch:
         run_id = orch.trigger(request, deployment=deployed.fingerprint)
         run = _drive(cli, orch, run_id, as_json)
@@ -240,6 +285,8 @@ def run(
     ] = None,
     heartbeat_timeout: HeartbeatOpt = 60.0,
     lease_timeout: LeaseOpt = 15.0,
+    max_runs: MaxRunsOpt = ControllerOptions.max_concurrent_runs,
+    pool: PoolLimitOpt = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Trigger a run of the current deployment (and with --wait, run it here)."""
@@ -264,7 +311,7 @@ def run(
         scope,
         executor=executor,
         code_location=location,
-        options=_options(heartbeat_timeout, lease_timeout),
+        options=_options(heartbeat_timeout, lease_timeout, max_runs, pool),
     ) as orch:
         run_id = orch.trigger(request, deployment=pointer.fingerprint)
         if not wait:
@@ -287,9 +334,13 @@ def list_runs(
         str | None, typer.Option(help=f"Only runs in this state ({', '.join(RUN_STATES)}).")
     ] = None,
     limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
+    max_runs: MaxRunsOpt = ControllerOptions.max_concurrent_runs,
+    pool: PoolLimitOpt = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """List runs, newest first (a waiting run says why it waits)."""
+    """List runs, newest first (a waiting run says why it waits: its place in the queue, a
+    retry backoff, pool or executor capacity; give the controllers' --max-runs and --pool
+    limits to have them named)."""
     cli = current(ctx)
     runs = _runs(cli)
     page = runs.list_runs(state=state, limit=limit)
@@ -297,12 +348,13 @@ def list_runs(
         print_json([r.model_dump(mode="json") for r in page.items])
         return
     now = runs.state()
+    options = ControllerOptions(max_concurrent_runs=max_runs, pool_limits=parse_pool_limits(pool))
     rows = []
     for r in page.items:
         reason = r.reason
         row = now.runs.get(r.run_id)
         if r.state not in RUN_TERMINAL and row is not None:
-            reason = waiting_reason(now, row)
+            reason = waiting_reason(now, row, options)
         rows.append((r.run_id, r.state, r.executor, r.task_count, r.created_at, reason))
     cli.show(table("runs", ["run", "state", "executor", "tasks", "created", "reason"], rows))
 
@@ -406,12 +458,25 @@ def reexecute(
             help="Run only the tasks that did not succeed, reusing the others' outputs.",
         ),
     ] = True,
+    select: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--select",
+            "-s",
+            metavar="KEY",
+            help="Re-run only the run's tasks of these assets (repeatable; ns/name, "
+            "ns/name+, +ns/name, tag:k=v, group:g), reusing the outputs of their upstream "
+            "tasks in the run.",
+        ),
+    ] = None,
     wait: Annotated[bool, typer.Option("--wait/--no-wait")] = False,
     heartbeat_timeout: HeartbeatOpt = 60.0,
     lease_timeout: LeaseOpt = 15.0,
+    max_runs: MaxRunsOpt = ControllerOptions.max_concurrent_runs,
+    pool: PoolLimitOpt = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Run a finished run again: from its failure (default) or entirely."""
+    """Run a finished run again: from its failure (default), entirely, or a subset."""
     cli = current(ctx)
     scope = Scope(cli.tenant, cli.workspace)
     parent = _runs(cli).get_run(run_id)
@@ -423,9 +488,9 @@ def reexecute(
         scope,
         executor=parent.executor,
         code_location=location,
-        options=_options(heartbeat_timeout, lease_timeout),
+        options=_options(heartbeat_timeout, lease_timeout, max_runs, pool),
     ) as orch:
-        new_id = orch.reexecute(run_id, from_failure=from_failure)
+        new_id = orch.reexecute(run_id, from_failure=from_failure, select=select)
         if not wait:
             new = orch.runs.get_run(new_id)
             if as_json:
@@ -445,6 +510,8 @@ def wait_run(
     ] = None,
     heartbeat_timeout: HeartbeatOpt = 60.0,
     lease_timeout: LeaseOpt = 15.0,
+    max_runs: MaxRunsOpt = ControllerOptions.max_concurrent_runs,
+    pool: PoolLimitOpt = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Drive a run to its end from this process (e.g. after its controller died)."""
@@ -459,6 +526,6 @@ def wait_run(
         scope,
         executor=found.executor,
         code_location=location,
-        options=_options(heartbeat_timeout, lease_timeout),
+        options=_options(heartbeat_timeout, lease_timeout, max_runs, pool),
     ) as orch:
         _report(cli, orch.runs, _drive(cli, orch, run_id, as_json), as_json)

@@ -119,7 +119,29 @@ def serve(
     ] = None,
     task_capacity: Annotated[
         int | None,
-        typer.Option(min=1, help="Tasks at once for pool/inprocess/dask (default: theirs)."),
+        typer.Option(
+            min=1,
+            help="Tasks at once for pool/inprocess/dask (default: theirs), shared fairly "
+            "between the workspaces that have work.",
+        ),
+    ] = None,
+    max_runs: Annotated[
+        int,
+        typer.Option(
+            "--max-runs",
+            min=1,
+            help="Runs of a workspace active at once; the others wait in the queue "
+            "(highest priority first, then oldest).",
+        ),
+    ] = 16,
+    pool: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--pool",
+            metavar="NAME=N",
+            help="At most N attempts at once of a workspace's tasks in pool NAME (the "
+            "'pool' asset tag); repeatable.",
+        ),
     ] = None,
     heartbeat_interval: Annotated[
         float, typer.Option(min=0.01, help="Seconds between a running task's heartbeats.")
@@ -152,6 +174,7 @@ def serve(
     """Run the HTTP API (and the explorer at /) on the --store."""
     import uvicorn
 
+    from arco.cli.runs import parse_pool_limits
     from arco.errors import ValidationError
     from arco.server import ServerSettings, create_app
     from arco.server.logs import configure
@@ -199,6 +222,8 @@ def serve(
             start_timeout_s=start_timeout,
             cancel_grace_s=cancel_grace,
             task_token_ttl_s=task_token_ttl,
+            max_concurrent_runs=max_runs,
+            pool_limits=tuple(sorted(parse_pool_limits(pool).items())),
         ),
     )
     settings.check()

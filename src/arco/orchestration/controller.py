@@ -17,10 +17,14 @@ decides what each event means. Invariants:
   when capacity allows, RETRY_WAIT at its ``retry_at``, DISPATCHED must start before its
   start deadline, RUNNING must heartbeat within ``heartbeat_timeout_s`` and finish within
   its timeout; an attempt that misses one is timed out (a retryable failure). A CANCELLING
-  run's running attempts are asked to stop and timed out after ``cancel_grace_s``.
+  run's running attempts are asked to stop and timed out after ``cancel_grace_s``. A run
+  whose trigger came in parts and is still missing some ``plan_timeout_s`` after its
+  creation (the triggering process died between its appends) is cancelled, saying so.
 * **limits**: at most ``max_concurrent_runs`` runs are active (the others wait, highest
   priority first, then oldest); at most the executor's capacity of attempts run at once,
-  and at most ``pool_limits[p]`` attempts of tasks in pool ``p``.
+  and at most ``pool_limits[p]`` attempts of tasks in pool ``p``; with a
+  :class:`~arco.orchestration.capacity.SharedCapacity` (a server's workspaces), no more
+  than this controller's fair share of the capacity common to all of them.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from arco.core.clock import SYSTEM_CLOCK, Clock, rfc3339_ms
 from arco.core.ids import new_ulid
 from arco.errors import ArcoError, FencedError, LockTimeoutError
 from arco.orchestration import runs as run_events
+from arco.orchestration.capacity import SharedCapacity
 from arco.orchestration.dispatch import TaskEnvelope
 from arco.orchestration.executors import Executor
 from arco.orchestration.manifest import AssetSpec, DefinitionsManifest
@@ -85,6 +90,9 @@ class ControllerOptions:
     heartbeat_interval_s: float = 10.0
     #: how long a cancelled run's running attempts have to stop
     cancel_grace_s: float = 30.0
+    #: a run whose trigger's parts have not all been folded this long after its creation
+    #: is cancelled (the process that triggered it died between its appends)
+    plan_timeout_s: float = 300.0
     #: the newest ledger listing a decision may rely on (for other processes' events)
     max_staleness_s: float = 2.0
     #: attempts of tasks in a pool that may run at once, by pool name
@@ -131,8 +139,13 @@ class Controller:
         clock: Clock = SYSTEM_CLOCK,
         callback_url: str | None = None,
         token_for: Callable[[TaskEnvelope], str] | None = None,
+        shared: SharedCapacity | None = None,
+        member: str | None = None,
     ) -> None:
         self.runs = runs
+        #: capacity shared with the controllers of other workspaces (a server's), if any
+        self.shared = shared
+        self._member = member or f"controller-{new_ulid()}"
         self.executor = executor
         self.options = options or ControllerOptions()
         self._definitions = definitions
@@ -143,9 +156,17 @@ class Controller:
         self._callback_url = callback_url
         self._token_for = token_for
         self._listed_ms: int | None = None
+        self._relist = False
         self._wake = threading.Event()
         self._cancels_sent: set[str] = set()
         self._specs: dict[str | None, dict[str, AssetSpec]] = {}
+        if shared is not None:
+            self.share(shared)
+
+    def share(self, shared: SharedCapacity) -> None:
+        """Dispatch within ``shared`` (with the other controllers that use it) from now on."""
+        self.shared = shared
+        shared.join(self._member, self.wake)
 
     # --- the loop -----------------------------------------------------------------------
 
@@ -176,7 +197,9 @@ class Controller:
             self._wake.clear()
 
     def close(self) -> None:
-        """Give the lease back."""
+        """Give the lease back (and the shared capacity's share)."""
+        if self.shared is not None:
+            self.shared.leave(self._member)
         if self._lease is not None:
             self._lock.release(self._lease)
             self._lease = None
@@ -186,17 +209,27 @@ class Controller:
     def step(self) -> Pass:
         """One pass: hold the lease, refresh the projection, enforce timers, dispatch."""
         if not self._hold_lease():
+            if self.shared is not None:
+                self.shared.grant(self._member, 0, 0)
             return Pass(acting=False)
         state = self._fresh_state()
         now = self._clock.now_ms()
         result = Pass(acting=True)
         events: list[EventEnvelope] = []
         dispatches: list[_Dispatch] = []
+        # a run whose trigger's parts have not all arrived cannot start: its timer
+        expired, due = run_events.unplanned_expired(
+            state, filter(self._serves, state.active_runs()), now, self.options.plan_timeout_s
+        )
+        events.extend(expired)
+        result.next_due_ms = due
         active_runs = sorted(state.active_runs(), key=_queue_order)
         running = [r for r in active_runs if r.state != TRIGGERED]
         waiting = [r for r in active_runs if r.state == TRIGGERED]
         admitted = running + waiting[: max(0, self.options.max_concurrent_runs - len(running))]
         busy, by_pool = self._in_flight(state, active_runs)
+        ready: list[tuple[RunRow, list[TaskRow]]] = []
+        wanted = 0
         for run in admitted:
             if not self._serves(run):
                 continue
@@ -210,23 +243,37 @@ class Controller:
                     candidates.append(task)
                 elif task.state == RETRY_WAIT and task.retry_at is not None:
                     result.next_due_ms = _earliest(result.next_due_ms, task.retry_at)
-            if run.state == CANCELLING or busy >= self.executor.capacity:
-                continue
-            for task in _in_dispatch_order(candidates, self.executor.capacity - busy):
-                pools = _json_list(task.pools)
-                if busy >= self.executor.capacity:
+            if run.state != CANCELLING and candidates:
+                ready.append((run, candidates))
+                wanted += len(candidates)
+        free = max(0, self.executor.capacity - busy)
+        if self.shared is not None:
+            free = self.shared.grant(self._member, busy, min(wanted, free))
+        granted = free
+        for run, candidates in ready:
+            if free <= 0:
+                break
+            for task in _in_dispatch_order(candidates, free):
+                if free <= 0:
                     break
+                pools = _json_list(task.pools)
                 if any(by_pool.get(p, 0) >= self._pool_limit(p) for p in pools):
                     continue
                 dispatch = self._dispatch(run, task, now)
                 dispatches.append(dispatch)
                 events.append(dispatch.event)
-                busy += 1
+                free -= 1
                 for p in pools:
                     by_pool[p] = by_pool.get(p, 0) + 1
+        if self.shared is not None:
+            self.shared.release(self._member, granted - len(dispatches))
         if not events:
             return result
-        self._ensure_lease()
+        try:
+            self._ensure_lease()
+        except FencedError as exc:  # e.g. this process was stopped during the pass
+            self._lost(exc)
+            return Pass(acting=False)
         self.runs.append(events, fold="background")
         after = self.runs.state()  # this process's events are folded in it already
         for d in dispatches:
@@ -245,9 +292,28 @@ class Controller:
                 return self._lease is not None
             self._lease = self._lock.ensure_valid(self._lease, self._lock.lease_ms // 2)
             return True
-        except (FencedError, LockTimeoutError):
-            self._lease = None
+        except (FencedError, LockTimeoutError) as exc:
+            self._lost(exc)
             return False
+
+    def _lost(self, exc: Exception) -> None:
+        """The lease is not (or no longer) held: act no more until it is taken again."""
+        if self._lease is not None:
+            log.warning("controller: lease lost, no longer acting: %s", exc)
+            # before acting again (if the lease is free later), list what the controller
+            # that took over appended meanwhile
+            self._relist = True
+        self._lease = None
+
+    @property
+    def holds_lease(self) -> bool:
+        """Whether the last pass held the lease (this controller acts)."""
+        return self._lease is not None
+
+    def refresh(self) -> RunsState:
+        """The projection with what other processes appended (listed at most every
+        ``max_staleness_s``): what a controller that does not act follows runs with."""
+        return self._fresh_state()
 
     def _ensure_lease(self) -> None:
         """FencedError unless the lease still has time left for the appends to come."""
@@ -261,11 +327,12 @@ class Controller:
         if last is None:
             self.runs.compact_periodic()  # the first pass lists the whole ledger
             self._listed_ms = now
-        elif now - last > self.options.max_staleness_s * 1000:
+        elif self._relist or now - last > self.options.max_staleness_s * 1000:
             # what other processes appended since the last listing: their events are minted
             # when appended, so listing from a little before it (clock skew) finds them
             self.runs.compactor.anti_entropy(since_ms=last - LISTING_SKEW_MS)
             self._listed_ms = now
+            self._relist = False
         return self.runs.state()
 
     def _serves(self, run: RunRow) -> bool:
@@ -438,7 +505,6 @@ def waiting_reason(
                 f"queued: {started} runs active (max {opts.max_concurrent_runs}), "
                 f"position {position} of {len(queued)}"
             )
-        return f"queued: waiting for a controller of executor {run.executor}"
     if run.state == CANCELLING:
         return "cancelling: waiting for running attempts to stop"
     tasks = list(state.tasks_of(run.run_id))
@@ -448,9 +514,27 @@ def waiting_reason(
     if retrying:
         return f"retry backoff until {rfc3339_ms(min(retrying))}"
     ready = [t for t in tasks if t.state == READY]
-    if ready:
+    in_flight = 0
+    in_use: dict[str, int] = {}
+    for other in state.active_runs():
+        if other.executor != run.executor:
+            continue
+        for t in state.live_tasks(other.run_id):
+            if t.state in TASK_ACTIVE:
+                in_flight += 1
+                for p in _json_list(t.pools):
+                    in_use[p] = in_use.get(p, 0) + 1
+    if ready and in_flight:
         pools = sorted({p for t in ready for p in _json_list(t.pools)})
         if pools:
-            return f"ready tasks wait for pool capacity ({', '.join(pools)})"
-        return f"{len(ready)} ready task(s) wait for executor capacity"
+            named = [
+                f"{p}: {in_use.get(p, 0)} of max {opts.pool_limits[p]} in use"
+                if p in opts.pool_limits
+                else p
+                for p in pools
+            ]
+            return f"ready tasks wait for pool capacity ({', '.join(named)})"
+        return f"{len(ready)} ready task(s) wait for executor capacity ({in_flight} in flight)"
+    if run.state == TRIGGERED or ready:
+        return f"queued: waiting for a controller of executor {run.executor}"
     return None

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +25,7 @@ from arco.errors import NotFoundError, ValidationError
 from arco.executions import Executions
 from arco.orchestration.assets import load_entry_point
 from arco.orchestration.attempt import Cancellation, RunAsset
+from arco.orchestration.capacity import SharedCapacity
 from arco.orchestration.controller import Controller, ControllerOptions
 from arco.orchestration.deploy import current, load_deployment
 from arco.orchestration.discovery import load_definitions
@@ -34,7 +35,15 @@ from arco.orchestration.io import AssetIO, blocking_failures, execute_asset, inp
 from arco.orchestration.ledger_reporter import LedgerReporter
 from arco.orchestration.logs import AttemptLog
 from arco.orchestration.manifest import AssetSpec, DefinitionsManifest
-from arco.orchestration.runs import RUN_TERMINAL, SUCCEEDED, Run, Runs, run_cancel_requested
+from arco.orchestration.planner import select_assets
+from arco.orchestration.runs import (
+    RUN_TERMINAL,
+    SUCCEEDED,
+    Run,
+    Runs,
+    TaskRow,
+    run_cancel_requested,
+)
 from arco.orchestration.trigger import RunRequest, run_triggered
 from arco.storage import ScopedStore, open_store
 from arco.storage.port import ObjectStore
@@ -211,7 +220,10 @@ class Orchestrator:
         options: ControllerOptions | None = None,
         clock: Clock = SYSTEM_CLOCK,
         executor_factory: Callable[[LedgerReporter, AssetRunner], Executor] | None = None,
+        shared_capacity: SharedCapacity | None = None,
     ) -> None:
+        """``shared_capacity`` bounds (and divides fairly) the attempts in flight of the
+        orchestrators of several workspaces that share it (a server's)."""
         root = open_store(store_url)
         self.scope = scope
         self.store: ObjectStore = ScopedStore(root, scope.prefix)
@@ -236,6 +248,8 @@ class Orchestrator:
             options=options,
             code_location=code_location,
             clock=clock,
+            shared=shared_capacity,
+            member=f"{scope.tenant}/{scope.workspace}/{self.executor.name}",
         )
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -263,17 +277,33 @@ class Orchestrator:
         return run_id
 
     def reexecute(
-        self, run_id: str, *, from_failure: bool = True, run_key: str | None = None
+        self,
+        run_id: str,
+        *,
+        from_failure: bool = True,
+        select: Sequence[str] | None = None,
+        run_key: str | None = None,
     ) -> str:
-        """A new run repeating ``run_id``'s selection and partitions on the same deployment:
-        ``from_failure`` keeps its SUCCEEDED tasks (their outputs are reused) and runs only
-        the others (failed, skipped, cancelled); otherwise everything runs again."""
+        """A new run repeating ``run_id`` on the same deployment and partitions.
+
+        Without ``select``: its whole selection, where ``from_failure`` keeps its SUCCEEDED
+        tasks (their outputs are reused) and runs only the others (failed, skipped,
+        cancelled); otherwise everything runs again.
+
+        With ``select`` (selection items, e.g. ``demo/b`` or ``demo/b+``): only the run's
+        tasks of the assets it names run again; the tasks upstream of them in the run are
+        reused as done (with their outputs) and must have succeeded there (ValidationError
+        otherwise, naming them); the rest of the run is left out."""
         parent = self.runs.get_run(run_id)
         if parent.state not in RUN_TERMINAL:
             raise ValidationError(f"run_id: run {run_id} is still {parent.state}")
         state = self.runs.state()
         tasks = list(state.tasks_of(run_id))
-        done = [t.task_key for t in tasks if from_failure and t.state == SUCCEEDED]
+        selection = tuple(parent.selection)
+        if select:
+            selection, done = self._subset(run_id, parent.deployment, tasks, select)
+        else:
+            done = [t.task_key for t in tasks if from_failure and t.state == SUCCEEDED]
         outputs = {
             t.task_key: json_loads(t.output)
             for t in tasks
@@ -281,7 +311,7 @@ class Orchestrator:
         }
         partitions = sorted({t.partition_key for t in tasks if t.partition_key})
         request = RunRequest(
-            selection=tuple(parent.selection),
+            selection=selection,
             partitions=tuple(partitions) or None,
             executor=parent.executor,
             priority=parent.priority,
@@ -292,6 +322,37 @@ class Orchestrator:
             outputs=outputs,
         )
         return self.trigger(request, deployment=parent.deployment)
+
+    def _subset(
+        self, run_id: str, deployment: str | None, tasks: list[TaskRow], select: Sequence[str]
+    ) -> tuple[tuple[str, ...], list[str]]:
+        """The selection (asset keys) and done tasks of a re-execution of ``select``."""
+        named = set(select_assets(self.definitions(deployment), list(select)))
+        by_key = {t.task_key: t for t in tasks}
+        chosen = {k for k, t in by_key.items() if t.asset_key in named}
+        if not chosen:
+            raise ValidationError(
+                f"select: names none of the assets of run {run_id} ({', '.join(select)})"
+            )
+        needed = set(chosen)
+        todo = list(chosen)
+        while todo:
+            upstream = json_loads(by_key[todo.pop()].upstream)
+            for key in upstream if isinstance(upstream, list) else []:
+                if key in by_key and key not in needed:
+                    needed.add(key)
+                    todo.append(key)
+        unfinished = sorted(k for k in needed - chosen if by_key[k].state != SUCCEEDED)
+        if unfinished:
+            more = f" and {len(unfinished) - 5} more" if len(unfinished) > 5 else ""
+            raise ValidationError(
+                f"select: tasks upstream of the selection did not succeed in run {run_id}: "
+                f"{', '.join(unfinished[:5])}{more} (select them too, or re-execute from "
+                "failure)"
+            )
+        assets = sorted({by_key[k].asset_key for k in needed})
+        done = sorted(k for k, t in by_key.items() if k not in chosen and t.state == SUCCEEDED)
+        return tuple(assets), done
 
     def cancel(self, run_id: str, reason: str | None = None) -> Run:
         """Ask a run to stop: its waiting tasks are cancelled, its running attempts are told."""
@@ -321,6 +382,8 @@ class Orchestrator:
                 raise TimeoutError(f"run {run_id} is still {run.state} after {timeout} s")
             if self._thread is None:
                 step = self.controller.step()
+                if not step.acting:  # another controller acts: follow what it appends
+                    self.controller.refresh()
                 if self.runs.get_run(run_id).state in RUN_TERMINAL:
                     continue  # the pass folded the run's last report
                 wait = self.controller.options.idle_wait_s

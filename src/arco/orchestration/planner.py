@@ -50,6 +50,7 @@ __all__ = [
     "Plan",
     "PlannedTask",
     "plan",
+    "select_assets",
     "task_key",
 ]
 
@@ -226,6 +227,15 @@ def _resolve_selection(
     if not out:
         raise ValidationError(f"selection: matches no asset (got {preview(list(selection))})")
     return out
+
+
+def select_assets(manifest: DefinitionsManifest, selection: Sequence[str]) -> list[str]:
+    """The keys of the assets ``selection`` names (the items :func:`plan` takes), in
+    manifest order; ValidationError for an unknown key or a malformed item."""
+    assets = manifest.assets
+    index = {a.key: i for i, a in enumerate(assets)}
+    ups = [[index[d] for d in a.deps if d in index] for a in assets]
+    return [assets[i].key for i in _resolve_selection(manifest, selection, index, ups)]
 
 
 def _reach(roots: list[int], adjacency: list[list[int]], chosen: bytearray) -> None:

@@ -8,6 +8,12 @@ or ``http`` for ``arco worker`` processes, whose queue it then holds). Reads (ru
 attempts) do not start anything: they use the orchestrator's ``Runs`` if it runs, else a
 ``Runs`` of their own (both read the same projection from the store). Everything is
 closed with the server.
+
+The workspaces share the server's task capacity (``--task-capacity``, by default the
+executor's): a :class:`~arco.orchestration.capacity.SharedCapacity` bounds the attempts in
+flight across all their controllers and divides it fairly among the workspaces that have
+work, lending what one does not use to the others, so one tenant with a thousand ready
+tasks cannot starve another. Not with ``http``: each workspace has its own workers.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 
 from arco.core.scope import Scope
+from arco.orchestration.capacity import SharedCapacity
 from arco.orchestration.controller import ControllerOptions
 from arco.orchestration.deploy import current
 from arco.orchestration.engine import AssetRunner, Orchestrator
@@ -47,6 +54,7 @@ def controller_options(s: OrchestrationSettings) -> ControllerOptions:
         heartbeat_timeout_s=s.heartbeat_timeout_s,
         heartbeat_interval_s=s.heartbeat_interval_s,
         cancel_grace_s=s.cancel_grace_s,
+        pool_limits=dict(s.pool_limits),
     )
 
 
@@ -76,6 +84,9 @@ class Orchestrators:
         self._lock = threading.Lock()
         self._starting: dict[Scope, threading.Lock] = {}
         self._closed = False
+        #: the task capacity the workspaces share fairly (not with http: each workspace
+        #: has its own workers); sized by the first executor started
+        self.capacity: SharedCapacity | None = None
 
     @property
     def executor_name(self) -> str:
@@ -158,6 +169,12 @@ class Orchestrators:
             options=controller_options(s),
             executor_factory=factory,
         )
+        if not self.http:
+            with self._lock:
+                if self.capacity is None:
+                    self.capacity = SharedCapacity(max(1, orchestrator.executor.capacity))
+                shared = self.capacity
+            orchestrator.controller.share(shared)
         orchestrator.start()
         log.info(
             "orchestrator started",

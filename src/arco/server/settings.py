@@ -121,6 +121,8 @@ class OrchestrationSettings:
     start_timeout_s: float = 120.0
     cancel_grace_s: float = 30.0
     max_concurrent_runs: int = 16
+    #: attempts of tasks in a pool (the ``pool`` asset tag) at once per workspace, by pool
+    pool_limits: tuple[tuple[str, int], ...] = ()
     #: lifetime of task tokens without an asset timeout, seconds (renewed by heartbeats)
     task_token_ttl_s: float = 3600.0
     #: longest wait of one ``POST /workers/poll``, seconds

@@ -1,0 +1,165 @@
+"""Pause the controller past its lease (issue 12, item 4: one controller acts, fenced):
+``arco run --wait`` drives a run on the process pool and is stopped (SIGSTOP, with its
+pool workers) while a task runs; ``arco runs wait`` takes the lease over once it expires,
+times the stalled attempt out, retries it and finishes the run. Then the first controller
+is resumed (SIGCONT): its lease is lost, so it acts no more (no attempt is created or
+changed after the resume, no task succeeds twice) and it follows the run to its end, as
+``--wait`` asks, exiting with its result."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from arco.orchestration.runs import Runs
+from orchestration_support import deploy_code, write_code
+
+pytestmark = pytest.mark.slow  # three processes, a lease and a heartbeat timeout: ~20 s
+
+PIPELINE = """
+import os, time
+from pathlib import Path
+import pyarrow as pa
+from arco import asset, RetryPolicy
+
+SIGNALS = Path({signals!r})
+
+@asset(namespace="demo")
+def first(context):
+    return pa.table({{"x": [1, 2]}})
+
+@asset(namespace="demo", retry=RetryPolicy(max_attempts=2, backoff_s=0))
+def middle(context, first: pa.Table):
+    (SIGNALS / f"middle-{{context.attempt}}").write_text(str(os.getpid()))
+    deadline = time.monotonic() + 60
+    while not (SIGNALS / "go").exists():
+        if time.monotonic() > deadline:
+            raise TimeoutError("no go file")
+        time.sleep(0.02)
+    return first
+
+@asset(namespace="demo")
+def last(context, middle: pa.Table):
+    return middle
+"""
+
+TIMERS = ["--heartbeat-timeout", "2", "--lease-timeout", "2"]
+
+
+def _arco(url: str, *args: str, log: Path, session: bool = False) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "arco", "--store", url, *args],
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=session,
+    )
+
+
+def _wait_for(path: Path, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert time.monotonic() < deadline, f"{path.name} never appeared"
+        time.sleep(0.05)
+
+
+def _attempts(url: str, run_id: str) -> dict[str, dict[str, Any]]:
+    with Runs.open(url) as runs:
+        runs.compact()
+        return {a.attempt_id: a.model_dump(mode="json") for a in runs.attempts(run_id)}
+
+
+@pytest.mark.parametrize("resume", ["after", "during"])
+def test_a_paused_controller_finds_its_lease_lost_and_acts_no_more(
+    tmp_path: Path, resume: str
+) -> None:
+    """``after``: resumed once the other controller finished the run; ``during``: while
+    the other one still drives it (the attempt it retried is running)."""
+    url = f"file://{tmp_path / 'store'}"
+    signals = tmp_path / "signals"
+    signals.mkdir()
+    deploy_code(url, write_code(tmp_path / "code", PIPELINE.format(signals=str(signals))))
+
+    first = _arco(
+        url,
+        "run",
+        "+demo/last",
+        "--executor",
+        "pool",
+        "--wait",
+        *TIMERS,
+        log=tmp_path / "1.log",
+        session=True,  # its own process group: stopped and resumed with its pool workers
+    )
+    second: subprocess.Popen[bytes] | None = None
+    try:
+        _wait_for(signals / "middle-1")
+        os.killpg(first.pid, signal.SIGSTOP)
+        with Runs.open(url) as runs:
+            runs.compact()
+            [run] = runs.list_runs().items
+            assert run.state == "RUNNING"
+            run_id = run.run_id
+
+        if resume == "after":
+            (signals / "go").touch()  # the stopped attempt cannot see it; its retry will
+        second = _arco(url, "runs", "wait", run_id, *TIMERS, log=tmp_path / "2.log")
+        if resume == "after":
+            assert second.wait(timeout=120) == 0, (tmp_path / "2.log").read_text()
+        else:
+            _wait_for(signals / "middle-2")
+        before = _attempts(url, run_id)
+    finally:
+        os.killpg(first.pid, signal.SIGCONT)
+
+    try:
+        if resume == "during":
+            time.sleep(3)  # passes of the resumed controller while the other one acts
+            assert first.poll() is None
+            during = _attempts(url, run_id)
+            assert during.keys() == before.keys(), "an attempt was created"
+            for attempt_id, row in during.items():  # only the running retry heartbeats
+                if not (row["attempt"] == 2 and row["state"] == "RUNNING"):
+                    assert row == before[attempt_id], "an attempt was changed"
+            (signals / "go").touch()
+            assert second is not None
+            assert second.wait(timeout=120) == 0, (tmp_path / "2.log").read_text()
+        # it follows the run (finished by the other controller) and reports its result
+        code = first.wait(timeout=60)
+    finally:
+        for proc in (first, second):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+    log = (tmp_path / "1.log").read_text()
+    assert code == 0, log
+    assert "SUCCEEDED" in log
+
+    after = _attempts(url, run_id)
+    timed_out = [a for a in after.values() if a["state"] == "TIMED_OUT"]
+    assert [(a["task_key"], a["attempt"]) for a in timed_out] == [("demo/middle:materialize", 1)]
+    assert before[timed_out[0]["attempt_id"]] == timed_out[0]  # unchanged since the pause
+    succeeded: dict[str, int] = {}
+    for a in after.values():
+        if a["state"] == "SUCCEEDED":
+            succeeded[a["task_key"]] = succeeded.get(a["task_key"], 0) + 1
+    assert succeeded == dict.fromkeys(
+        ["demo/first:materialize", "demo/middle:materialize", "demo/last:materialize"], 1
+    )
+    assert second is not None
+    if resume == "after":
+        assert after == before  # no attempt created or changed since the resume
+    else:
+        # what came after the pause was dispatched and run by the other controller
+        new = [a for k, a in after.items() if k not in before]
+        assert [a["task_key"] for a in new] == ["demo/last:materialize"]
+        assert str(new[0]["worker"]).startswith(f"pool:{second.pid}/")
+        assert "lease lost" in log
+    with Runs.open(url) as runs:
+        runs.compact()
+        assert runs.get_run(run_id).state == "SUCCEEDED"
