@@ -18,6 +18,7 @@ from arco.orchestration.runs.payloads import (
     RunTriggeredV1,
     TaskDispatchedV1,
     TaskSpecV1,
+    split_trigger,
 )
 from arco.orchestration.runs.runs import (
     Runs,
@@ -27,8 +28,11 @@ from arco.orchestration.runs.runs import (
     attempt_timed_out,
     idempotency_key,
     run_cancel_requested,
+    run_trigger_events,
     run_triggered,
     task_dispatched,
+    trigger_key,
+    unplanned_expired,
 )
 from arco.orchestration.runs.schema import (
     ATTEMPT_ACTIVE,
@@ -104,6 +108,10 @@ __all__ = [
     "idempotency_key",
     "retry_delay_ms",
     "run_cancel_requested",
+    "run_trigger_events",
     "run_triggered",
+    "split_trigger",
     "task_dispatched",
+    "trigger_key",
+    "unplanned_expired",
 ]

@@ -94,6 +94,9 @@ def _json(value: object) -> str:
     return canonical_json.canonical_dumps(value).decode("utf-8")
 
 
+_DEFAULT_RETRY_JSON = _json(RetryV1().to_json())
+
+
 def _stale(reason: str) -> FoldResult:
     return ("stale", reason)
 
@@ -140,10 +143,13 @@ def _settle(changes: Changes[RunsState], fold: Fold, run_id: str) -> None:
     if run.state in RUN_TERMINAL:
         return
     total = run.task_count
+    if run.state == CANCELLING:
+        # a run cancelled before every part of its trigger arrived ends with what it has
+        total = state.tasks_present(run_id)
     if state.count(run_id, TASK_TERMINAL) < total:
         return
     reason: str | None
-    if state.count(run_id, (SUCCEEDED,)) == total:
+    if state.count(run_id, (SUCCEEDED,)) == run.task_count:
         outcome, reason = SUCCEEDED, None
     elif run.state == CANCELLING:
         outcome, reason = CANCELLED, run.reason
@@ -157,42 +163,77 @@ def _settle(changes: Changes[RunsState], fold: Fold, run_id: str) -> None:
 # --- run_triggered ------------------------------------------------------------------------
 
 
+def _header(p: RunTriggeredV1) -> dict[str, Any]:
+    """The run row's fields a trigger sets (every part of one trigger sets the same)."""
+    return {
+        "run_key": p.run_key,
+        "request_hash": p.request_hash,
+        "deployment": p.deployment,
+        "plan_fingerprint": p.plan_fingerprint,
+        "selection": _json(list(p.selection)),
+        "executor": p.executor,
+        "priority": p.priority,
+        "tags": _json(dict(p.tags)),
+        "parent_run_id": p.parent_run_id,
+        "task_count": p.total_tasks,
+    }
+
+
 def fold_run_triggered(fold: Fold, p: RunTriggeredV1, changes: Changes[RunsState]) -> FoldResult:
-    """Create the run (TRIGGERED) and its tasks: ``done`` ones SUCCEEDED, the ones whose
-    upstream tasks are all done READY, the others BLOCKED. A known run id is stale."""
+    """Create the run (TRIGGERED) and its tasks — or, for a trigger in parts, the run with
+    the first part folded (whichever it is) and the part's tasks.
+
+    Tasks in ``done`` start SUCCEEDED. Readiness is decided once the run has every task
+    (its last part folded, in whatever order the parts came): a task whose upstream tasks
+    all succeeded is READY, the others BLOCKED; until then every task that is not done is
+    BLOCKED, so nothing of a partial run can be dispatched. A part is stale when its run
+    exists with another header, is terminal, or has its tasks already; a one-part trigger
+    of a known run id is stale.
+    """
     state = changes.state
-    if p.run_id in state.runs:
-        return _stale(f"run {p.run_id!r} already exists")
+    header = _header(p)
+    run: RunRow | None = state.runs.get(p.run_id)
     now = fold.occurred_ms
-    run = RunRow(
-        run_id=p.run_id,
-        run_key=p.run_key,
-        request_hash=p.request_hash,
-        deployment=p.deployment,
-        plan_fingerprint=p.plan_fingerprint,
-        selection=_json(list(p.selection)),
-        executor=p.executor,
-        priority=p.priority,
-        tags=_json(dict(p.tags)),
-        parent_run_id=p.parent_run_id,
-        state=TRIGGERED,
-        reason=None,
-        created_at=now,
-        started_at=None,
-        ended_at=None,
-        cancel_requested_at=None,
-        task_count=len(p.tasks),
-        event_order=fold.event_order,
-        version=fold.ctx.version,
-    )
-    changes.upsert("runs", run.run_id, run)
+    if run is None:
+        run = RunRow(
+            run_id=p.run_id,
+            state=TRIGGERED,
+            reason=None,
+            created_at=now,
+            started_at=None,
+            ended_at=None,
+            cancel_requested_at=None,
+            event_order=fold.event_order,
+            version=fold.ctx.version,
+            **header,
+        )
+        changes.upsert("runs", run.run_id, run)
+    elif p.parts == 1:
+        return _stale(f"run {p.run_id!r} already exists")
+    else:
+        if run.state in RUN_TERMINAL:
+            return _stale(f"run {p.run_id!r} is {run.state} (part {p.part} came too late)")
+        differ = sorted(k for k, v in header.items() if getattr(run, k) != v)
+        if differ:
+            return _stale(
+                f"part {p.part} of run {p.run_id!r} does not match the run "
+                f"({', '.join(differ)} differ)"
+            )
+        for t in p.tasks:
+            if state.task(p.run_id, t.task_key) is not None:
+                return _stale(f"run {p.run_id!r} already has task {t.task_key!r}")
+        if state.tasks_present(p.run_id) + len(p.tasks) > run.task_count:
+            return _stale(f"run {p.run_id!r} would have more than its {run.task_count} tasks")
     done = set(p.done)
+    cancelled = run.state == CANCELLING
     # by task key: the order the state indexes a run's tasks in, also when loading them
     for t in sorted(p.tasks, key=lambda t: t.task_key):
-        if t.task_key in done:
+        if cancelled:
+            task_state = CANCELLED
+        elif t.task_key in done:
             task_state = SUCCEEDED
-        elif all(u in done for u in t.upstream):
-            task_state = READY
+        elif p.parts == 1 and all(u in done for u in t.upstream):
+            task_state = READY  # (the whole run: no need to wait for the rest)
         else:
             task_state = BLOCKED
         output = p.outputs.get(t.task_key)
@@ -208,9 +249,9 @@ def fold_run_triggered(fold: Fold, p: RunTriggeredV1, changes: Changes[RunsState
             attempt=0,
             attempt_id=None,
             max_attempts=t.max_attempts,
-            retry=_json(t.retry.to_json()),
+            retry=_DEFAULT_RETRY_JSON if t.retry_is_default else _json(t.retry.to_json()),
             timeout_s=t.timeout_s,
-            pools=_json(list(t.pools)),
+            pools=_json(list(t.pools)) if t.pools else "[]",
             retry_at=None,
             output=None if output is None else _json(output),
             error=None,
@@ -219,8 +260,63 @@ def fold_run_triggered(fold: Fold, p: RunTriggeredV1, changes: Changes[RunsState
             version=fold.ctx.version,
         )
         changes.upsert("tasks", row.id, row)
+    if p.parts > 1 and not cancelled and state.planned(p.run_id):
+        _planned(changes, fold, p.run_id)
     _settle(changes, fold, p.run_id)
     return "applied"
+
+
+def _planned(changes: Changes[RunsState], fold: Fold, run_id: str) -> None:
+    """The last part of a trigger was folded: check the whole plan (every upstream key
+    names a task of the run, no cycle), then make READY every blocked task whose upstream
+    tasks all succeeded. A plan that fails the check fails the run (its tasks are SKIPPED):
+    only hand-made parts can, :func:`split_trigger` cuts a checked plan."""
+    state = changes.state
+    tasks = list(state.tasks_of(run_id))
+    upstream = {t.task_key: state.upstream(t) for t in tasks}
+    problem = _plan_problem(upstream)
+    if problem is not None:
+        for t in tasks:
+            if t.state not in TASK_TERMINAL:
+                _put_task(changes, fold, t, state=SKIPPED, error=f"invalid plan: {problem}")
+        run: RunRow = state.runs[run_id]
+        _put_run(
+            changes,
+            fold,
+            run,
+            state=FAILED,
+            reason=f"the run's plan is invalid: {problem}",
+            ended_at=fold.occurred_ms,
+        )
+        return
+    succeeded = {t.task_key for t in tasks if t.state == SUCCEEDED}
+    for t in tasks:
+        if t.state == BLOCKED and all(u in succeeded for u in upstream[t.task_key]):
+            _put_task(changes, fold, t, state=READY)
+
+
+def _plan_problem(upstream: dict[str, list[str]]) -> str | None:
+    """Why a run's dependencies are not a plan (an unknown upstream task, a cycle), if so."""
+    downstream: dict[str, list[str]] = {k: [] for k in upstream}
+    pending = dict.fromkeys(upstream, 0)
+    for key, ups in upstream.items():
+        for up in ups:
+            if up not in downstream:
+                return f"task {key!r} depends on {up!r}, which is not a task of the run"
+            downstream[up].append(key)
+            pending[key] += 1
+    ready = [k for k, n in pending.items() if n == 0]
+    seen = 0
+    while ready:
+        key = ready.pop()
+        seen += 1
+        for child in downstream[key]:
+            pending[child] -= 1
+            if pending[child] == 0:
+                ready.append(child)
+    if seen == len(upstream):
+        return None
+    return f"the dependencies have a cycle through {min(k for k, n in pending.items() if n)!r}"
 
 
 # --- task_dispatched ----------------------------------------------------------------------
@@ -237,6 +333,11 @@ def fold_task_dispatched(
         return _stale(f"run {p.run_id!r} does not exist")
     if run.state not in (TRIGGERED, RUNNING):
         return _stale(f"run {p.run_id!r} is {run.state}")
+    if not state.planned(p.run_id):
+        return _stale(
+            f"run {p.run_id!r} has {state.tasks_present(p.run_id)} of its {run.task_count} "
+            f"tasks (its trigger's other parts have not been folded)"
+        )
     task = state.task(p.run_id, p.task_key)
     if task is None:
         return _stale(f"run {p.run_id!r} has no task {p.task_key!r}")

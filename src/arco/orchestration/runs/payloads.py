@@ -12,17 +12,19 @@ the state it meets folds to ``stale`` (see :mod:`arco.orchestration.runs.folds`)
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, Literal, NoReturn, TypeVar
 
 import pydantic
 from pydantic import BaseModel, BeforeValidator, ConfigDict, field_validator, model_validator
 
 from arco.core.assets import AssetKey
+from arco.core.canonical_json import canonical_dumps
 from arco.core.partitions import PartitionKey
 from arco.errors import ValidationError, preview
-from arco.tier2.envelope import rule_error, shape_error
+from arco.tier2.envelope import MAX_PAYLOAD_BYTES, rule_error, shape_error
 
 __all__ = [
     "AttemptCompletedV1",
@@ -35,6 +37,7 @@ __all__ = [
     "TaskDispatchedV1",
     "TaskSpecV1",
     "number_text",
+    "split_trigger",
 ]
 
 _MAX_INT64 = (1 << 63) - 1
@@ -42,6 +45,8 @@ _MAX_INT64 = (1 << 63) - 1
 MAX_ID = 128
 MAX_TASK_KEY = 1024
 MAX_ATTEMPTS = 100
+#: most parts one run's ``run_triggered`` may be split into
+MAX_PARTS = 10_000
 
 _STRICT = ConfigDict(frozen=True, extra="forbid", strict=True)
 
@@ -151,6 +156,17 @@ class RetryV1(BaseModel):
         }
 
 
+# a run's keys are validated when it is planned, appended and folded: parse each once
+@functools.lru_cache(maxsize=1 << 16)
+def _canonical_asset_key(value: str) -> str:
+    return str(AssetKey.parse(value))
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _canonical_partition_key(value: str) -> str:
+    return PartitionKey.parse(value).canonical()
+
+
 class TaskSpecV1(BaseModel):
     """One task of a triggered run, as planned."""
 
@@ -177,7 +193,7 @@ class TaskSpecV1(BaseModel):
     @classmethod
     def _asset_key(cls, v: str) -> str:
         try:
-            return str(AssetKey.parse(v))
+            return _canonical_asset_key(v)
         except ValidationError as exc:
             rule_error(exc.message.partition(": ")[2])
 
@@ -187,7 +203,7 @@ class TaskSpecV1(BaseModel):
         if v == "":
             return v
         try:
-            return PartitionKey.parse(v).canonical()
+            return _canonical_partition_key(v)
         except ValidationError as exc:
             rule_error(exc.message.partition(": ")[2])
 
@@ -228,27 +244,48 @@ class TaskSpecV1(BaseModel):
             _text(pool, 1, MAX_ID)
         return v
 
+    @property
+    def retry_is_default(self) -> bool:
+        r = self.retry
+        return (r.backoff_s, r.factor, r.max_backoff_s, r.jitter) == _DEFAULT_RETRY
+
     def to_json(self) -> dict[str, Any]:
-        """The payload form of this task."""
-        return {
-            "asset_key": self.asset_key,
-            "max_attempts": self.max_attempts,
-            "partition_key": self.partition_key,
-            "pools": list(self.pools),
-            "retry": self.retry.to_json(),
-            "stage": self.stage,
-            "task_key": self.task_key,
-            "timeout_s": None if self.timeout_s is None else number_text(self.timeout_s),
-            "upstream": list(self.upstream),
-        }
+        """The payload form of this task; fields at their default are left out (a typical
+        task is ``task_key``, ``asset_key``, ``stage`` and ``upstream``)."""
+        out: dict[str, Any] = {"asset_key": self.asset_key, "task_key": self.task_key}
+        if self.max_attempts != 1:
+            out["max_attempts"] = self.max_attempts
+        if self.partition_key:
+            out["partition_key"] = self.partition_key
+        if self.pools:
+            out["pools"] = list(self.pools)
+        if not self.retry_is_default:
+            out["retry"] = self.retry.to_json()
+        if self.stage:
+            out["stage"] = self.stage
+        if self.timeout_s is not None:
+            out["timeout_s"] = number_text(self.timeout_s)
+        if self.upstream:
+            out["upstream"] = list(self.upstream)
+        return out
+
+
+_DEFAULT_RETRY = (1.0, 2.0, 300.0, 0.1)
 
 
 class RunTriggeredV1(BaseModel):
-    """``run_triggered`` v1: a run and every task of its plan.
+    """``run_triggered`` v1: a run and every task of its plan — or, for a plan too large for
+    one event, part ``part`` of ``parts`` of it.
 
     ``done`` names tasks that start SUCCEEDED (re-execution from a failure), with the
     output each reported in ``outputs``. Task keys are unique, upstream keys name tasks of
     the run, and the dependencies have no cycle (a cycle would leave tasks blocked forever).
+
+    **Parts** (:func:`split_trigger`): every part carries the whole run header (the same in
+    each) and ``task_count``, the number of tasks of the whole run; its ``tasks`` are a
+    slice of the plan in topological order, and its ``done`` / ``outputs`` name only tasks
+    of that slice. An upstream key may name a task of another part, so within a part only
+    its own edges are checked; the whole plan is checked when its last part is folded.
     """
 
     model_config = _STRICT
@@ -266,6 +303,16 @@ class RunTriggeredV1(BaseModel):
     tasks: list[TaskSpecV1]
     done: list[str] = []
     outputs: dict[str, dict[str, Any]] = {}
+    #: this part's number (from 0) and how many parts the run's trigger has
+    part: int = 0
+    parts: int = 1
+    #: the number of tasks of the whole run (required when ``parts`` > 1)
+    task_count: int | None = None
+
+    @property
+    def total_tasks(self) -> int:
+        """The number of tasks of the whole run (of every part)."""
+        return len(self.tasks) if self.task_count is None else self.task_count
 
     @field_validator("run_id")
     @classmethod
@@ -312,6 +359,19 @@ class RunTriggeredV1(BaseModel):
 
     @model_validator(mode="after")
     def _graph(self) -> RunTriggeredV1:
+        if not 1 <= self.parts <= MAX_PARTS:
+            _fail("parts", f"must be an integer from 1 to {MAX_PARTS} (got {self.parts})")
+        if not 0 <= self.part < self.parts:
+            _fail("part", f"must be an integer from 0 to {self.parts - 1} (got {self.part})")
+        whole = self.parts == 1
+        if whole and self.task_count not in (None, len(self.tasks)):
+            _fail("task_count", f"must be the number of tasks, {len(self.tasks)}, for one part")
+        if not whole and self.task_count is None:
+            _fail("task_count", "is required when the trigger has several parts")
+        if not whole and not self.tasks:
+            _fail("tasks", "a part of a trigger must have tasks")
+        if self.task_count is not None and not len(self.tasks) <= self.task_count <= _MAX_INT64:
+            _fail("task_count", f"must be at least the part's {len(self.tasks)} tasks")
         keys: dict[str, TaskSpecV1] = {}
         for i, task in enumerate(self.tasks):
             if task.task_key in keys:
@@ -319,7 +379,7 @@ class RunTriggeredV1(BaseModel):
             keys[task.task_key] = task
         for i, task in enumerate(self.tasks):
             for key in task.upstream:
-                if key not in keys:
+                if whole and key not in keys:
                     _fail(f"tasks.{i}.upstream", f"{preview(key)} is not a task of the run")
                 if key == task.task_key:
                     _fail(f"tasks.{i}.upstream", "a task cannot depend on itself")
@@ -328,7 +388,7 @@ class RunTriggeredV1(BaseModel):
             _fail("tasks", f"the dependencies have a cycle through {preview(cycle)}")
         for key in self.done:
             if key not in keys:
-                _fail("done", f"{preview(key)} is not a task of the run")
+                _fail("done", f"{preview(key)} is not a task of the run (of this part)")
         if len(set(self.done)) != len(self.done):
             _fail("done", "must not name a task twice")
         done = set(self.done)
@@ -338,12 +398,18 @@ class RunTriggeredV1(BaseModel):
         return self
 
     def to_payload(self) -> dict[str, Any]:
-        """The payload form (fractional numbers as decimal strings)."""
-        return {
-            "done": list(self.done),
+        """The payload form (fractional numbers as decimal strings; ``part``, ``parts`` and
+        ``task_count`` only for a trigger in several parts)."""
+        payload = self._header()
+        payload["tasks"] = [t.to_json() for t in self.tasks]
+        payload["done"] = list(self.done)
+        payload["outputs"] = {k: dict(v) for k, v in self.outputs.items()}
+        return payload
+
+    def _header(self) -> dict[str, Any]:
+        header: dict[str, Any] = {
             "deployment": self.deployment,
             "executor": self.executor,
-            "outputs": {k: dict(v) for k, v in self.outputs.items()},
             "parent_run_id": self.parent_run_id,
             "plan_fingerprint": self.plan_fingerprint,
             "priority": self.priority,
@@ -352,30 +418,102 @@ class RunTriggeredV1(BaseModel):
             "run_key": self.run_key,
             "selection": list(self.selection),
             "tags": dict(self.tags),
-            "tasks": [t.to_json() for t in self.tasks],
         }
+        if self.parts > 1:
+            header.update(part=self.part, parts=self.parts, task_count=self.task_count)
+        return header
 
     @classmethod
     def from_payload(cls, payload: dict[str, Any]) -> RunTriggeredV1:
         return _parse(
             cls,
             payload,
-            frozenset({"run_key", "deployment", "parent_run_id", "timeout_s"}),
+            frozenset({"run_key", "deployment", "parent_run_id", "timeout_s", "task_count"}),
             "a run_triggered payload",
         )
+
+
+#: what a part of a trigger may hold, leaving room under the event payload bound
+PART_BYTES = MAX_PAYLOAD_BYTES - 64 * 1024
+
+
+def _size(value: object) -> int:
+    return len(canonical_dumps(value))
+
+
+def split_trigger(payload: RunTriggeredV1, max_bytes: int = PART_BYTES) -> list[RunTriggeredV1]:
+    """The parts of a (whole, validated) trigger whose payloads are at most about
+    ``max_bytes`` of canonical JSON each: the tasks in plan order, cut greedily, each part
+    with the run header, ``task_count`` and the ``done`` / ``outputs`` of its own tasks.
+    One part (the payload itself) when it fits."""
+    if payload.parts != 1:
+        raise ValidationError("payload: already a part of a trigger (split the whole run)")
+    header = _size(
+        {
+            **payload._header(),
+            "part": MAX_PARTS,
+            "parts": MAX_PARTS,
+            "task_count": _MAX_INT64,
+            "tasks": [],
+            "done": [],
+            "outputs": {},
+        }
+    )
+    budget = max(1, max_bytes - header)
+    done = set(payload.done)
+    slices: list[list[TaskSpecV1]] = [[]]
+    used = 0
+    total = 0
+    for task in payload.tasks:
+        size = _size(task.to_json()) + 1
+        if task.task_key in done:
+            size += len(task.task_key) + 4
+            output = payload.outputs.get(task.task_key)
+            if output is not None:
+                size += _size(output) + len(task.task_key) + 4
+        total += size
+        if used + size > budget and slices[-1]:
+            slices.append([])
+            used = 0
+        slices[-1].append(task)
+        used += size
+    if len(slices) == 1 and header + total <= max_bytes:
+        return [payload]
+    if len(slices) > MAX_PARTS:
+        raise ValidationError(f"payload: the run needs more than {MAX_PARTS} parts")
+    parts: list[RunTriggeredV1] = []
+    for i, tasks in enumerate(slices):
+        keys = {t.task_key for t in tasks}
+        part_done = [k for k in payload.done if k in keys]
+        parts.append(
+            payload.model_copy(
+                update={
+                    "tasks": tasks,
+                    "done": part_done,
+                    "outputs": {k: v for k, v in payload.outputs.items() if k in keys},
+                    "part": i,
+                    "parts": len(slices),
+                    "task_count": len(payload.tasks),
+                }
+            )
+        )
+    return parts
 
 
 def _fail(path: str, message: str) -> NoReturn:
     raise ValidationError(f"payload.{path}: {message}")
 
 
-def _find_cycle(tasks: list[TaskSpecV1]) -> str | None:
-    """A task on a dependency cycle, if any (Kahn's algorithm over the upstream edges)."""
-    pending = {t.task_key: len(t.upstream) for t in tasks}
+def _find_cycle(tasks: Sequence[TaskSpecV1]) -> str | None:
+    """A task on a dependency cycle, if any (Kahn's algorithm over the upstream edges
+    between ``tasks``; edges to other tasks are left out)."""
     downstream: dict[str, list[str]] = {t.task_key: [] for t in tasks}
+    pending = dict.fromkeys(downstream, 0)
     for t in tasks:
         for up in t.upstream:
-            downstream[up].append(t.task_key)
+            if up in downstream:
+                downstream[up].append(t.task_key)
+                pending[t.task_key] += 1
     ready = [k for k, n in pending.items() if n == 0]
     seen = 0
     while ready:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 
 from arco.core.canonical_json import canonical_dumps
@@ -34,6 +34,7 @@ from arco.orchestration.runs.domain import (
 )
 from arco.orchestration.runs.model import Attempt, Run, Task
 from arco.orchestration.runs.payloads import (
+    PART_BYTES,
     AttemptCompletedV1,
     AttemptHeartbeatV1,
     AttemptStartedV1,
@@ -41,8 +42,9 @@ from arco.orchestration.runs.payloads import (
     RunCancelRequestedV1,
     RunTriggeredV1,
     TaskDispatchedV1,
+    split_trigger,
 )
-from arco.orchestration.runs.schema import RUN_STATES, RunRow
+from arco.orchestration.runs.schema import RUN_STATES, RUN_TERMINAL, RunRow
 from arco.orchestration.runs.state import RunsState
 from arco.storage import ScopedStore, open_store
 from arco.storage.port import ObjectStore
@@ -60,8 +62,11 @@ __all__ = [
     "idempotency_key",
     "run_cancel_requested",
     "run_key_record",
+    "run_trigger_events",
     "run_triggered",
     "task_dispatched",
+    "trigger_key",
+    "unplanned_expired",
 ]
 
 #: the ``source`` of the events the builders make unless told otherwise
@@ -99,17 +104,44 @@ def _event(
     )
 
 
+def trigger_key(run_id: str, part: int = 0) -> str:
+    """The idempotency key of part ``part`` of a run's trigger: ``trigger:{run_id}`` for the
+    first (or only) one, ``trigger:{run_id} part {n}`` for the others (a run id has no
+    space, so no run's key is another's part)."""
+    if part == 0:
+        return idempotency_key("trigger", run_id)
+    return idempotency_key("trigger", f"{run_id} part {part}")
+
+
 def run_triggered(
     payload: RunTriggeredV1, *, occurred_ms: int | None = None, source: str = SOURCE
 ) -> EventEnvelope:
-    """``run_triggered`` under ``trigger:{run_id}``."""
+    """One ``run_triggered`` event (a whole run, or one part of it) under
+    :func:`trigger_key`; ValidationError if its payload exceeds the bound of an event
+    (:func:`run_trigger_events` splits a large run)."""
     return _event(
         RUN_TRIGGERED,
         payload.to_payload(),
-        idempotency_key("trigger", payload.run_id),
+        trigger_key(payload.run_id, payload.part),
         occurred_ms,
         source,
     )
+
+
+def run_trigger_events(
+    payload: RunTriggeredV1,
+    *,
+    occurred_ms: int | None = None,
+    source: str = SOURCE,
+    max_bytes: int = PART_BYTES,
+) -> list[EventEnvelope]:
+    """The ``run_triggered`` events of a whole run: one when its payload fits in about
+    ``max_bytes``, else its parts (:func:`split_trigger`), all at the same instant."""
+    ms = SYSTEM_CLOCK.now_ms() if occurred_ms is None else occurred_ms
+    return [
+        run_triggered(part, occurred_ms=ms, source=source)
+        for part in split_trigger(payload, max_bytes)
+    ]
 
 
 def task_dispatched(
@@ -230,6 +262,33 @@ def run_cancel_requested(
     return _event(RUN_CANCEL_REQUESTED, payload.model_dump(), key, occurred_ms, source)
 
 
+def unplanned_expired(
+    state: RunsState, runs: Iterable[RunRow], now_ms: int, timeout_s: float
+) -> tuple[list[EventEnvelope], int | None]:
+    """The timer of a run whose trigger's parts have not all been folded (the process that
+    triggered it died between appends, and no ``run_key`` retry came): such a run cannot be
+    dispatched, so ``timeout_s`` after its creation it is cancelled (``cancel:{run_id}``,
+    with the reason: how many of its tasks arrived). The cancel events due among ``runs``
+    at ``now_ms``, and when the next such timer fires."""
+    events: list[EventEnvelope] = []
+    due: int | None = None
+    for run in runs:
+        if run.state in RUN_TERMINAL or state.planned(run.run_id):
+            continue
+        deadline = run.created_at + int(timeout_s * 1000)
+        if now_ms < deadline:
+            due = deadline if due is None else min(due, deadline)
+            continue
+        present = state.tasks_present(run.run_id)
+        reason = (
+            f"the run's plan did not arrive in full: {present} of its {run.task_count} tasks "
+            f"{timeout_s:g} s after it was triggered (the parts of its trigger were not all "
+            f"appended)"
+        )
+        events.append(run_cancel_requested(run.run_id, reason, occurred_ms=now_ms))
+    return events, due
+
+
 def run_key_record(run_key: str) -> str:
     """The key (in the scoped store) of the create-only record of a ``run_key``."""
     return request_record_key(RUNS.name, f"run_key:{run_key}")
@@ -291,15 +350,19 @@ class Runs:
         *,
         run_key: str | None = None,
         fold: FoldMode | None = None,
+        max_bytes: int = PART_BYTES,
     ) -> str:
-        """Append a ``run_triggered`` event; the run id.
+        """Append the ``run_triggered`` event of a run — or its parts, when the run is too
+        large for one event (:func:`run_trigger_events`: every part in one ``append``) —;
+        the run id.
 
         With a ``run_key`` (the argument, or the payload's) triggering is idempotent: the
         first request writes a create-only record of the key with its ``request_hash`` and
-        event, then appends the event. The same key with the same hash gets the recorded
-        run id, and the recorded event is appended again (appends are at-least-once and
-        copies fold once, so a trigger that failed after writing its record is completed
-        by its retry); the same key with another hash is IdempotencyConflictError.
+        every event of the trigger, then appends them. The same key with the same hash gets
+        the recorded run id, and the recorded events are appended again (appends are
+        at-least-once and copies fold once, so a trigger that failed after writing its
+        record is completed by its retry); the same key with another hash is
+        IdempotencyConflictError.
         """
         if isinstance(request, EventEnvelope):
             event = request
@@ -309,25 +372,35 @@ class Runs:
                     f"(got {event.event_type!r} version {event.event_version})"
                 )
             payload = RunTriggeredV1.from_payload(event.payload)
+            if payload.parts != 1:
+                raise ValidationError(
+                    "payload.parts: a run in parts is triggered from its whole payload"
+                )
+            events = [event]
         else:
             payload = request
+            if payload.parts != 1:
+                raise ValidationError(
+                    "payload.parts: a run in parts is triggered from its whole payload"
+                )
             if run_key is not None and payload.run_key is None:
                 payload = payload.model_copy(update={"run_key": run_key})
-            event = run_triggered(payload)
+            events = run_trigger_events(payload, max_bytes=max_bytes)
         if run_key is not None and payload.run_key not in (None, run_key):
             raise ValidationError(
                 f"run_key: {run_key!r} differs from the payload's run_key {payload.run_key!r}"
             )
-        RUNS.check(event)  # an invalid request writes nothing, not even its record
+        if isinstance(request, EventEnvelope):
+            RUNS.check(event)  # an invalid request writes nothing, not even its record
         key = run_key if run_key is not None else payload.run_key
         if key is None:
-            self.append([event], fold=fold)
+            self.append(events, fold=fold)
             return payload.run_id
         record = {
             "run_key": key,
             "request_hash": payload.request_hash,
             "run_id": payload.run_id,
-            "event": event.model_dump(),
+            "events": [e.model_dump() for e in events],
         }
         record_key = run_key_record(key)
         try:
@@ -339,10 +412,10 @@ class Runs:
                     f"run_key: {key!r} was already used with a different request "
                     f"(run {stored.get('run_id')!r})"
                 ) from None
-            event = EventEnvelope.from_object(stored["event"])
-            self.append([event], fold=fold)
+            recorded = stored["events"] if "events" in stored else [stored["event"]]
+            self.append([EventEnvelope.from_object(e) for e in recorded], fold=fold)
             return str(stored["run_id"])
-        self.append([event], fold=fold)
+        self.append(events, fold=fold)
         return payload.run_id
 
     def flush(self, timeout: float | None = None) -> bool:

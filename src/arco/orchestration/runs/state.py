@@ -4,8 +4,9 @@ Besides the four tables it keeps indexes the folds and the controller need at th
 a lookup, all derived from the rows as they are upserted (so loading a snapshot rebuilds
 them, and replaying a row never counts it twice):
 
-* the task keys of each run, in task key order (the order rows load in; the trigger's fold
-  writes them in that order too);
+* the task keys of each run, in task key order (the order rows load in; a trigger's fold
+  writes them in that order too, and a key that sorts before the last one — a later part
+  of a trigger in several parts — is inserted in its place);
 * the downstream task keys of each task (the mirror of its ``upstream`` column);
 * the attempt ids of each task, oldest first;
 * how many tasks of each run are in each state;
@@ -18,6 +19,7 @@ O(tasks), not O(tasks²), and no published state ever sees a list change.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -68,8 +70,8 @@ class RunsState:
         self._active: LayeredMap[str, str] = LayeredMap()
         # run id -> the keys of its tasks in a LIVE state (what a controller acts on)
         self._live: LayeredMap[str, LayeredMap[str, None]] = LayeredMap()
-        # keys of the list-valued index entries this copy created (it may append to them)
-        self._owned: set[tuple[int, str]] = set()
+        # the index entries this copy created (it may change them), by (index, key)
+        self._owned: dict[tuple[int, str], Any] = {}
 
     def copy(self) -> RunsState:
         new = RunsState.__new__(RunsState)
@@ -86,7 +88,7 @@ class RunsState:
         new._counts = self._counts.derive()
         new._active = self._active.derive()
         new._live = self._live.derive()
-        new._owned = set()
+        new._owned = {}
         return new
 
     @property
@@ -148,6 +150,16 @@ class RunsState:
         counts = self._counts.get(run_id, _NO_COUNTS)
         return sum(counts[_STATE_INDEX[s]] for s in states)
 
+    def tasks_present(self, run_id: str) -> int:
+        """How many tasks of the run exist: its ``task_count`` once every part of its trigger
+        was folded (a run is dispatchable only then)."""
+        return sum(self._counts.get(run_id, _NO_COUNTS))
+
+    def planned(self, run_id: str) -> bool:
+        """Whether every task of the run exists (every part of its trigger was folded)."""
+        run: RunRow | None = self.runs.get(run_id)
+        return run is not None and self.tasks_present(run_id) >= run.task_count
+
     def live_tasks(self, run_id: str) -> Iterator[TaskRow]:
         """The run's tasks in a LIVE state (READY, RETRY_WAIT, DISPATCHED, RUNNING): what a
         controller dispatches or watches, without visiting the blocked and finished ones."""
@@ -172,7 +184,7 @@ class RunsState:
             old: TaskRow | None = self.tasks.get(row.id)
             self.tasks.set(row.id, row)
             if old is None:
-                self._append(0, self._run_tasks, row.run_id, row.task_key)
+                self._append(0, self._run_tasks, row.run_id, row.task_key, ordered=True)
                 for up in self.upstream(row):
                     self._append(1, self._downstream, task_id(row.run_id, up), row.task_key)
                 self._recount(row.run_id, None, row.state)
@@ -221,31 +233,43 @@ class RunsState:
                 self.ingested.delete(key)
                 self._unindex(previous)
 
-    def _append(self, index: int, target: LayeredMap[str, list[str]], key: str, item: str) -> None:
-        if (index, key) in self._owned:
-            target[key].append(item)
-            return
-        target.set(key, [*target.get(key, ()), item])
-        self._owned.add((index, key))
+    def _append(
+        self,
+        index: int,
+        target: LayeredMap[str, list[str]],
+        key: str,
+        item: str,
+        *,
+        ordered: bool = False,
+    ) -> None:
+        items: list[str] | None = self._owned.get((index, key))
+        if items is None:
+            items = [*target.get(key, ())]
+            target.set(key, items)
+            self._owned[(index, key)] = items
+        if ordered and items and item < items[-1]:
+            bisect.insort(items, item)
+        else:
+            items.append(item)
 
     def _discard(self, index: int, target: LayeredMap[str, list[str]], key: str, item: str) -> None:
         items = [i for i in target.get(key, ()) if i != item]
         if items:
             target.set(key, items)
-            self._owned.add((index, key))
+            self._owned[(index, key)] = items
         else:
             target.delete(key)
-            self._owned.discard((index, key))
+            self._owned.pop((index, key), None)
 
     def _track_live(self, run_id: str, task_key: str, live: bool) -> None:
-        keys: LayeredMap[str, None] | None = self._live.get(run_id)
-        if keys is None and not live:
-            return
-        if (3, run_id) not in self._owned:
+        keys: LayeredMap[str, None] | None = self._owned.get((3, run_id))
+        if keys is None:
+            keys = self._live.get(run_id)
+            if keys is None and not live:
+                return
             keys = keys.derive() if keys is not None else LayeredMap()
             self._live.set(run_id, keys)
-            self._owned.add((3, run_id))
-        assert keys is not None
+            self._owned[(3, run_id)] = keys
         if live:
             keys.set(task_key, None)
         elif task_key in keys:
