@@ -16,6 +16,7 @@ import pytest
 from arco.core.canonical_json import loads
 from arco.errors import IdempotencyConflictError, ValidationError
 from arco.metadata.layout import ledger_prefix
+from arco.orchestration.controller import waiting_reason
 from arco.orchestration.deploy import current
 from arco.orchestration.runs import (
     BLOCKED,
@@ -321,19 +322,25 @@ def third(context):
 
 def test_the_controller_never_starts_a_run_missing_a_part_and_ends_it(tmp_path: Path) -> None:
     code = write_code(tmp_path / "code", PIPELINE)
-    with orchestrator(f"file://{tmp_path / 'store'}", code, plan_timeout_s=1.5) as orch:
+    url = f"file://{tmp_path / 'store'}"
+    with orchestrator(url, code, plan_timeout_s=15.0, max_concurrent_runs=1) as orch:
         pointer = current(orch.store)
         assert pointer is not None
         payload = plan_run(pointer[1], pointer[0].fingerprint, RunRequest(selection=("*",)))
         events = run_trigger_events(payload, max_bytes=600)
         assert len(events) == 3
-        orch.runs.append([events[0], events[2]])
-        run = orch.wait(payload.run_id, timeout=30)
+        orch.runs.append([events[0], events[2]])  # part 1 is lost
+        partial = orch.runs.state().runs[payload.run_id]
+        reason = waiting_reason(orch.runs.state(), partial)
+        assert reason is not None and reason.startswith("planning: 2 of its 3 tasks")
+        # a whole run triggered after it is not queued behind it (one run at a time)
+        whole_run = plan_run(pointer[1], pointer[0].fingerprint, RunRequest(selection=("*",)))
+        run_id = orch.runs.trigger(whole_run, max_bytes=600)
+        assert orch.wait(run_id, timeout=60).state == SUCCEEDED
+        assert len(orch.runs.attempts(run_id)) == 3
+        assert orch.runs.get_run(payload.run_id).state == TRIGGERED  # (its timer is later)
+        # the partial run is never dispatched, and its timer ends it
+        run = orch.wait(payload.run_id, timeout=60)
         assert run.state == CANCELLED
         assert run.reason is not None and "2 of its 3 tasks" in run.reason
         assert orch.runs.attempts(payload.run_id) == []
-        # and the same trigger whole runs to the end
-        again = plan_run(pointer[1], pointer[0].fingerprint, RunRequest(selection=("*",)))
-        run_id = orch.runs.trigger(again, max_bytes=600)
-        assert orch.wait(run_id, timeout=60).state == SUCCEEDED
-        assert len(orch.runs.attempts(run_id)) == 3

@@ -225,7 +225,8 @@ class Controller:
         result.next_due_ms = due
         active_runs = sorted(state.active_runs(), key=_queue_order)
         running = [r for r in active_runs if r.state != TRIGGERED]
-        waiting = [r for r in active_runs if r.state == TRIGGERED]
+        # (a run still missing parts of its trigger takes no place in the queue yet)
+        waiting = [r for r in active_runs if r.state == TRIGGERED and state.planned(r.run_id)]
         admitted = running + waiting[: max(0, self.options.max_concurrent_runs - len(running))]
         busy, by_pool = self._in_flight(state, active_runs)
         ready: list[tuple[RunRow, list[TaskRow]]] = []
@@ -495,6 +496,11 @@ def waiting_reason(
     """Why a run that is not terminal is not progressing right now, in words (None when it
     has attempts in flight): its place in the queue, a retry timer, or a pool limit."""
     opts = options or ControllerOptions()
+    if run.state == TRIGGERED and not state.planned(run.run_id):
+        return (
+            f"planning: {state.tasks_present(run.run_id)} of its {run.task_count} tasks "
+            f"have arrived (the other parts of its trigger have not been folded yet)"
+        )
     if run.state == TRIGGERED:
         active = sorted(state.active_runs(), key=_queue_order)
         started = sum(1 for r in active if r.state != TRIGGERED)
