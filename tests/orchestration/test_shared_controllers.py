@@ -187,3 +187,24 @@ def test_two_controllers_of_one_workspace_one_acts_the_other_is_a_no_op(
     assert submitted[idle] == 0 and submitted[acting[0]] == 8
     assert sorted(a.task_key for a in attempts) == [f"demo/t_{i:02d}:materialize" for i in range(8)]
     assert {(a.attempt, a.state) for a in attempts} == {(1, "SUCCEEDED")}
+
+
+def test_a_server_s_workspaces_share_one_capacity(tmp_path: Path) -> None:
+    from arco.server.orchestration import Orchestrators
+    from arco.server.settings import OrchestrationSettings
+
+    url = f"file://{tmp_path / 'store'}"
+    settings = OrchestrationSettings(executor="inprocess", capacity=3)
+    server = Orchestrators(url, open_store(url), settings, b"k" * 32)
+    try:
+        a = server.get(Scope("tenant-a", "default"))
+        b = server.get(Scope("tenant-b", "default"))
+        assert server.capacity is not None and server.capacity.capacity == 3
+        assert a.controller.shared is server.capacity and b.controller.shared is server.capacity
+        assert sorted(server.capacity.usage()) == [
+            "tenant-a/default/inprocess",
+            "tenant-b/default/inprocess",
+        ]
+    finally:
+        server.close()
+    assert server.capacity.usage() == {}  # closed controllers leave it
