@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from arco.executions import Executions
 from arco.orchestration.runs import Runs
 from orchestration_support import deploy_code, write_code
 
@@ -160,6 +161,12 @@ def test_a_paused_controller_finds_its_lease_lost_and_acts_no_more(
         assert [a["task_key"] for a in new] == ["demo/last:materialize"]
         assert str(new[0]["worker"]).startswith(f"pool:{second.pid}/")
         assert "lease lost" in log
+        # the stalled attempt was stopped by the answer to its first heartbeat after the
+        # resume (it is no longer current), before it could see the go file and write
+        with Executions.open(url) as executions:
+            executions.compact()
+            done = [m.asset_key for m in executions.list_materializations(run_id=run_id).items]
+            assert sorted(done) == ["demo/first", "demo/last", "demo/middle"]
     with Runs.open(url) as runs:
         runs.compact()
         assert runs.get_run(run_id).state == "SUCCEEDED"
