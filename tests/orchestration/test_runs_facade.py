@@ -30,6 +30,7 @@ from arco.orchestration.runs import (
 from arco.orchestration.runs.runs import run_key_record
 from arco.query.views import query_snapshot
 from arco.storage import open_store
+from arco.tier2.envelope import EventEnvelope
 from runs_support import T0, open_runs, options, spec, trigger, trigger_payload
 
 
@@ -180,3 +181,20 @@ def test_background_fold_and_anti_entropy(tmp_path: Path) -> None:
         assert runs.flush(10)
         assert runs.get_run("r").state == RUNNING
         assert runs.compact_periodic().folded == 0
+
+
+def test_state_never_misses_an_event_published_while_it_reads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = open_store(f"file://{tmp_path}")
+    with Runs(root, fold="background", options=options(), linger_s=0.05) as runs:
+        runs.append([trigger("r", [spec("a")])])
+        unpublished = runs._ingestor.unpublished
+
+        def racing() -> dict[str, EventEnvelope]:
+            runs.flush(10)  # the round publishes and stops tracking the event right now
+            return unpublished()
+
+        monkeypatch.setattr(runs._ingestor, "unpublished", racing)
+        # (read the other way round, the event was in neither the head nor the pending)
+        assert runs.get_run("r").state == TRIGGERED

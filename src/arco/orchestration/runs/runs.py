@@ -436,8 +436,12 @@ class Runs:
         """The compactor's head with what this process appended in the background and no
         round has published yet folded in memory (:meth:`Compactor.preview`): a process
         reads its own events at once, while rounds batch their publication."""
-        head = self.compactor.head()[1]
+        # what is unpublished first, then the head: a round publishes its events before it
+        # stops tracking them, so each event appended so far is in one or the other (the
+        # other way round, a round publishing in between hid its events from both, and a
+        # controller that did not see its own dispatch never handed the attempt over)
         pending = self._ingestor.unpublished()
+        head = self.compactor.head()[1]
         if not pending:
             return head
         folded = [name for name in pending if name in head.ingested]
