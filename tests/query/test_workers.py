@@ -198,14 +198,19 @@ def test_workers_are_recycled_after_max_queries_and_max_age(store_url: str) -> N
         assert by_count.kills["recycled"] == 2
     finally:
         by_count.close()
-    by_age = WorkerPool(store_url, QueryLimits(), size=1, max_age_s=0.2)
+    now = [0.0]
+    by_age = WorkerPool(store_url, QueryLimits(), size=1, max_age_s=300, clock=lambda: now[0])
     try:
         by_age.run(SCOPE, "SELECT 1", "json")
-        first = by_age.pids()[0]
-        time.sleep(0.3)
-        by_age.run(SCOPE, "SELECT 1", "json")  # served by the old worker, which then retires
+        first = by_age.pids()
+        assert len(first) == 1
+        now[0] += 299
         by_age.run(SCOPE, "SELECT 1", "json")
-        assert by_age.pids() != [first]
-        assert by_age.kills["recycled"] >= 1
+        assert by_age.pids() == first  # not old enough yet
+        now[0] += 1
+        by_age.run(SCOPE, "SELECT 1", "json")  # served by the old worker, which then retires
+        assert by_age.pids() == [] and by_age.kills["recycled"] == 1
+        by_age.run(SCOPE, "SELECT 1", "json")
+        assert len(by_age.pids()) == 1 and by_age.pids() != first
     finally:
         by_age.close()

@@ -41,6 +41,7 @@ import signal
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from multiprocessing.context import ForkServerContext, SpawnContext
@@ -134,7 +135,8 @@ class _Worker:
     conn: Connection
     #: resident size after its first snapshot load (None until then)
     first_baseline: int | None = None
-    started: float = field(default_factory=time.monotonic)
+    #: when it was started, on the pool's clock
+    started: float = 0.0
     queries: int = 0
     scopes: OrderedDict[str, None] = field(default_factory=OrderedDict)
     busy: bool = False
@@ -162,6 +164,7 @@ class WorkerPool:
         cache_bytes: int = 512 << 20,
         max_queries: int = MAX_QUERIES,
         max_age_s: float = MAX_AGE_S,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if size < 1:
             raise ValueError("size must be at least 1")
@@ -171,6 +174,7 @@ class WorkerPool:
         self._cache_bytes = max(1 << 20, cache_bytes // size)
         self.max_queries = max_queries
         self.max_age_s = max_age_s
+        self._clock = clock
         self._workers: list[_Worker] = []
         self._starting = 0
         self._cond = threading.Condition()
@@ -328,10 +332,7 @@ class WorkerPool:
         if retire:
             self._lose(worker, "retired")
             return
-        if (
-            worker.queries >= self.max_queries
-            or time.monotonic() - worker.started >= self.max_age_s
-        ):
+        if worker.queries >= self.max_queries or self._clock() - worker.started >= self.max_age_s:
             self._retire(worker)
             return
         with self._cond:
@@ -352,7 +353,7 @@ class WorkerPool:
         )
         process.start()
         child.close()
-        return _Worker(process, parent)
+        return _Worker(process, parent, started=self._clock())
 
 
 def _context() -> ForkServerContext | SpawnContext:
