@@ -1,5 +1,8 @@
 """From a run request to the ``run_triggered`` event: plan the selection against a deployed
 manifest and freeze what the run will do (tasks, dependencies, retry policies, pools).
+:func:`run_triggered` builds the payload of the whole run; :meth:`Runs.trigger
+<arco.orchestration.runs.Runs.trigger>` appends it as one event, or as several parts
+when it is too large for one (a 10,000-task plan is two).
 
 A request is identified by :func:`request_hash` over its canonical JSON (selection,
 partitions, executor, priority, tags, deployment, parent run): the run state machine and
