@@ -14,6 +14,7 @@ import pytest
 from arco.catalog import Catalog
 from arco.errors import IdempotencyConflictError
 from arco.executions import Executions
+from arco.orchestration.controller import lease_name
 from arco.orchestration.dispatch import TaskEnvelope
 from arco.orchestration.engine import AssetRunner, Orchestrator
 from arco.orchestration.executors import Executor
@@ -21,6 +22,7 @@ from arco.orchestration.executors.inprocess import InProcessExecutor
 from arco.orchestration.ledger_reporter import LedgerReporter
 from arco.orchestration.runs import attempt_completed
 from arco.orchestration.trigger import RunRequest
+from arco.tier1.lock import LeaseLock
 from orchestration_support import FAST, deploy_code, orchestrator, write_code
 
 CHAIN = """
@@ -305,3 +307,23 @@ def test_cancel_reaches_a_running_asset_and_nothing_stays_running(tmp_path: Path
         [attempt] = orch.runs.attempts(run_id)
         assert (attempt.state, attempt.error_category) == ("CANCELLED", "cancelled")
         assert not [a for a in orch.runs.attempts(run_id) if a.state in ("RUNNING", "DISPATCHED")]
+
+
+def test_a_run_whose_executor_nobody_serves_is_cancelled_by_its_timer(tmp_path: Path) -> None:
+    url = _url(tmp_path)
+    code = write_code(tmp_path / "code", CHAIN)
+    with orchestrator(url, code, orphan_timeout_s=0.5) as orch:
+        served = orch.trigger(RunRequest(selection=("demo/a",), executor="dask://nowhere:1"))
+        # a controller of executor "pool" holds its lease: its runs are waited for
+        pool = LeaseLock(orch.store, lease_name("pool"), lease_ms=60_000)
+        assert pool.try_acquire() is not None
+        waited = orch.trigger(RunRequest(selection=("demo/b",), executor="pool"))
+        orch.start()
+        deadline = time.monotonic() + 30
+        while orch.runs.get_run(served).state != "CANCELLED":
+            assert time.monotonic() < deadline, "the orphaned run was never ended"
+            time.sleep(0.05)
+        run = orch.runs.get_run(served)
+        assert run.reason is not None and "dask://nowhere:1" in run.reason
+        time.sleep(1.0)
+        assert orch.runs.get_run(waited).state == "TRIGGERED"

@@ -61,7 +61,7 @@ from arco.orchestration.runs import (
 from arco.tier1.lock import Lease, LeaseLock
 from arco.tier2.envelope import EventEnvelope
 
-__all__ = ["Controller", "ControllerOptions", "Pass", "waiting_reason"]
+__all__ = ["Controller", "ControllerOptions", "Pass", "lease_name", "waiting_reason"]
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +93,9 @@ class ControllerOptions:
     #: a run whose trigger's parts have not all been folded this long after its creation
     #: is cancelled (the process that triggered it died between its appends)
     plan_timeout_s: float = 300.0
+    #: a run still TRIGGERED this long after its creation, whose executor no controller has
+    #: served (held its lease) for as long, is cancelled with that reason (0: never)
+    orphan_timeout_s: float = 3600.0
     #: the newest ledger listing a decision may rely on (for other processes' events)
     max_staleness_s: float = 2.0
     #: attempts of tasks in a pool that may run at once, by pool name
@@ -223,6 +226,7 @@ class Controller:
         )
         events.extend(expired)
         result.next_due_ms = due
+        events.extend(self._orphans(state, now))
         active_runs = sorted(state.active_runs(), key=_queue_order)
         running = [r for r in active_runs if r.state != TRIGGERED]
         # (a run still missing parts of its trigger takes no place in the queue yet)
@@ -335,6 +339,32 @@ class Controller:
             self._listed_ms = now
             self._relist = False
         return self.runs.state()
+
+    def _orphans(self, state: RunsState, now: int) -> list[EventEnvelope]:
+        """Cancel requests for the waiting runs of executors nobody serves (see
+        ``orphan_timeout_s``): the one timer a TRIGGERED run has when no controller of its
+        executor exists. Each executor's lease is read at most once a pass."""
+        limit = int(self.options.orphan_timeout_s * 1000)
+        if limit <= 0:
+            return []
+        leases: dict[str, bool] = {}
+        out: list[EventEnvelope] = []
+        for run in state.active_runs():
+            if run.state != TRIGGERED or self._serves(run) or now - run.created_at < limit:
+                continue
+            served = leases.get(run.executor)
+            if served is None:
+                found = LeaseLock(self.runs.store, lease_name(run.executor)).read()
+                served = found is not None and found.expires_at_ms > now - limit
+                leases[run.executor] = served
+            if not served:
+                reason = (
+                    f"no controller has served executor {run.executor!r} for "
+                    f"{self.options.orphan_timeout_s:g} s (run it with arco runs wait, or an "
+                    "arco serve with that executor)"
+                )
+                out.append(run_events.run_cancel_requested(run.run_id, reason))
+        return out
 
     def _serves(self, run: RunRow) -> bool:
         return run.executor == self.executor.name
@@ -457,6 +487,11 @@ class Controller:
             if outputs is not None and isinstance(table, dict):
                 outputs.append(table)
         return inputs
+
+
+def lease_name(executor: str) -> str:
+    """The lease (lock) name of the controllers of ``executor``: one acts per workspace."""
+    return "controller-" + "".join(c if c.isalnum() else "-" for c in executor)[:60]
 
 
 def _queue_order(run: RunRow) -> tuple[int, int, str]:

@@ -26,7 +26,7 @@ from arco.executions import Executions
 from arco.orchestration.assets import load_entry_point
 from arco.orchestration.attempt import Cancellation, RunAsset
 from arco.orchestration.capacity import SharedCapacity
-from arco.orchestration.controller import Controller, ControllerOptions
+from arco.orchestration.controller import Controller, ControllerOptions, lease_name
 from arco.orchestration.deploy import current, load_deployment
 from arco.orchestration.discovery import load_definitions
 from arco.orchestration.dispatch import TaskEnvelope, TaskFailure
@@ -241,7 +241,7 @@ class Orchestrator:
             self.definitions,
             lease=LeaseLock(
                 self.store,
-                f"controller-{_lease_name(self.executor.name)}",
+                lease_name(self.executor.name),
                 clock=clock,
                 lease_ms=(options or ControllerOptions()).lease_ms,
             ),
@@ -417,7 +417,3 @@ class Orchestrator:
 
     def __exit__(self, *_: object) -> None:
         self.close()
-
-
-def _lease_name(executor: str) -> str:
-    return "".join(c if c.isalnum() else "-" for c in executor)[:60]
