@@ -342,6 +342,16 @@ def list_runs(
     retry backoff, pool or executor capacity; give the controllers' --max-runs and --pool
     limits to have them named)."""
     cli = current(ctx)
+    if cli.remote:
+        items = cli.client.list_runs(state=state, limit=limit).items
+        if as_json:
+            print_json([r.model_dump(mode="json") for r in items])
+            return
+        rows = [
+            (r.run_id, r.state, r.executor, r.task_count, r.created_at, r.reason) for r in items
+        ]
+        cli.show(table("runs", ["run", "state", "executor", "tasks", "created", "reason"], rows))
+        return
     runs = _runs(cli)
     page = runs.list_runs(state=state, limit=limit)
     if as_json:
@@ -367,9 +377,14 @@ def show_run(
 ) -> None:
     """Show a run and its tasks."""
     cli = current(ctx)
-    runs = _runs(cli)
-    found = runs.get_run(run_id)
-    tasks = runs.tasks(run_id)
+    found: Run
+    if cli.remote:
+        detail = cli.client.get_run(run_id)
+        found, tasks = Run.model_validate(detail.model_dump(exclude={"tasks"})), detail.tasks
+    else:
+        runs = _runs(cli)
+        found = runs.get_run(run_id)
+        tasks = runs.tasks(run_id)
     if as_json:
         print_json(
             {
@@ -399,11 +414,16 @@ def cancel_run(
     from arco.orchestration.runs import run_cancel_requested
 
     cli = current(ctx)
-    runs = _runs(cli)
-    found = runs.get_run(run_id)
-    if found.state not in RUN_TERMINAL:
-        runs.append([run_cancel_requested(run_id, reason)], fold="inline")
+    found: Run
+    if cli.remote:
+        detail = cli.client.cancel_run(run_id, reason)
+        found = Run.model_validate(detail.model_dump(exclude={"tasks"}))
+    else:
+        runs = _runs(cli)
         found = runs.get_run(run_id)
+        if found.state not in RUN_TERMINAL:
+            runs.append([run_cancel_requested(run_id, reason)], fold="inline")
+            found = runs.get_run(run_id)
     if as_json:
         print_json(found.model_dump(mode="json"))
         return
@@ -423,6 +443,9 @@ def run_logs(
 ) -> None:
     """Print what the run's attempts printed and logged, attempt by attempt."""
     cli = current(ctx)
+    if cli.remote:
+        _remote_logs(cli, run_id, task, follow)
+        return
     runs = _runs(cli)
     runs.get_run(run_id)  # NotFoundError for an unknown run
     store = ScopedStore(open_store(cli.store_url), Scope(cli.tenant, cli.workspace).prefix)
@@ -445,6 +468,20 @@ def run_logs(
             return
         time.sleep(0.5)
         runs.compact_periodic()
+
+
+def _remote_logs(cli: CliContext, run_id: str, task: str | None, follow: bool) -> None:
+    """``runs logs`` through the server: the whole text, then (following) what was added."""
+    printed = 0
+    while True:
+        ended = cli.client.get_run(run_id).state in RUN_TERMINAL
+        text = cli.client.run_logs(run_id, task=task)
+        if len(text) > printed:
+            cli.console.out(text[printed:], end="", highlight=False)
+            printed = len(text)
+        if not follow or ended:
+            return
+        time.sleep(0.5)
 
 
 @runs_app.command("reexecute")
