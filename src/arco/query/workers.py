@@ -21,10 +21,10 @@ time, so the server does not run queries in its own process:
   engine's own interrupt normally ends the query first: 504);
 * a worker whose resident set stays above its first baseline + ``memory_bytes`` after a
   query (allocator caches) is retired, and so is one that has served ``max_queries``
-  queries or is older than ``max_age_s``: what DuckDB and the allocator keep from
-  databases rebuilt at every new snapshot is never returned otherwise, so a long-running
-  server's workers grew by a few megabytes a minute (a 30-minute soak: +25% over the four
-  workers); a dead worker is replaced on next use;
+  queries or is older than ``max_age_s`` (hygiene: what DuckDB and the allocator keep
+  from databases rebuilt at every new snapshot is returned; a 30-minute soak's workers
+  grew with the workspace's data either way, so the bounds are loose: each recycling
+  costs the next query a cold database); a dead worker is replaced on next use;
 * a worker serves the scopes it has cached when it can (affinity), any idle one otherwise;
   a query that finds every worker busy for ``timeout_s`` gets QueryBusyError (503).
 
@@ -68,8 +68,8 @@ GRACE_S = 5.0
 #: scopes a worker remembers having cached (for affinity)
 AFFINITY_SCOPES = 32
 #: a worker is replaced after this many queries or this many seconds (see the docstring)
-MAX_QUERIES = 5_000
-MAX_AGE_S = 300.0
+MAX_QUERIES = 50_000
+MAX_AGE_S = 1800.0
 
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
