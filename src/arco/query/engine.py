@@ -553,11 +553,14 @@ ENCODERS: dict[str, Callable[[QueryResult], bytes]] = {
 def _column_values(column: pa.ChunkedArray) -> list[Any]:
     """A column's values as Python objects; where Python cannot hold one (``infinity``
     timestamps, dates past year 9999, nanoseconds, also inside lists and structs), the
-    column's values as DuckDB writes them in JSON (``"infinity"``, ``"10000-01-01"``)."""
-    try:
-        return column.to_pylist()  # type: ignore[no-any-return]
-    except (OverflowError, ValueError, pa.ArrowException):
-        pass
+    column's values as DuckDB writes them in JSON (``"infinity"``, ``"10000-01-01"``).
+    Nanosecond types always take the second path: pyarrow turns them into pandas objects when
+    pandas is installed, so the answer would depend on what else the server has installed."""
+    if not _has_nanoseconds(column.type):
+        try:
+            return column.to_pylist()  # type: ignore[no-any-return]
+        except (OverflowError, ValueError, pa.ArrowException):
+            pass
     con = duckdb.connect(config={"threads": 1, "enable_external_access": False})
     try:
         con.register("result_column", pa.table({"v": column}))
@@ -565,6 +568,13 @@ def _column_values(column: pa.ChunkedArray) -> list[Any]:
     finally:
         con.close()
     return [None if text is None else json.loads(text) for (text,) in rows]
+
+
+def _has_nanoseconds(type_: pa.DataType) -> bool:
+    """Whether a type is, or holds, a nanosecond timestamp, time or duration."""
+    if pa.types.is_timestamp(type_) or pa.types.is_time64(type_) or pa.types.is_duration(type_):
+        return getattr(type_, "unit", None) == "ns"
+    return any(_has_nanoseconds(type_.field(i).type) for i in range(type_.num_fields))
 
 
 def _jsonable(value: Any) -> Any:
