@@ -6,8 +6,6 @@ the run. No task succeeds twice, and what had succeeded is not run again."""
 from __future__ import annotations
 
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -15,66 +13,28 @@ import pytest
 
 from arco.executions import Executions
 from arco.orchestration.runs import Runs
-from orchestration_support import alive, deploy_code, write_code
+from orchestration_support import (
+    STALLING_PIPELINE,
+    alive,
+    deploy_code,
+    run_stalling_pipeline,
+    wait_for_file,
+    wait_for_run,
+    write_code,
+)
 
 pytestmark = pytest.mark.slow  # three processes and two timeouts: ~20 s
-
-PIPELINE = """
-import os, time
-from pathlib import Path
-import pyarrow as pa
-from arco import asset, RetryPolicy
-
-SIGNALS = Path({signals!r})
-
-@asset(namespace="demo")
-def first(context):
-    return pa.table({{"x": [1, 2]}})
-
-@asset(namespace="demo", retry=RetryPolicy(max_attempts=2, backoff_s=0))
-def middle(context, first: pa.Table):
-    (SIGNALS / f"middle-{{context.attempt}}").write_text(str(os.getpid()))
-    deadline = time.monotonic() + 60
-    while not (SIGNALS / "go").exists():
-        if time.monotonic() > deadline:
-            raise TimeoutError("no go file")
-        time.sleep(0.02)
-    return first
-
-@asset(namespace="demo")
-def last(context, middle: pa.Table):
-    return middle
-"""
-
-TIMERS = ["--heartbeat-timeout", "2", "--lease-timeout", "2"]
-
-
-def _arco(url: str, *args: str, log: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "arco", "--store", url, *args],
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-    )
-
-
-def _wait_for(path: Path, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not path.exists():
-        assert time.monotonic() < deadline, f"{path.name} never appeared"
-        time.sleep(0.05)
 
 
 def test_a_killed_controller_is_replaced_and_no_task_succeeds_twice(tmp_path: Path) -> None:
     url = f"file://{tmp_path / 'store'}"
     signals = tmp_path / "signals"
     signals.mkdir()
-    deploy_code(url, write_code(tmp_path / "code", PIPELINE.format(signals=str(signals))))
+    deploy_code(url, write_code(tmp_path / "code", STALLING_PIPELINE.format(signals=str(signals))))
 
-    first = _arco(
-        url, "run", "+demo/last", "--executor", "pool", "--wait", *TIMERS, log=tmp_path / "1.log"
-    )
+    first = run_stalling_pipeline(url, log=tmp_path / "1.log")
     try:
-        _wait_for(signals / "middle-1")
+        wait_for_file(signals / "middle-1")
     finally:
         first.send_signal(signal.SIGKILL)
         first.wait(timeout=30)
@@ -91,7 +51,7 @@ def test_a_killed_controller_is_replaced_and_no_task_succeeds_twice(tmp_path: Pa
         run_id = run.run_id
 
     (signals / "go").touch()
-    second = _arco(url, "runs", "wait", run_id, *TIMERS, log=tmp_path / "2.log")
+    second = wait_for_run(url, run_id, log=tmp_path / "2.log")
     assert second.wait(timeout=120) == 0, (tmp_path / "2.log").read_text()
 
     with Runs.open(url) as runs:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -20,54 +19,16 @@ import pytest
 
 from arco.executions import Executions
 from arco.orchestration.runs import Runs
-from orchestration_support import deploy_code, write_code
+from orchestration_support import (
+    STALLING_PIPELINE,
+    deploy_code,
+    run_stalling_pipeline,
+    wait_for_file,
+    wait_for_run,
+    write_code,
+)
 
 pytestmark = pytest.mark.slow  # three processes, a lease and a heartbeat timeout: ~20 s
-
-PIPELINE = """
-import os, time
-from pathlib import Path
-import pyarrow as pa
-from arco import asset, RetryPolicy
-
-SIGNALS = Path({signals!r})
-
-@asset(namespace="demo")
-def first(context):
-    return pa.table({{"x": [1, 2]}})
-
-@asset(namespace="demo", retry=RetryPolicy(max_attempts=2, backoff_s=0))
-def middle(context, first: pa.Table):
-    (SIGNALS / f"middle-{{context.attempt}}").write_text(str(os.getpid()))
-    deadline = time.monotonic() + 60
-    while not (SIGNALS / "go").exists():
-        if time.monotonic() > deadline:
-            raise TimeoutError("no go file")
-        time.sleep(0.02)
-    return first
-
-@asset(namespace="demo")
-def last(context, middle: pa.Table):
-    return middle
-"""
-
-TIMERS = ["--heartbeat-timeout", "2", "--lease-timeout", "2"]
-
-
-def _arco(url: str, *args: str, log: Path, session: bool = False) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "arco", "--store", url, *args],
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-        start_new_session=session,
-    )
-
-
-def _wait_for(path: Path, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not path.exists():
-        assert time.monotonic() < deadline, f"{path.name} never appeared"
-        time.sleep(0.05)
 
 
 def _attempts(url: str, run_id: str) -> dict[str, dict[str, Any]]:
@@ -85,22 +46,16 @@ def test_a_paused_controller_finds_its_lease_lost_and_acts_no_more(
     url = f"file://{tmp_path / 'store'}"
     signals = tmp_path / "signals"
     signals.mkdir()
-    deploy_code(url, write_code(tmp_path / "code", PIPELINE.format(signals=str(signals))))
+    deploy_code(url, write_code(tmp_path / "code", STALLING_PIPELINE.format(signals=str(signals))))
 
-    first = _arco(
+    first = run_stalling_pipeline(
         url,
-        "run",
-        "+demo/last",
-        "--executor",
-        "pool",
-        "--wait",
-        *TIMERS,
         log=tmp_path / "1.log",
         session=True,  # its own process group: stopped and resumed with its pool workers
     )
     second: subprocess.Popen[bytes] | None = None
     try:
-        _wait_for(signals / "middle-1")
+        wait_for_file(signals / "middle-1")
         os.killpg(first.pid, signal.SIGSTOP)
         with Runs.open(url) as runs:
             runs.compact()
@@ -110,11 +65,11 @@ def test_a_paused_controller_finds_its_lease_lost_and_acts_no_more(
 
         if resume == "after":
             (signals / "go").touch()  # the stopped attempt cannot see it; its retry will
-        second = _arco(url, "runs", "wait", run_id, *TIMERS, log=tmp_path / "2.log")
+        second = wait_for_run(url, run_id, log=tmp_path / "2.log")
         if resume == "after":
             assert second.wait(timeout=120) == 0, (tmp_path / "2.log").read_text()
         else:
-            _wait_for(signals / "middle-2")
+            wait_for_file(signals / "middle-2")
         before = _attempts(url, run_id)
     finally:
         os.killpg(first.pid, signal.SIGCONT)
