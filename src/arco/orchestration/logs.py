@@ -10,24 +10,49 @@ run sees output as it comes and a crash loses at most the last interval. Invaria
   output (threads an asset starts itself are not captured);
 * log records of the ``arco.assets`` loggers (``context.log``) and of any logger, emitted on
   a capturing thread, are captured as ``time level logger: message`` lines;
-* chunk numbers only grow; a reader concatenates an attempt's chunks in key order.
+* chunk numbers only grow; a reader concatenates an attempt's chunks in key order;
+* an attempt's last chunk is stored before its end is reported (the capture closes when the
+  asset returns), so once an attempt is terminal its log is complete.
+
+Following: :func:`render_logs` prints chunks under ``==> task attempt n (id) <==`` headers and
+returns a cursor from which the next call prints only what came since. Attempts run at once
+write chunks whose keys interleave in no particular order (an attempt's key sorts by its id,
+not by when it writes), so the cursor is not one key but the *positions* still needed: the
+last key delivered overall (the mark; every chunk of other attempts up to it was delivered)
+plus, for each attempt sorting before the mark that may still write, its last key delivered.
+Its first item is the chunk printed last, whose attempt needs no header again. This relies
+on attempt ids being ULIDs (an attempt dispatched later sorts after) and on the projection
+showing dispatches in order: an attempt the caller's projection shows only after a later
+one's output was printed, and which ended before it was shown, would not be followed (the
+full read, without a cursor, still has it).
 """
 
 from __future__ import annotations
 
 import io
 import logging
+import re
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import IO
 
 from arco.core.clock import rfc3339_ms
-from arco.errors import ObjectExistsError
+from arco.errors import NotFoundError, ObjectExistsError, ValidationError
+from arco.orchestration.runs import ATTEMPT_ACTIVE, Attempt
 from arco.storage.port import ObjectStore
 
-__all__ = ["AttemptLog", "LogChunk", "attempt_log_prefix", "read_logs", "run_log_prefix"]
+__all__ = [
+    "LOG_CURSOR_HEADER",
+    "AttemptLog",
+    "LogChunk",
+    "LogPage",
+    "attempt_log_prefix",
+    "read_logs",
+    "render_logs",
+    "run_log_prefix",
+]
 
 LOGS = "logs/"
 _local = threading.local()
@@ -186,3 +211,134 @@ def read_logs(
         if attempt_ids is not None and attempt_id not in attempt_ids:
             continue
         yield LogChunk(attempt_id, key, store.get(key).data.decode("utf-8", "replace"))
+
+
+#: the response header of ``GET /runs/{run_id}/logs`` that carries the cursor
+LOG_CURSOR_HEADER = "X-Arco-Log-Cursor"
+#: a cursor item below ``logs/{run_id}/``: nothing, an attempt's folder, or one chunk
+_CURSOR_ITEM = re.compile(r"(?:[0-9A-Za-z]{1,64}/(?:[0-9]{6,}\.log)?)?")
+
+
+@dataclass(frozen=True)
+class LogPage:
+    """What :func:`render_logs` printed, and the cursor to pass next to get what follows."""
+
+    text: str
+    cursor: str
+
+
+def _parse_cursor(run_id: str, cursor: str) -> list[str]:
+    """The items of a cursor of ``run_id`` (ValidationError naming the rule otherwise)."""
+    prefix = run_log_prefix(run_id)
+    items = cursor.split(",")
+    if all(i.startswith(prefix) and _CURSOR_ITEM.fullmatch(i[len(prefix) :]) for i in items):
+        return items
+    shown = cursor if len(cursor) <= 80 else cursor[:77] + "..."
+    raise ValidationError(
+        f"after: must be a log cursor of run {run_id!r} as a previous answer returned it "
+        f"(keys under {prefix}, comma-separated; got {shown!r})"
+    )
+
+
+def _attempt_of(run_id: str, key: str) -> str:
+    return key[len(run_log_prefix(run_id)) :].split("/", 1)[0]
+
+
+def _header(attempt: Attempt) -> str:
+    return f"==> {attempt.task_key} attempt {attempt.attempt} ({attempt.attempt_id}) <==\n"
+
+
+def render_logs(
+    store: ObjectStore,
+    run_id: str,
+    attempts: Sequence[Attempt],
+    *,
+    after: str | None = None,
+    headers: bool = True,
+    others: bool = True,
+) -> LogPage:
+    """The log text of ``attempts`` (read *before* this call, so that an attempt they show
+    terminal has all its chunks stored), and the cursor of what it printed.
+
+    Without ``after``: every chunk, attempt by attempt in the order of ``attempts``. With
+    ``after`` (a cursor this function returned for the same run and attempts filter): the
+    chunks stored since, the attempt printed last first, then in key order. With
+    ``headers``, a ``==> task attempt n (id) <==`` line starts each attempt's text, on a line
+    of its own, unless that attempt is the one printed last. Chunks of attempts not in
+    ``attempts`` (not yet in the projection) are held back until they are, when ``others``
+    says the caller wants every attempt of the run; otherwise they are ignored.
+    """
+    prefix = run_log_prefix(run_id)
+    known = {a.attempt_id: a for a in attempts}
+    order = {a.attempt_id: i for i, a in enumerate(attempts)}
+    positions: dict[str, str] = {}  # attempt -> its last key delivered (or its folder)
+    mark, shown = prefix, ""  # the last key delivered overall; the chunk printed last
+    if after is not None:
+        items = _parse_cursor(run_id, after)
+        mark = max(items)
+        shown = items[0] if items[0].endswith(".log") else ""
+        positions = {_attempt_of(run_id, i): i for i in items if _attempt_of(run_id, i)}
+    start = min([mark, *positions.values()])
+    held: set[str] = set()
+    fresh: list[tuple[str, str]] = []  # (attempt, key)
+    for meta in store.list(prefix, start_after=start if start != prefix else None):
+        attempt = _attempt_of(run_id, meta.key)
+        if attempt not in known:  # never printed: kept for when it is known (or ignored)
+            if others:
+                held.add(attempt)
+        elif meta.key > positions.get(attempt, mark):
+            fresh.append((attempt, meta.key))
+    current = _attempt_of(run_id, shown) if shown else None
+    if after is None:
+        fresh.sort(key=lambda c: (order[c[0]], c[1]))
+    else:
+        fresh.sort(key=lambda c: (c[0] != current, c[1]))
+    parts: list[str] = []
+    for attempt, key in fresh:
+        try:
+            text = store.get(key).data.decode("utf-8", "replace")
+        except NotFoundError:  # removed since listed (garbage collection)
+            continue
+        if headers and attempt != current:
+            if shown and not _ends_line(store, parts, shown):
+                parts.append("\n")
+            parts.append(_header(known[attempt]))
+            current = attempt
+        parts.append(text)
+        positions[attempt] = shown = key
+        mark = max(mark, key)
+    return LogPage("".join(parts), _cursor(run_id, known, positions, held, mark, shown))
+
+
+def _ends_line(store: ObjectStore, parts: list[str], shown: str) -> bool:
+    """Whether what was printed last (``parts``, or else the chunk ``shown`` that the last
+    answer ended with) ends a line."""
+    if parts:
+        return parts[-1].endswith("\n")
+    try:
+        return store.get(shown).data.endswith(b"\n")
+    except NotFoundError:
+        return True
+
+
+def _cursor(
+    run_id: str,
+    known: dict[str, Attempt],
+    positions: dict[str, str],
+    held: set[str],
+    mark: str,
+    shown: str,
+) -> str:
+    """The cursor: the chunk printed last, the mark, and the position of every attempt that
+    may still store chunks sorting before the mark (one not terminal, or not known yet)."""
+    needed: list[str] = []
+    for attempt in sorted(set(known) | set(positions) | held):
+        pos = positions.get(attempt, attempt_log_prefix(run_id, attempt))
+        found = known.get(attempt)
+        if pos < mark and (found is None or found.state in ATTEMPT_ACTIVE):
+            needed.append(pos)
+    if not shown:
+        return ",".join([mark, *needed])
+    # the chunk printed last is its attempt's position, and the mark when it is the last key
+    own = attempt_log_prefix(run_id, _attempt_of(run_id, shown))
+    return ",".join([shown, *(i for i in [mark, *needed] if not i.startswith(own))])
