@@ -10,6 +10,7 @@ showing progress live. ``arco run`` triggers a run of the current deployment; wi
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Annotated
 
 import typer
@@ -26,7 +27,7 @@ from arco.orchestration.deploy import current as current_deployment
 from arco.orchestration.deploy import deploy
 from arco.orchestration.discovery import build_manifest, load_definitions
 from arco.orchestration.engine import Orchestrator
-from arco.orchestration.logs import read_logs
+from arco.orchestration.logs import render_logs
 from arco.orchestration.manifest import DefinitionsManifest
 from arco.orchestration.partitions import parse_partition
 from arco.orchestration.runs import (
@@ -441,47 +442,60 @@ def run_logs(
         bool, typer.Option("--follow", "-f", help="Keep printing until the run ends.")
     ] = False,
 ) -> None:
-    """Print what the run's attempts printed and logged, attempt by attempt."""
+    """Print what the run's attempts printed and logged, attempt by attempt (following:
+    as it comes, with a header again where the attempt changes)."""
     cli = current(ctx)
+    fetch: Callable[[str | None], tuple[str, str]]
+    state: Callable[[], str]
     if cli.remote:
-        _remote_logs(cli, run_id, task, follow)
-        return
-    runs = _runs(cli)
-    runs.get_run(run_id)  # NotFoundError for an unknown run
-    store = ScopedStore(open_store(cli.store_url), Scope(cli.tenant, cli.workspace).prefix)
-    after: str | None = None
-    shown: str | None = None
-    while True:
-        attempts = runs.attempts(run_id, task)
-        names = {a.attempt_id: f"{a.task_key} attempt {a.attempt}" for a in attempts}
-        wanted = set(names) if task is not None else None
-        for chunk in read_logs(store, run_id, attempt_ids=wanted, after=after):
-            if chunk.attempt_id != shown:
-                cli.console.print(f"--- {names.get(chunk.attempt_id, chunk.attempt_id)} ---")
-                shown = chunk.attempt_id
-            cli.console.out(chunk.text, end="", highlight=False)
-            after = chunk.key
-        if not follow or runs.get_run(run_id).state in RUN_TERMINAL:
-            if follow:  # what the last attempts wrote as the run ended
-                for chunk in read_logs(store, run_id, attempt_ids=wanted, after=after):
-                    cli.console.out(chunk.text, end="", highlight=False)
-            return
-        time.sleep(0.5)
-        runs.compact_periodic()
+        client = cli.client
+
+        def fetch(after: str | None) -> tuple[str, str]:
+            page = client.run_logs(run_id, task=task, after=after)
+            return page, page.cursor
+
+        def state() -> str:
+            return client.get_run(run_id).state
+
+    else:
+        runs = _runs(cli)
+        runs.get_run(run_id)  # NotFoundError for an unknown run
+        store = ScopedStore(open_store(cli.store_url), Scope(cli.tenant, cli.workspace).prefix)
+
+        def fetch(after: str | None) -> tuple[str, str]:
+            # the attempts are read before the chunks (render_logs), as the server does
+            attempts = runs.attempts(run_id, task)
+            page = render_logs(store, run_id, attempts, after=after, others=task is None)
+            return page.text, page.cursor
+
+        def state() -> str:
+            runs.compact_periodic()  # what other processes appended
+            return runs.get_run(run_id).state
+
+    _print_logs(cli, fetch, state if follow else None)
 
 
-def _remote_logs(cli: CliContext, run_id: str, task: str | None, follow: bool) -> None:
-    """``runs logs`` through the server: the whole text, then (following) what was added."""
-    printed = 0
+def _print_logs(
+    cli: CliContext,
+    fetch: Callable[[str | None], tuple[str, str]],
+    state: Callable[[], str] | None,
+) -> None:
+    """Print the logs ``fetch`` reads (from a cursor); with ``state``, follow them: read
+    again from the last cursor every half second until the run has ended."""
+    cursor: str | None = None
+    ends_line = True
     while True:
-        ended = cli.client.get_run(run_id).state in RUN_TERMINAL
-        text = cli.client.run_logs(run_id, task=task)
-        if len(text) > printed:
-            cli.console.out(text[printed:], end="", highlight=False)
-            printed = len(text)
-        if not follow or ended:
-            return
+        # the state before the read: once the run is seen ended, one more read has it all
+        ended = state is None or state() in RUN_TERMINAL
+        text, cursor = fetch(cursor)
+        if text:
+            cli.console.out(text, end="", highlight=False)
+            ends_line = text.endswith("\n")
+        if ended:
+            break
         time.sleep(0.5)
+    if not ends_line:
+        cli.console.out("", highlight=False)
 
 
 @runs_app.command("reexecute")

@@ -26,6 +26,7 @@ from arco.client.transport import Method
 from arco.core.clock import SYSTEM_CLOCK
 from arco.core.paging import DEFAULT_PAGE, Page
 from arco.metadata.manifest import Manifest
+from arco.orchestration.logs import LOG_CURSOR_HEADER
 from arco.orchestration.manifest import AssetSpec, DefinitionsManifest
 from arco.orchestration.runs import Attempt, Run, Task
 from arco.tier2.envelope import EventEnvelope, increasing_ids, parse_event
@@ -38,6 +39,7 @@ __all__ = [
     "QueryColumn",
     "QueryResult",
     "RunDetail",
+    "RunLogs",
     "SignedFile",
     "SignedUrls",
     "was_truncated",
@@ -119,6 +121,17 @@ class DeployResult(_Open):
     status: str
     previous: str | None = None
     assets: int
+
+
+class RunLogs(str):
+    """The text of :meth:`Client.run_logs`, with the ``cursor`` to follow it from."""
+
+    cursor: str
+
+    def __new__(cls, text: str, cursor: str) -> RunLogs:
+        logs = super().__new__(cls, text)
+        logs.cursor = cursor
+        return logs
 
 
 class RunDetail(Run):
@@ -541,8 +554,16 @@ class Client:
         return [Attempt.model_validate(item) for item in data["items"]]
 
     def run_logs(
-        self, run_id: str, *, task: str | None = None, attempt_id: str | None = None
-    ) -> str:
-        """The captured output of a run's attempts, as text."""
-        params = {"task": task, "attempt_id": attempt_id}
-        return self.request("GET", f"/runs/{segment(run_id)}/logs", params=params).text
+        self,
+        run_id: str,
+        *,
+        task: str | None = None,
+        attempt_id: str | None = None,
+        after: str | None = None,
+    ) -> RunLogs:
+        """The captured output of a run's attempts, as text (a ``str``) whose ``cursor``,
+        passed back as ``after`` with the same ``task`` and ``attempt_id``, gets only what
+        was stored since: follow a run by printing each answer as it is."""
+        params = {"task": task, "attempt_id": attempt_id, "after": after}
+        response = self.request("GET", f"/runs/{segment(run_id)}/logs", params=params)
+        return RunLogs(response.text, response.headers.get(LOG_CURSOR_HEADER, ""))

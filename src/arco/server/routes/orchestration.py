@@ -24,7 +24,7 @@ from arco.errors import NotFoundError, ValidationError
 from arco.orchestration.deploy import current, deploy
 from arco.orchestration.dispatch import TaskEnvelope, TaskResult
 from arco.orchestration.executors.http import HttpExecutor
-from arco.orchestration.logs import read_logs
+from arco.orchestration.logs import LOG_CURSOR_HEADER, render_logs
 from arco.orchestration.manifest import AssetSpec, DefinitionsManifest
 from arco.orchestration.runs import (
     ATTEMPT_ACTIVE,
@@ -455,10 +455,24 @@ def list_attempts(
     description="Text: each attempt's captured stdout, stderr and log records (stored in "
     "chunks under `logs/{run_id}/{attempt_id}/`) under a `==> task attempt n (id) <==` "
     "line, in task and attempt order; with `attempt_id`, that attempt's log alone. "
-    "Attempts without output are left out.",
+    "Attempts without output are left out; a header always starts a line. The answer's "
+    f"`{LOG_CURSOR_HEADER}` header is a cursor: passed back as `after` (with the same "
+    "`task` and `attempt_id`), the answer holds only the chunks stored since (those of "
+    "the attempt printed last first), with a header only where the attempt differs from "
+    "the one printed last, so a follower prints each answer as it comes. The cursor is "
+    "opaque (comma-separated keys under `logs/{run_id}/`); a value of another form is "
+    "refused with 400.",
     responses={
         **_as_json(error_responses(400, 404)),
-        200: {"content": {"text/plain": {"schema": {"type": "string"}}}},
+        200: {
+            "content": {"text/plain": {"schema": {"type": "string"}}},
+            "headers": {
+                LOG_CURSOR_HEADER: {
+                    "description": "pass as `after` to get only what is stored since",
+                    "schema": {"type": "string"},
+                }
+            },
+        },
     },
 )
 def run_logs(
@@ -467,29 +481,29 @@ def run_logs(
     request: Request,
     task: Annotated[str | None, Query(max_length=1000, description="a task key")] = None,
     attempt_id: Annotated[str | None, Query(pattern=_ID, description="one attempt")] = None,
+    after: Annotated[
+        str | None,
+        Query(
+            max_length=65536,
+            description=f"a cursor from the `{LOG_CURSOR_HEADER}` header of a previous answer",
+        ),
+    ] = None,
 ) -> PlainTextResponse:
     svc = _orchestrators(request)
-    attempts = svc.runs(caller.scope).attempts(run_id, task)
+    attempts = svc.runs(caller.scope).attempts(run_id, task)  # before the chunks are listed
     if attempt_id is not None:
         attempts = [a for a in attempts if a.attempt_id == attempt_id]
         if not attempts:
             raise NotFoundError(f"run {run_id!r} has no attempt {attempt_id!r}")
-    texts: dict[str, list[str]] = {}
-    chunks = read_logs(
-        svc.store(caller.scope), run_id, attempt_ids={a.attempt_id for a in attempts}
+    page = render_logs(
+        svc.store(caller.scope),
+        run_id,
+        attempts,
+        after=after,
+        headers=attempt_id is None,
+        others=task is None and attempt_id is None,
     )
-    for chunk in chunks:
-        texts.setdefault(chunk.attempt_id, []).append(chunk.text)
-    if attempt_id is not None:
-        return PlainTextResponse("".join(texts.get(attempt_id, [])))
-    parts: list[str] = []
-    for a in attempts:
-        if a.attempt_id not in texts:
-            continue
-        body = "".join(texts[a.attempt_id])
-        parts.append(f"==> {a.task_key} attempt {a.attempt} ({a.attempt_id}) <==\n")
-        parts.append(body if body.endswith("\n") else body + "\n")
-    return PlainTextResponse("".join(parts))
+    return PlainTextResponse(page.text, headers={LOG_CURSOR_HEADER: page.cursor})
 
 
 # --- workers ------------------------------------------------------------------------------
