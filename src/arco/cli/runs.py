@@ -135,8 +135,43 @@ def _options(
     )
 
 
+def _scope(cli: CliContext) -> Scope:
+    return Scope(cli.tenant, cli.workspace)
+
+
 def _runs(cli: CliContext) -> Runs:
-    return Runs.open(cli.store_url, Scope(cli.tenant, cli.workspace), fold="inline")
+    return Runs.open(cli.store_url, _scope(cli), fold="inline")
+
+
+def _store(cli: CliContext) -> ScopedStore:
+    """The workspace's part of the store."""
+    return ScopedStore(open_store(cli.store_url), _scope(cli).prefix)
+
+
+def _deployed_code(cli: CliContext) -> str | None:
+    """The code location of the current deployment (None when nothing is deployed)."""
+    found = current_deployment(_store(cli))
+    return found[0].code_location if found is not None else None
+
+
+def _orchestrator_for(
+    cli: CliContext,
+    executor: str,
+    code_location: str | None,
+    heartbeat_timeout: float,
+    lease_timeout: float,
+    max_runs: int,
+    pools: list[str] | None,
+) -> Orchestrator:
+    """The orchestrator that triggers and drives this workspace's runs of ``executor``
+    from this process, with the controller options of the command line."""
+    return Orchestrator(
+        cli.store_url,
+        _scope(cli),
+        executor=executor,
+        code_location=code_location,
+        options=_options(heartbeat_timeout, lease_timeout, max_runs, pools),
+    )
 
 
 def _partitions(manifest: DefinitionsManifest, given: list[str] | None) -> tuple[str, ...] | None:
@@ -223,6 +258,25 @@ def _report(cli: CliContext, runs: Runs, run: Run, as_json: bool) -> None:
         raise typer.Exit(1)
 
 
+def _finish(
+    cli: CliContext,
+    orchestrator: Orchestrator,
+    run_id: str,
+    as_json: bool,
+    triggered: Callable[[Run], str] | None = None,
+) -> None:
+    """Drive the run to its end and report it (exit 1 unless it succeeded); or, with a
+    ``triggered`` message, say that it was triggered and leave it to another process."""
+    if triggered is None:
+        _report(cli, orchestrator.runs, _drive(cli, orchestrator, run_id, as_json), as_json)
+        return
+    found = orchestrator.runs.get_run(run_id)
+    if as_json:
+        print_json(found.model_dump(mode="json"))
+    else:
+        cli.say(triggered(found))
+
+
 def dev(
     ctx: typer.Context,
     path: Annotated[str, typer.Argument(metavar="PATH", help="A folder, a .py file or a module.")],
@@ -237,27 +291,18 @@ def dev(
 ) -> None:
     """Deploy PATH and run a selection of its assets here, showing progress live."""
     cli = current(ctx)
-    scope = Scope(cli.tenant, cli.workspace)
-    store = ScopedStore(open_store(cli.store_url), scope.prefix)
     location = code_location(path)
     manifest = build_manifest(load_definitions(path))
-    deployed = deploy(store, manifest, code_location=location)
+    deployed = deploy(_store(cli), manifest, code_location=location)
     chosen = list(selection or ["*"])
     request = RunRequest(
         selection=tuple(chosen),
         partitions=_partitions(manifest, partition),
         executor=executor,
     )
-    with Orchestrator(
-        cli.store_url,
-        scope,
-        executor=executor,
-        code_location=location,
-        options=_options(heartbeat_timeout, lease_timeout, max_runs, pool),
-    ) as orch:
-        run_id = orch.trigger(request, deployment=deployed.fingerprint)
-        run = _drive(cli, orch, run_id, as_json)
-        _report(cli, orch.runs, run, as_json)
+    options = (heartbeat_timeout, lease_timeout, max_runs, pool)
+    with _orchestrator_for(cli, executor, location, *options) as orch:
+        _finish(cli, orch, orch.trigger(request, deployment=deployed.fingerprint), as_json)
 
 
 def run(
@@ -292,9 +337,7 @@ def run(
 ) -> None:
     """Trigger a run of the current deployment (and with --wait, run it here)."""
     cli = current(ctx)
-    scope = Scope(cli.tenant, cli.workspace)
-    store = ScopedStore(open_store(cli.store_url), scope.prefix)
-    found = current_deployment(store)
+    found = current_deployment(_store(cli))
     if found is None:
         fail("nothing is deployed to this workspace (run: arco deploy PATH)")
     pointer, manifest = found
@@ -306,26 +349,14 @@ def run(
         priority=priority,
         run_key=run_key,
     )
-    location = code or pointer.code_location
-    with Orchestrator(
-        cli.store_url,
-        scope,
-        executor=executor,
-        code_location=location,
-        options=_options(heartbeat_timeout, lease_timeout, max_runs, pool),
-    ) as orch:
+    options = (heartbeat_timeout, lease_timeout, max_runs, pool)
+    with _orchestrator_for(cli, executor, code or pointer.code_location, *options) as orch:
         run_id = orch.trigger(request, deployment=pointer.fingerprint)
-        if not wait:
-            triggered = orch.runs.get_run(run_id)
-            if as_json:
-                print_json(triggered.model_dump(mode="json"))
-            else:
-                cli.say(
-                    f"triggered run {run_id} ({triggered.task_count} task(s), {triggered.state})"
-                )
-            return
-        result = _drive(cli, orch, run_id, as_json)
-        _report(cli, orch.runs, result, as_json)
+
+        def said(new: Run) -> str:
+            return f"triggered run {run_id} ({new.task_count} task(s), {new.state})"
+
+        _finish(cli, orch, run_id, as_json, None if wait else said)
 
 
 @runs_app.command("list")
@@ -460,7 +491,7 @@ def run_logs(
     else:
         runs = _runs(cli)
         runs.get_run(run_id)  # NotFoundError for an unknown run
-        store = ScopedStore(open_store(cli.store_url), Scope(cli.tenant, cli.workspace).prefix)
+        store = _store(cli)
 
         def fetch(after: str | None) -> tuple[str, str]:
             # the attempts are read before the chunks (render_logs), as the server does
@@ -529,27 +560,15 @@ def reexecute(
 ) -> None:
     """Run a finished run again: from its failure (default), entirely, or a subset."""
     cli = current(ctx)
-    scope = Scope(cli.tenant, cli.workspace)
     parent = _runs(cli).get_run(run_id)
-    store = ScopedStore(open_store(cli.store_url), scope.prefix)
-    found = current_deployment(store)
-    location = found[0].code_location if found is not None else None
-    with Orchestrator(
-        cli.store_url,
-        scope,
-        executor=parent.executor,
-        code_location=location,
-        options=_options(heartbeat_timeout, lease_timeout, max_runs, pool),
-    ) as orch:
+    options = (heartbeat_timeout, lease_timeout, max_runs, pool)
+    with _orchestrator_for(cli, parent.executor, _deployed_code(cli), *options) as orch:
         new_id = orch.reexecute(run_id, from_failure=from_failure, select=select)
-        if not wait:
-            new = orch.runs.get_run(new_id)
-            if as_json:
-                print_json(new.model_dump(mode="json"))
-            else:
-                cli.say(f"triggered run {new_id} (re-executes {run_id}; {new.task_count} task(s))")
-            return
-        _report(cli, orch.runs, _drive(cli, orch, new_id, as_json), as_json)
+
+        def said(new: Run) -> str:
+            return f"triggered run {new_id} (re-executes {run_id}; {new.task_count} task(s))"
+
+        _finish(cli, orch, new_id, as_json, None if wait else said)
 
 
 @runs_app.command("wait")
@@ -567,16 +586,7 @@ def wait_run(
 ) -> None:
     """Drive a run to its end from this process (e.g. after its controller died)."""
     cli = current(ctx)
-    scope = Scope(cli.tenant, cli.workspace)
     found = _runs(cli).get_run(run_id)
-    store = ScopedStore(open_store(cli.store_url), scope.prefix)
-    deployed = current_deployment(store)
-    location = code or (deployed[0].code_location if deployed is not None else None)
-    with Orchestrator(
-        cli.store_url,
-        scope,
-        executor=found.executor,
-        code_location=location,
-        options=_options(heartbeat_timeout, lease_timeout, max_runs, pool),
-    ) as orch:
-        _report(cli, orch.runs, _drive(cli, orch, run_id, as_json), as_json)
+    options = (heartbeat_timeout, lease_timeout, max_runs, pool)
+    with _orchestrator_for(cli, found.executor, code or _deployed_code(cli), *options) as orch:
+        _finish(cli, orch, run_id, as_json)
