@@ -1,5 +1,6 @@
 """``arco gc``: delete unreferenced snapshots, orphan commits, compacted ledger events past
-retention, expired quarantine copies and unreferenced Iceberg metadata."""
+retention, expired quarantine copies, unreferenced Iceberg metadata, the logs of runs that
+ended long ago and superseded or failed asset output files."""
 
 from __future__ import annotations
 
@@ -67,6 +68,25 @@ def gc(
             "transaction decisions this long (default: 7 days).",
         ),
     ] = 7 * 86400,
+    logs_retention: Annotated[
+        int,
+        typer.Option(
+            "--logs-retention",
+            min=0,
+            metavar="SECONDS",
+            help="Keep the attempt logs of a run this long after it ended (default: 30 days).",
+        ),
+    ] = 30 * 86400,
+    output_retention: Annotated[
+        int,
+        typer.Option(
+            "--output-retention",
+            min=0,
+            metavar="SECONDS",
+            help="Keep an asset output file this long after a newer materialization of its "
+            "partition replaced it, or after its failed attempt's run ended (default: 7 days).",
+        ),
+    ] = 7 * 86400,
 ) -> None:
     """Delete what no kept version references (crashed attempts, old snapshots, old events).
 
@@ -74,6 +94,11 @@ def gc(
     events are deleted only once compacted and past the ledger retention, and Iceberg
     metadata: metadata files no pointer keeps (current, metadata log, pending, recent) and
     pointers no catalog row references, past the Iceberg retention (data files never).
+    Covers the runs domain like executions (its run_key records are kept), and
+    orchestration's files: the logs of runs that ended more than the logs retention ago,
+    and asset output files that a newer materialization of their partition replaced, or
+    whose attempt failed, more than the output retention ago (never a partition's current
+    file, nor one a run still going may read).
     """
     from arco.maintenance.gc import REASONS, collect_garbage
 
@@ -87,6 +112,8 @@ def gc(
             ledger_retention_s=ledger_retention,
             quarantine_retention_s=quarantine_retention,
             iceberg_retention_s=iceberg_retention,
+            logs_retention_s=logs_retention,
+            output_retention_s=output_retention,
             dry_run=dry_run,
             progress=lambda what: status.update(f"gc: {what}"),
         )

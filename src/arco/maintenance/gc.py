@@ -58,6 +58,17 @@ metadata files past ``iceberg_retention_s``, pointers no catalog row references 
 their metadata files, never data files) and decisions no pointer names; every pointer is
 fenced before anything of its directories is deleted.
 
+The ``runs`` domain is collected like ``executions``, except that its request records are
+never deleted: they are the ``run_key`` records that make triggering idempotent
+(``run_key_record``), and a run key must give the same run however late it is reused.
+
+Orchestration's attempt logs and asset output files are collected by
+:mod:`arco.maintenance.run_gc` in the same run when the ``runs`` domain is collected
+(``run_outputs`` overrides that): the logs of runs that ended more than ``logs_retention_s``
+ago, and output files superseded by a newer materialization of their partition, or written
+by attempts that failed, more than ``output_retention_s`` ago; never a partition's current
+file, nor one a run that is not terminal may read (ADR 016).
+
 Ages come from the store's ``last_modified``.
 """
 
@@ -78,6 +89,13 @@ from arco.errors import (
     ValidationError,
 )
 from arco.maintenance.iceberg_gc import ICEBERG_DOMAIN, ICEBERG_REASONS, plan_iceberg
+from arco.maintenance.run_gc import (
+    DEFAULT_LOGS_RETENTION_S,
+    DEFAULT_OUTPUT_RETENTION_S,
+    RUN_OUTPUT_DOMAIN,
+    RUN_OUTPUT_REASONS,
+    RunOutputPlanner,
+)
 from arco.metadata.commit_log import read_commit
 from arco.metadata.layout import (
     commits_prefix,
@@ -91,11 +109,14 @@ from arco.metadata.layout import (
 from arco.metadata.manifest import StoredManifest, read_manifest, sha256_hex
 from arco.metadata.parquet import merge_tables, read_table
 from arco.metadata.publish import DEFAULT_MIN_AGE_S, Publisher
+from arco.orchestration.runs.domain import RUNS
 from arco.storage.port import ObjectMeta, ObjectStore
 from arco.tier2.ingested import INGESTED, IngestedRow
 
 __all__ = [
     "DEFAULT_ICEBERG_RETENTION_S",
+    "DEFAULT_LOGS_RETENTION_S",
+    "DEFAULT_OUTPUT_RETENTION_S",
     "REASONS",
     "GcItem",
     "GcReport",
@@ -117,9 +138,12 @@ REASONS = (
     "expired_quarantine",
     "expired_request_record",
     *ICEBERG_REASONS,
+    *RUN_OUTPUT_REASONS,
 )
 
 Progress = Callable[[str], None]
+#: the tier-2 domain whose request records (``run_key`` records) GC keeps
+RUNS_DOMAIN = RUNS.name
 
 
 @dataclass(frozen=True)
@@ -142,7 +166,11 @@ class GcReport:
     #: ``retained_ledger_event``, ``chain_broken``, ``unrecognised``, and for tier 2
     #: ``uncompacted_ledger_event``, ``retained_quarantine``, ``unfolded_quarantine``; for
     #: Iceberg ``referenced_metadata``, ``retained_orphan``, ``pending_transaction``,
-    #: ``moved_pointer``, ``unreadable_metadata``, ``unreadable_pointer``
+    #: ``moved_pointer``, ``unreadable_metadata``, ``unreadable_pointer``; for the runs
+    #: domain ``run_key_record``; for orchestration's logs and outputs ``active_run_log``,
+    #: ``retained_run_log``, ``unknown_run_log``, ``current_output``, ``retained_output``,
+    #: ``active_run_output``, ``unrecorded_output``, ``unknown_output``,
+    #: ``current_not_listed``, ``undecided_output``
     kept: dict[str, int] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 
@@ -179,14 +207,18 @@ def collect_garbage(
     quarantine_retention_s: int | None = None,
     iceberg: bool | None = None,
     iceberg_retention_s: int = DEFAULT_ICEBERG_RETENTION_S,
+    run_outputs: bool | None = None,
+    logs_retention_s: int = DEFAULT_LOGS_RETENTION_S,
+    output_retention_s: int = DEFAULT_OUTPUT_RETENTION_S,
     now_ms: int | None = None,
     dry_run: bool = False,
     progress: Progress | None = None,
 ) -> GcReport:
     """Garbage-collect the tier-1 ``domains`` and the ``tier2_domains`` of one *scoped* store,
-    and (``iceberg``; default: when the catalog is among ``domains``) its Iceberg metadata
-    (see the module doc). ``quarantine_retention_s``
-    defaults to ``ledger_retention_s``.
+    and (``iceberg``; default: when the catalog is among ``domains``) its Iceberg metadata,
+    and (``run_outputs``; default: when ``runs`` is among ``tier2_domains``) orchestration's
+    logs and output files (see the module doc). ``quarantine_retention_s`` defaults to
+    ``ledger_retention_s``.
 
     Every domain is planned before anything is deleted, so a storage error while listing or
     reading deletes nothing. ``dry_run`` returns the same report without deleting.
@@ -206,10 +238,11 @@ def collect_garbage(
         raise ValidationError(f"keep_versions: must be at least 1 (got {keep_versions})")
     if quarantine_retention_s is None:
         quarantine_retention_s = ledger_retention_s
-    if min(min_age_s, ledger_retention_s, quarantine_retention_s, iceberg_retention_s) < 0:
+    retentions = (ledger_retention_s, quarantine_retention_s, iceberg_retention_s)
+    if min(min_age_s, *retentions, logs_retention_s, output_retention_s) < 0:
         raise ValidationError(
-            "min_age_s, ledger_retention_s, quarantine_retention_s and iceberg_retention_s: "
-            "must not be negative"
+            "min_age_s, ledger_retention_s, quarantine_retention_s, iceberg_retention_s, "
+            "logs_retention_s and output_retention_s: must not be negative"
         )
     say = progress or (lambda _: None)
     now = SYSTEM_CLOCK.now_ms() if now_ms is None else now_ms
@@ -244,6 +277,20 @@ def collect_garbage(
             progress=say,
         )
         report.deleted.extend(GcItem(c.key, c.reason, c.bytes, ICEBERG_DOMAIN) for c in candidates)
+    if RUNS_DOMAIN in tier2_domains if run_outputs is None else run_outputs:
+        outputs = RunOutputPlanner(
+            store,
+            min_age_ms=min_age_s * 1000,
+            logs_ms=logs_retention_s * 1000,
+            output_ms=output_retention_s * 1000,
+            now_ms=now,
+            keep=report.keep,
+            warn=report.warnings.append,
+            progress=say,
+        ).run()
+        report.deleted.extend(
+            GcItem(meta.key, reason, meta.size, RUN_OUTPUT_DOMAIN) for meta, reason in outputs
+        )
     if not dry_run:
         for i, item in enumerate(report.deleted, start=1):
             say(f"deleting {i}/{len(report.deleted)}: {item.key}")
@@ -412,9 +459,12 @@ class _Planner:
         ]
 
     def plan_requests(self, requests: list[ObjectMeta], report: GcReport) -> Iterable[GcItem]:
-        """Idempotency records of tier-2 requests are honoured for the ledger retention."""
+        """Idempotency records of tier-2 requests are honoured for the ledger retention; the
+        ``run_key`` records of the runs domain for ever."""
         for meta in requests:
-            if self.old(meta, max(self.retention_ms, self.min_age_ms)):
+            if self.domain == RUNS_DOMAIN:
+                report.keep("run_key_record")
+            elif self.old(meta, max(self.retention_ms, self.min_age_ms)):
                 yield self.item(meta, "expired_request_record")
             else:
                 report.keep("retained_request_record")
