@@ -161,6 +161,8 @@ class Controller:
         self._listed_ms: int | None = None
         self._relist = False
         self._wake = threading.Event()
+        self._passes = threading.Condition()
+        self._passes_taken = 0
         self._cancels_sent: set[str] = set()
         self._specs: dict[str | None, dict[str, AssetSpec]] = {}
         if shared is not None:
@@ -187,6 +189,9 @@ class Controller:
             except ArcoError as exc:
                 log.warning("controller pass failed (retrying): %s", exc)
                 done = Pass(acting=False)
+            with self._passes:
+                self._passes_taken += 1
+                self._passes.notify_all()
             if until is not None and until():
                 return
             wait = self.options.idle_wait_s
@@ -198,6 +203,18 @@ class Controller:
         """Sleep until woken (:meth:`wake`) or ``seconds`` pass."""
         if self._wake.wait(seconds):
             self._wake.clear()
+
+    @property
+    def passes(self) -> int:
+        """How many passes :meth:`run` has taken so far."""
+        with self._passes:
+            return self._passes_taken
+
+    def wait_for_pass(self, after: int, seconds: float) -> None:
+        """Sleep until :meth:`run` has taken more than ``after`` passes, or ``seconds`` pass
+        (what a thread that reads the projection between passes waits for)."""
+        with self._passes:
+            self._passes.wait_for(lambda: self._passes_taken > after, seconds)
 
     def close(self) -> None:
         """Give the lease back (and the shared capacity's share)."""

@@ -373,6 +373,7 @@ class Orchestrator:
         terminal; ``on_pass`` sees the run after every pass. TimeoutError after ``timeout``."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
+            passes = self.controller.passes
             run = self.runs.get_run(run_id)
             if on_pass is not None:
                 on_pass(run)
@@ -390,8 +391,8 @@ class Orchestrator:
                 if step.next_due_ms is not None:
                     wait = min(wait, max(0.0, (step.next_due_ms - SYSTEM_CLOCK.now_ms()) / 1000))
                 self.controller.wait(wait)
-            else:
-                time.sleep(0.02)
+            else:  # the background loop's next pass may change the run
+                self.controller.wait_for_pass(passes, self.controller.options.idle_wait_s)
 
     # --- background ---------------------------------------------------------------------
 
@@ -409,6 +410,7 @@ class Orchestrator:
         if self._thread is not None:
             self._thread.join(timeout=10)
         self.executor.close()
+        self.reporter.close()
         self.controller.close()
         self.runs.close()
 
