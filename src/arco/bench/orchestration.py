@@ -273,11 +273,19 @@ def run_orchestration_bench(
                 )
                 advance(1)
             dagster_chain = runs.get("dagster_chain") or {}
-            peer = dagster_chain.get("per_task_s") or DAGSTER_REFERENCE_PER_TASK_S
-            runs["per_task_vs_dagster_ratio"] = ratio(runs["chain"]["again_per_task_s"], peer)
+            peer = dagster_chain.get("again_per_task_s") or DAGSTER_REFERENCE_PER_TASK_S
+            arco_per_task = runs["chain"]["again_per_task_s"]
+            # the goal's peer: Dagster with its state durable too (spec §7)
+            runs["per_task_vs_dagster_ratio"] = ratio(arco_per_task, peer)
             runs["dagster_per_task_s_compared"] = peer
             runs["dagster_per_task_source"] = (
-                "measured" if "per_task_s" in dagster_chain else "spec §7 reference"
+                "measured (SQLite instance)"
+                if "again_per_task_s" in dagster_chain
+                else "spec §7 reference"
+            )
+            ephemeral = (runs.get("dagster_chain_ephemeral") or {}).get("again_per_task_s")
+            runs["per_task_vs_dagster_ephemeral_ratio"] = (
+                None if ephemeral is None else ratio(arco_per_task, ephemeral)
             )
             result["runs"] = runs
             ui.log(
@@ -342,6 +350,7 @@ def summary(result: Mapping[str, Any]) -> dict[str, Any]:
         out["chain_per_task_s_first"] = runs["chain"]["first_per_task_s"]
         out["chain_per_task_s_again"] = runs["chain"]["again_per_task_s"]
         out["per_task_vs_dagster_ratio"] = runs["per_task_vs_dagster_ratio"]
+        out["per_task_vs_dagster_ephemeral_ratio"] = runs.get("per_task_vs_dagster_ephemeral_ratio")
         out["pool_tasks_per_s"] = runs["fanout_pool"]["tasks_per_s"]
         out["dask_tasks_per_s"] = runs["fanout_dask"].get("tasks_per_s")
     out["load_average_at_start"] = result["load_average_at_start"]
