@@ -7,14 +7,10 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from arco.core.assets import AssetKey
-from arco.core.canonical_json import canonical_dumps
-from arco.core.canonical_json import loads as canonical_loads
 from arco.core.paging import DEFAULT_PAGE, Page, Sorted, paginate
 from arco.core.scope import DEFAULT_SCOPE, Scope
 from arco.errors import (
-    IdempotencyConflictError,
     NotFoundError,
-    ObjectExistsError,
     ValidationError,
 )
 from arco.executions.domain import EXECUTIONS
@@ -28,6 +24,7 @@ from arco.storage.port import ObjectStore
 from arco.tier2.compactor import CompactionResult, Compactor, CompactorOptions
 from arco.tier2.envelope import EventEnvelope
 from arco.tier2.ingestor import FoldMode, Ingestor, UnknownEvents
+from arco.tier2.requests import record_request
 
 __all__ = ["Executions"]
 
@@ -114,22 +111,16 @@ class Executions:
                     self._ingestor.domain.check(event)
                 except ValidationError as exc:
                     raise ValidationError(f"events[{i}].{exc.message}") from None
-        key = request_record_key(EXECUTIONS.name, idempotency_key)
-        record = {
-            "idempotency_key": idempotency_key,
-            "request_hash": request_hash,
-            "events": [e.model_dump() for e in events],
-        }
-        try:
-            self.store.put(key, canonical_dumps(record), "create")
-        except ObjectExistsError:
-            stored = canonical_loads(self.store.get(key).data)
-            if stored.get("request_hash") != request_hash:
-                raise IdempotencyConflictError(
-                    f"idempotency_key: {idempotency_key!r} was already used with a "
-                    "different request"
-                ) from None
-            events = [EventEnvelope.from_object(e) for e in stored["events"]]
+        events, _ = record_request(
+            self.store,
+            request_record_key(EXECUTIONS.name, idempotency_key),
+            request_hash,
+            events,
+            extra={"idempotency_key": idempotency_key},
+            conflict=lambda _: (
+                f"idempotency_key: {idempotency_key!r} was already used with a different request"
+            ),
+        )
         self.append(events)
         return [e.event_id for e in events]
 

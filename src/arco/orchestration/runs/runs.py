@@ -15,12 +15,10 @@ import threading
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 
-from arco.core.canonical_json import canonical_dumps
-from arco.core.canonical_json import loads as canonical_loads
 from arco.core.clock import SYSTEM_CLOCK, rfc3339_ms
 from arco.core.paging import DEFAULT_PAGE, Page, Sorted, paginate
 from arco.core.scope import DEFAULT_SCOPE, Scope
-from arco.errors import IdempotencyConflictError, NotFoundError, ObjectExistsError, ValidationError
+from arco.errors import NotFoundError, ValidationError
 from arco.metadata.layout import request_record_key
 from arco.orchestration.runs.domain import (
     ATTEMPT_COMPLETED,
@@ -51,6 +49,7 @@ from arco.storage.port import ObjectStore
 from arco.tier2.compactor import CompactionResult, Compactor, CompactorOptions
 from arco.tier2.envelope import EventEnvelope, ulid_at
 from arco.tier2.ingestor import FoldMode, Ingestor
+from arco.tier2.requests import record_request
 
 __all__ = [
     "SOURCE",
@@ -396,27 +395,19 @@ class Runs:
         if key is None:
             self.append(events, fold=fold)
             return payload.run_id
-        record = {
-            "run_key": key,
-            "request_hash": payload.request_hash,
-            "run_id": payload.run_id,
-            "events": [e.model_dump() for e in events],
-        }
-        record_key = run_key_record(key)
-        try:
-            self.store.put(record_key, canonical_dumps(record), "create")
-        except ObjectExistsError:
-            stored = canonical_loads(self.store.get(record_key).data)
-            if stored.get("request_hash") != payload.request_hash:
-                raise IdempotencyConflictError(
-                    f"run_key: {key!r} was already used with a different request "
-                    f"(run {stored.get('run_id')!r})"
-                ) from None
-            recorded = stored["events"] if "events" in stored else [stored["event"]]
-            self.append([EventEnvelope.from_object(e) for e in recorded], fold=fold)
-            return str(stored["run_id"])
+        events, record = record_request(
+            self.store,
+            run_key_record(key),
+            payload.request_hash,
+            events,
+            extra={"run_key": key, "run_id": payload.run_id},
+            conflict=lambda stored: (
+                f"run_key: {key!r} was already used with a different request "
+                f"(run {stored.get('run_id')!r})"
+            ),
+        )
         self.append(events, fold=fold)
-        return payload.run_id
+        return str(record["run_id"])
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until everything appended so far has been folded; False on timeout."""
