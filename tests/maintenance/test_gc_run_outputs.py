@@ -17,13 +17,15 @@ from typer.testing import CliRunner
 
 from arco.catalog import Catalog
 from arco.cli import app
+from arco.core.clock import SYSTEM_CLOCK, rfc3339_ms
 from arco.executions import Executions
 from arco.maintenance.gc import GcReport, collect_garbage
 from arco.metadata.layout import asset_data_file
 from arco.orchestration.io import AssetIO, materialization_id
-from arco.orchestration.runs import Runs
+from arco.orchestration.runs import Attempt, Runs
 from arco.orchestration.trigger import RunRequest
 from arco.storage import ObjectStore
+from arco.tier2.envelope import EventEnvelope, ulid_at
 from orchestration_support import orchestrator, wait_for_file, workspace_store, write_code
 
 PIPELINE = """
@@ -209,20 +211,28 @@ def _output_p(runs: Runs, run_id: str) -> list[str]:
     )
 
 
-def test_the_output_of_a_failed_attempt_goes_once_its_run_ended(tmp_path: Path) -> None:
+def _flaky_with_crashed_file(tmp_path: Path) -> tuple[str, str, Attempt, Attempt, bytes]:
+    """Run ``demo/flaky`` (attempt 1 fails, 2 succeeds), then write the file attempt 1 would
+    have left had it crashed between writing and recording; the URL, the run, both attempts
+    and that file's content."""
     url, _, code = _pipeline(tmp_path)
-    store = workspace_store(url)
     with orchestrator(url, code) as orch:
         run_id = orch.trigger(RunRequest(selection=("demo/flaky",)))
         assert orch.wait(run_id, timeout=60).state == "SUCCEEDED"
         orch.runs.flush()
         failed, succeeded = sorted(orch.runs.attempts(run_id), key=lambda a: a.attempt)
         assert (failed.state, succeeded.state) == ("FAILED", "SUCCEEDED")
-    # what the first attempt would have left had it crashed between writing and recording
-    crashed = asset_data_file("demo", "flaky", "", materialization_id(failed.attempt_id))
     sink = io.BytesIO()
     pq.write_table(pa.table({"x": [1]}), sink)
-    store.put(crashed, sink.getvalue(), "create")
+    crashed = asset_data_file("demo", "flaky", "", materialization_id(failed.attempt_id))
+    workspace_store(url).put(crashed, sink.getvalue(), "create")
+    return url, run_id, failed, succeeded, sink.getvalue()
+
+
+def test_the_output_of_a_failed_attempt_goes_once_its_run_ended(tmp_path: Path) -> None:
+    url, _, failed, succeeded, _ = _flaky_with_crashed_file(tmp_path)
+    store = workspace_store(url)
+    crashed = asset_data_file("demo", "flaky", "", materialization_id(failed.attempt_id))
     with Executions.open(url) as executions:
         executions.compact()
     current = asset_data_file("demo", "flaky", "", materialization_id(succeeded.attempt_id))
@@ -243,6 +253,45 @@ def test_the_output_of_a_failed_attempt_goes_once_its_run_ended(tmp_path: Path) 
 
     assert _deleted(report, "failed_attempt_output") == {crashed}
     assert _files(store, "data/") == {current}
+
+
+def test_a_file_whose_success_is_appended_but_not_folded_is_kept(tmp_path: Path) -> None:
+    """The race with a task registering its file: its materialization is in the ledger, not
+    folded yet, and its attempt was reported failed (a zombie) long ago."""
+    url, run_id, failed, _, data = _flaky_with_crashed_file(tmp_path)
+    store = workspace_store(url)
+    table_id = Catalog.open(url).get_table("demo", "flaky").table_id
+    late = asset_data_file("demo", "flaky", "", materialization_id(failed.attempt_id))
+    now = SYSTEM_CLOCK.now_ms()
+    event = EventEnvelope(
+        event_id=ulid_at(now),
+        event_type="materialization",
+        event_version=1,
+        idempotency_key=f"mat:{failed.attempt_id}",
+        occurred_at=rfc3339_ms(now),
+        source="test",
+        payload={
+            "materialization_id": materialization_id(failed.attempt_id),
+            "asset_key": "demo/flaky",
+            "partition_key": "",
+            "run_id": run_id,
+            "status": "succeeded",
+            "table_id": table_id,
+            "rows": 1,
+            "bytes": len(data),
+        },
+    )
+    with Executions.open(url, fold="off") as executions:
+        executions.append([event])
+
+    report = _gc(store)
+
+    assert late in _files(store, "data/")
+    assert report.kept["unrecorded_output"] == 1
+    with Executions.open(url) as executions:
+        executions.compact()  # the late success is the newest: its file is current now
+        asset_io = AssetIO(store, Catalog.open(url), executions)
+        assert asset_io.read_input("demo/flaky", None, None).to_pydict() == {"x": [1]}
 
 
 def test_an_output_nothing_explains_is_kept(tmp_path: Path) -> None:

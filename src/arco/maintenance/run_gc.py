@@ -11,8 +11,8 @@ not be folded yet) are kept.
 **Outputs** (``data/{ns}/{name}/{partition path}{materialization_id}.parquet``). A file is
 named by its materialization id, which derives from the attempt id, so each listed file is
 matched with the succeeded materialization (``executions``) and the attempt (``runs``) whose
-expected path it is. Per asset and partition (one directory), the *current* file is that of
-the newest succeeded materialization that wrote a table (newest ``occurred_at`` first, then
+expected path it is. Per asset and partition, the *current* file is that of the newest
+succeeded materialization that wrote a table (newest ``occurred_at`` first, then
 smallest materialization id: the order inputs are read in); it is never deleted
 (``current_output``). Then:
 
@@ -213,17 +213,18 @@ class RunOutputPlanner:
         executions: ExecutionsState,
         pending: set[str] | None,
     ) -> list[tuple[ObjectMeta, str]]:
-        # per partition directory, the materializations that wrote a file, newest first
-        by_dir: dict[str, list[_Materialized]] = {}
+        # per asset and partition (as inputs group them), the materializations that wrote
+        # a file, newest first
+        by_partition: dict[tuple[str, str], list[_Materialized]] = {}
         for m in executions.materializations.values():
             if m.status != "succeeded" or m.table_id is None:
                 continue
             file = _expected_file(m.asset_key, m.partition_key, m.materialization_id)
             if file is not None:
                 entry = _Materialized(m.occurred_at, m.materialization_id, file)
-                by_dir.setdefault(file.rsplit("/", 1)[0], []).append(entry)
+                by_partition.setdefault((m.asset_key, m.partition_key or ""), []).append(entry)
         materialized: dict[str, tuple[_Materialized, _Materialized | None]] = {}
-        for entries in by_dir.values():
+        for entries in by_partition.values():
             entries.sort(key=lambda e: (-e.occurred_at, e.materialization_id))
             for newer, entry in zip([None, *entries], entries, strict=False):
                 materialized[entry.file] = (entries[0], newer)
