@@ -9,14 +9,16 @@ garbage collected and the dedupe window has passed.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal, Self
 
 import pyarrow as pa
 
+from arco.metadata.layered import LayeredMap
 from arco.metadata.parquet import TIMESTAMP, TableSpec, field, schema_of
 
-__all__ = ["FOLDED", "INGESTED", "OUTCOMES", "IngestedRow", "Outcome"]
+__all__ = ["FOLDED", "INGESTED", "OUTCOMES", "IngestedRow", "IngestedState", "Outcome"]
 
 #: what became of a ledger object: ``applied``; ``superseded`` (older than the row it would
 #: replace); ``stale`` (not a legal transition from the state it met, e.g. a callback of
@@ -64,3 +66,59 @@ INGESTED = TableSpec(
         ]
     ),
 )
+
+
+class IngestedState:
+    """What every tier-2 state holds besides its own tables: ``version``, the ``ingested``
+    table and its index of the folded copy of each dedupe key. A domain's state subclasses
+    it, upserts and removes its ``ingested`` rows through :meth:`_upsert_ingested` /
+    :meth:`_remove_ingested`, and derives its copies with :meth:`_derive`."""
+
+    def __init__(self) -> None:
+        self.version = 0
+        self.checkpoint_version = 0
+        self.ingested: LayeredMap[str, IngestedRow] = LayeredMap()
+        # dedupe key -> the ledger object whose copy of the event was folded
+        self._by_dedupe_key: LayeredMap[str, str] = LayeredMap()
+
+    def _derive(self) -> Self:
+        """A new state of this class sharing (copy-on-write) the common fields; the
+        subclass derives its own tables on it."""
+        new = type(self).__new__(type(self))
+        new.version = self.version
+        new.checkpoint_version = self.checkpoint_version
+        new.ingested = self.ingested.derive()
+        new._by_dedupe_key = self._by_dedupe_key.derive()
+        return new
+
+    @property
+    def idempotency(self) -> Mapping[str, Any]:
+        """Tier-2 domains keep no request idempotency table (events dedupe via ``ingested``)."""
+        return {}
+
+    def first_copy(self, dedupe_key: str) -> str | None:
+        """The ledger object whose copy of ``dedupe_key`` was folded, while it is remembered."""
+        found: str | None = self._by_dedupe_key.get(dedupe_key)
+        return found
+
+    def rows(self, table: str) -> Iterable[Any]:
+        source: LayeredMap[str, Any] = getattr(self, table)
+        return list(source.values())
+
+    def _upsert_ingested(self, row: IngestedRow) -> None:
+        previous = self.ingested.get(row.name)
+        if previous is not None:
+            self._unindex(previous)
+        self.ingested.set(row.name, row)
+        if row.dedupe_key is not None and row.outcome in FOLDED:
+            self._by_dedupe_key.set(row.dedupe_key, row.name)
+
+    def _remove_ingested(self, name: str) -> None:
+        previous = self.ingested.get(name)
+        if previous is not None:
+            self.ingested.delete(name)
+            self._unindex(previous)
+
+    def _unindex(self, row: IngestedRow) -> None:
+        if row.dedupe_key is not None and self._by_dedupe_key.get(row.dedupe_key) == row.name:
+            self._by_dedupe_key.delete(row.dedupe_key)

@@ -38,7 +38,7 @@ from arco.orchestration.runs.schema import (
     TaskRow,
     task_id,
 )
-from arco.tier2.ingested import FOLDED, IngestedRow
+from arco.tier2.ingested import IngestedState
 
 __all__ = ["RunsState"]
 
@@ -48,18 +48,14 @@ LIVE = frozenset({READY, RETRY_WAIT, DISPATCHED, RUNNING})
 _NO_COUNTS = (0,) * len(TASK_STATES)
 
 
-class RunsState:
+class RunsState(IngestedState):
     """Runs, their tasks and attempts, and the ledger objects folded so far, at ``version``."""
 
     def __init__(self) -> None:
-        self.version = 0
-        self.checkpoint_version = 0
+        super().__init__()
         self.runs: LayeredMap[str, RunRow] = LayeredMap()
         self.tasks: LayeredMap[str, TaskRow] = LayeredMap()
         self.attempts: LayeredMap[str, AttemptRow] = LayeredMap()
-        self.ingested: LayeredMap[str, IngestedRow] = LayeredMap()
-        # dedupe key -> the ledger object whose copy of the event was folded
-        self._by_dedupe_key: LayeredMap[str, str] = LayeredMap()
         # run id -> its task keys; task id -> downstream task keys; task id -> attempt ids
         self._run_tasks: LayeredMap[str, list[str]] = LayeredMap()
         self._downstream: LayeredMap[str, list[str]] = LayeredMap()
@@ -74,14 +70,10 @@ class RunsState:
         self._owned: dict[tuple[int, str], Any] = {}
 
     def copy(self) -> RunsState:
-        new = RunsState.__new__(RunsState)
-        new.version = self.version
-        new.checkpoint_version = self.checkpoint_version
+        new = self._derive()
         new.runs = self.runs.derive()
         new.tasks = self.tasks.derive()
         new.attempts = self.attempts.derive()
-        new.ingested = self.ingested.derive()
-        new._by_dedupe_key = self._by_dedupe_key.derive()
         new._run_tasks = self._run_tasks.derive()
         new._downstream = self._downstream.derive()
         new._task_attempts = self._task_attempts.derive()
@@ -90,20 +82,6 @@ class RunsState:
         new._live = self._live.derive()
         new._owned = {}
         return new
-
-    @property
-    def idempotency(self) -> Mapping[str, Any]:
-        """Tier-2 domains keep no request idempotency table (events dedupe via ``ingested``)."""
-        return {}
-
-    def first_copy(self, dedupe_key: str) -> str | None:
-        """The ledger object whose copy of ``dedupe_key`` was folded, while it is remembered."""
-        found: str | None = self._by_dedupe_key.get(dedupe_key)
-        return found
-
-    def rows(self, table: str) -> Iterable[Any]:
-        source: LayeredMap[str, Any] = getattr(self, table)
-        return list(source.values())
 
     # --- lookups ----------------------------------------------------------------------------
 
@@ -199,12 +177,7 @@ class RunsState:
                 key = task_id(row.run_id, row.task_key)
                 self._append(2, self._task_attempts, key, row.attempt_id)
         else:
-            previous: IngestedRow | None = self.ingested.get(row.name)
-            if previous is not None:
-                self._unindex(previous)
-            self.ingested.set(row.name, row)
-            if row.dedupe_key is not None and row.outcome in FOLDED:
-                self._by_dedupe_key.set(row.dedupe_key, row.name)
+            self._upsert_ingested(row)
 
     def remove(self, table: str, key: str) -> None:
         if table == "runs":
@@ -228,10 +201,7 @@ class RunsState:
             owner = task_id(attempt.run_id, attempt.task_key)
             self._discard(2, self._task_attempts, owner, key)
         else:
-            previous: IngestedRow | None = self.ingested.get(key)
-            if previous is not None:
-                self.ingested.delete(key)
-                self._unindex(previous)
+            self._remove_ingested(key)
 
     def _append(
         self,
@@ -285,10 +255,6 @@ class RunsState:
             self._counts.set(run_id, tuple(counts))
         else:
             self._counts.delete(run_id)
-
-    def _unindex(self, row: IngestedRow) -> None:
-        if row.dedupe_key is not None and self._by_dedupe_key.get(row.dedupe_key) == row.name:
-            self._by_dedupe_key.delete(row.dedupe_key)
 
     def apply(
         self, delta: Mapping[str, Sequence[tuple[Any, bool]]], primary_keys: Mapping[str, str]
