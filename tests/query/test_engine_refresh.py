@@ -8,10 +8,13 @@ from pathlib import Path
 
 from arco.catalog import Catalog, ColumnSpec
 from arco.core.scope import Scope
+from arco.domains.registry import VIEWS
 from arco.executions import Executions
 from arco.query.engine import QueryEngine
+from arco.query.views import INFO_SCHEMA, INFO_VIEWS
 from arco.storage import CountingStore, ScopedStore, open_store
 from executions_support import mat
+from sql_support import direct_duckdb
 
 SCOPE = Scope("acme", "main")
 
@@ -99,4 +102,73 @@ def test_a_query_running_during_a_refresh_keeps_its_rows(tmp_path: Path) -> None
         assert final.table.column(0).to_pylist() == [15]
     finally:
         engine.close()
+        catalog.close()
+
+
+def test_a_refresh_replaces_only_the_tables_whose_files_changed(tmp_path: Path) -> None:
+    root = open_store(f"file://{tmp_path / 'store'}")
+    catalog = Catalog(root, SCOPE)
+    executions = Executions(root, SCOPE)
+    catalog.create_namespace("sales")
+    catalog.register_table("sales", "orders", [ColumnSpec(name="id", type="int64")])
+    store = ScopedStore(root, SCOPE.prefix)
+    engine = QueryEngine()
+    try:
+        engine.query(store, SCOPE.prefix, "SELECT 1")
+        executions.append([mat(1, at=1_767_225_600_000)], fold="off")
+        executions.compact()
+        engine.query(store, SCOPE.prefix, "SELECT 1")
+        # both executions tables got a delta; nothing else is replaced
+        assert (engine.domain_refreshes, engine.table_refreshes) == (1, 2)
+        catalog.create_namespace("hr")
+        engine.query(store, SCOPE.prefix, "SELECT 1")
+        assert engine.domain_refreshes == 2
+        # the namespace's commit wrote no tables, columns (nor, here, any other) delta
+        assert 1 <= engine.table_refreshes - 2 < 4
+    finally:
+        engine.close()
+        executions.close()
+        catalog.close()
+
+
+def test_the_tables_hold_the_merged_rows_of_the_snapshot(tmp_path: Path) -> None:
+    """Updates, drops (tombstones) and superseded events: every view answers what the
+    merge SQL over the manifest's files answers, at the first load and after refreshes."""
+    root = open_store(f"file://{tmp_path / 'store'}")
+    catalog = Catalog(root, SCOPE)
+    executions = Executions(root, SCOPE)
+    store = ScopedStore(root, SCOPE.prefix)
+    engine = QueryEngine()
+
+    def same_as_merge_sql() -> None:
+        direct = direct_duckdb(tmp_path / "store", SCOPE)
+        try:
+            for schema, view in [*VIEWS, *((INFO_SCHEMA, v) for v in INFO_VIEWS)]:
+                sql = f"SELECT * FROM {schema}.{view} ORDER BY ALL"
+                got = engine.query(store, SCOPE.prefix, sql).table
+                want = direct.sql(sql).to_arrow_table()
+                assert got.schema.names == want.schema.names, (schema, view)
+                assert got.to_pylist() == want.to_pylist(), (schema, view)
+                describe = f"DESCRIBE {schema}.{view}"
+                got_types = engine.query(store, SCOPE.prefix, describe).table.to_pylist()
+                assert got_types == direct.sql(describe).to_arrow_table().to_pylist()
+        finally:
+            direct.close()
+
+    try:
+        catalog.create_namespace("sales")
+        for name in ("orders", "refunds", "customers"):
+            catalog.register_table("sales", name, [ColumnSpec(name="id", type="int64")])
+        executions.append([mat(i, at=1_767_225_600_000 + i) for i in range(3)], fold="off")
+        executions.compact()
+        same_as_merge_sql()
+        catalog.drop_table("sales", "refunds")
+        catalog.create_namespace("hr")
+        catalog.register_table("hr", "people", [ColumnSpec(name="name", type="string")])
+        executions.append([mat(i, at=1_767_225_700_000 + i) for i in range(2, 5)], fold="off")
+        executions.compact()
+        same_as_merge_sql()
+    finally:
+        engine.close()
+        executions.close()
         catalog.close()

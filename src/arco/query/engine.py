@@ -214,6 +214,9 @@ class _Database:
     con: duckdb.DuckDBPyConnection
     #: the snapshot of each domain its tables hold
     keys: dict[str, _DomainKey]
+    #: the snapshot files each view's table was made from (a view whose files did not
+    #: change when its domain moved keeps its table)
+    sources: dict[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
     #: held while a domain's tables are replaced (queries keep running meanwhile)
     refreshing: threading.Lock = field(default_factory=threading.Lock)
@@ -244,6 +247,9 @@ class QueryEngine:
         self.file_reads = 0
         self.database_builds = 0
         self.domain_refreshes = 0
+        #: views whose table was replaced by those refreshes (the others' files had not
+        #: changed)
+        self.table_refreshes = 0
 
     # --- the query --------------------------------------------------------------------
 
@@ -367,7 +373,7 @@ class QueryEngine:
                 memory_limit=f"{max(1, self.limits.memory_bytes >> 20)}MiB",
             )
             self.database_builds += 1
-            return _Database(con, dict(keys)), 1
+            return _Database(con, dict(keys), _sources(heads)), 1
 
         db, _ = self._databases.get(scope_key, build)
         stale = [name for name in QUERIED if _newer(keys[name], db.keys[name])]
@@ -377,12 +383,20 @@ class QueryEngine:
                     if not _newer(keys[name], db.keys[name]):
                         continue  # another query refreshed it meanwhile
                     tables = self._domain_tables(store, scope_key, name, heads[name])
-                    views = {v: tables[t] for v, (d, t) in VIEWS.items() if d.name == name}
-                    own = db.cursor()
-                    try:
-                        refresh_tables(own, views)
-                    finally:
-                        own.close()
+                    sources = _sources({name: heads[name]})
+                    views = {
+                        v: tables[t]
+                        for v, (d, t) in VIEWS.items()
+                        if d.name == name and sources[v] != db.sources.get(v)
+                    }
+                    if views:
+                        own = db.cursor()
+                        try:
+                            refresh_tables(own, views)
+                        finally:
+                            own.close()
+                        self.table_refreshes += len(views)
+                    db.sources.update(sources)
                     db.keys[name] = keys[name]
                     self.domain_refreshes += 1
         return db
@@ -418,6 +432,18 @@ class QueryEngine:
     def close(self) -> None:
         self._databases.clear()
         self._files.clear()
+
+
+def _sources(heads: dict[str, StoredManifest | None]) -> dict[tuple[str, str], tuple[str, ...]]:
+    """The snapshot files of each view of the domains in ``heads``."""
+    out: dict[tuple[str, str], tuple[str, ...]] = {}
+    for view, (domain, table) in VIEWS.items():
+        if domain.name not in heads:
+            continue
+        head = heads[domain.name]
+        files = head.manifest.files_of(table) if head is not None else []
+        out[view] = tuple(e.path for e in files)
+    return out
 
 
 def _newer(head: _DomainKey, held: _DomainKey) -> bool:
