@@ -1,5 +1,6 @@
-"""``arco deploy PATH`` and ``arco assets list|show``: deploy a code location's definitions
-to the workspace and read back the current deployment (ADR 015)."""
+"""``arco deploy PATH`` and ``arco assets list|show|status``: deploy a code location's
+definitions to the workspace, read back the current deployment (ADR 015) and the status of
+each asset partition (ADR 017)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ from typing import Annotated
 import typer
 
 from arco.cli.context import CliContext, JsonFlag, current, fail, fields, print_json, table
+from arco.core.clock import SYSTEM_CLOCK, rfc3339_ms
 from arco.core.scope import Scope
+from arco.executions import Executions
 from arco.orchestration.deploy import DeploymentPointer, deploy
 from arco.orchestration.deploy import current as current_deployment
 from arco.orchestration.discovery import build_manifest, load_definitions
@@ -20,6 +23,8 @@ from arco.orchestration.manifest import (
     PartitionsSpec,
     StaticPartitionsSpec,
 )
+from arco.orchestration.runs import Runs
+from arco.orchestration.status import STATUSES, PartitionStatus, Status, workspace_statuses
 from arco.storage import ObjectStore, ScopedStore, open_store
 
 assets_app = typer.Typer(
@@ -178,3 +183,56 @@ def show_asset(
     cli.show(fields(f"asset {spec.key}", asset_fields(spec)))
     if rows:
         cli.show(table("checks", ["name", "kind", "params", "blocking"], rows))
+
+
+@assets_app.command("status")
+def asset_status(
+    ctx: typer.Context,
+    keys: Annotated[
+        list[str] | None,
+        typer.Argument(metavar="[ASSET]...", help="Only these assets (namespace/name)."),
+    ] = None,
+    status: Annotated[
+        str | None,
+        typer.Option("--status", help=f"Only partitions in this status ({', '.join(STATUSES)})."),
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """The status of each partition of the deployed assets: missing, materialized, stale
+    (and why) or failed (its last task failed after its newest materialization)."""
+    cli = current(ctx)
+    if status is not None and status not in STATUSES:
+        fail(f"--status: must be one of {', '.join(STATUSES)} (got {status!r})")
+    wanted: Status | None = status
+    if cli.remote:
+        items = cli.client.asset_status(keys or None, status=wanted)
+    else:
+        scope = Scope(cli.tenant, cli.workspace)
+        root = open_store(cli.store_url)
+        with (
+            Executions(root, scope, fold="inline") as executions,
+            Runs(root, scope, fold="inline") as runs,
+        ):
+            items = workspace_statuses(
+                ScopedStore(root, scope.prefix),
+                executions.state(),
+                runs.state(),
+                now_ms=SYSTEM_CLOCK.now_ms(),
+                assets=keys or None,
+                status=wanted,
+            )
+    if as_json:
+        print_json([s.model_dump(mode="json") for s in items])
+        return
+    cli.show(
+        table(
+            "partition status",
+            ["asset", "partition", "status", "materialized", "reason"],
+            [_status_row(s) for s in items],
+        )
+    )
+
+
+def _status_row(s: PartitionStatus) -> tuple[object, ...]:
+    at = None if s.materialized_at is None else rfc3339_ms(s.materialized_at)
+    return (s.asset_key, s.partition_key or None, s.status, at, s.reason)

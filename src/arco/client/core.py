@@ -29,6 +29,7 @@ from arco.metadata.manifest import Manifest
 from arco.orchestration.logs import LOG_CURSOR_HEADER
 from arco.orchestration.manifest import AssetSpec, DefinitionsManifest
 from arco.orchestration.runs import Attempt, Run, Task
+from arco.orchestration.status import PartitionStatus
 from arco.tier2.envelope import EventEnvelope, increasing_ids, parse_event
 
 __all__ = [
@@ -491,6 +492,22 @@ class Client:
         while True:
             data = self.get_json("/assets", {"page_token": token, "limit": 1000})
             out.extend(AssetSpec.model_validate(item) for item in data["items"])
+            token = data.get("next_page_token")
+            if not token:
+                return out
+
+    def asset_status(
+        self, assets: Sequence[str] | None = None, *, status: str | None = None
+    ) -> list[PartitionStatus]:
+        """The status of every partition of the deployed assets (of ``assets`` only), by
+        asset then partition: missing, materialized, stale (with the reason) or failed."""
+        out: list[PartitionStatus] = []
+        token: str | None = None
+        while True:
+            params: dict[str, Any] = {"page_token": token, "limit": 1000, "status": status}
+            params["asset"] = list(assets) if assets else None
+            data = self.get_json("/assets/status", params)
+            out.extend(PartitionStatus.model_validate(item) for item in data["items"])
             token = data.get("next_page_token")
             if not token:
                 return out

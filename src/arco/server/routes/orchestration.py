@@ -19,6 +19,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from arco.core.clock import SYSTEM_CLOCK
 from arco.core.paging import Page, Sorted, paginate
 from arco.errors import NotFoundError, ValidationError
 from arco.orchestration.deploy import current, deploy
@@ -41,10 +42,11 @@ from arco.orchestration.runs import (
     attempt_heartbeat,
     attempt_started,
 )
+from arco.orchestration.status import PartitionStatus, Status, workspace_statuses
 from arco.orchestration.trigger import RunRequest, run_triggered
 from arco.orchestration.worker import WorkerConfig
 from arco.server.auth import unauthenticated
-from arco.server.deps import Caller, services
+from arco.server.deps import Caller, CallerWorkspace, services
 from arco.server.errors import ApiError
 from arco.server.jwt_auth import bearer_token
 from arco.server.orchestration import Orchestrators
@@ -266,6 +268,44 @@ def list_assets(
     assets = [] if found is None else list(found[1].assets)
     rows, token = paginate(Sorted([a.key for a in assets], assets), page_token, limit)
     return Page[AssetSpec](items=rows, next_page_token=token)
+
+
+@router.get(
+    "/assets/status",
+    response_model=Page[PartitionStatus],
+    summary="The status of each partition of the deployed assets",
+    description="One item per asset partition (`partition_key` empty for an unpartitioned "
+    "asset), by asset then partition: `missing`, `materialized`, `stale` (the reason: code "
+    "version changed, an upstream partition materialized later, freshness exceeded) or "
+    "`failed` (its last task failed after its newest materialization). Derived from the "
+    "current deployment, the materializations and the runs' tasks. An empty page when "
+    "nothing is deployed.",
+    responses=error_responses(400, 404),
+)
+def asset_status(
+    caller: Caller,
+    ws: CallerWorkspace,
+    request: Request,
+    asset: Annotated[
+        list[str] | None,
+        Query(description="only these assets (`namespace/name`, repeatable)", max_length=1000),
+    ] = None,
+    status: Annotated[Status | None, Query(description="only partitions in this status")] = None,
+    page_token: PageToken = None,
+    limit: Limit = DEFAULT_LIMIT,
+) -> Page[PartitionStatus]:
+    svc = _orchestrators(request)
+    items = workspace_statuses(
+        svc.store(caller.scope),
+        ws.executions.state(),
+        svc.runs(caller.scope).state(),
+        now_ms=SYSTEM_CLOCK.now_ms(),
+        assets=asset,
+        status=status,
+    )
+    keys = [f"{s.asset_key}\x00{s.partition_key}" for s in items]
+    rows, token = paginate(Sorted(keys, items), page_token, limit)
+    return Page[PartitionStatus](items=rows, next_page_token=token)
 
 
 @router.get(
