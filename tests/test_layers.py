@@ -20,7 +20,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("storage",),
     ("metadata",),
     ("tier1", "tier2"),
-    ("catalog", "lineage", "executions", "orchestration.runs"),
+    ("catalog", "lineage", "executions", "orchestration.runs", "orchestration.automation.domain"),
     ("domains",),
     ("iceberg", "orchestration"),
     ("query", "maintenance"),
@@ -30,9 +30,10 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("__init__", "__main__"),
 )
 LAYER = {pkg: i for i, layer in enumerate(LAYERS) for pkg in layer}
-#: sub-packages layered on their own: the ``runs`` tier-2 domain lives in ``orchestration``
-#: (ADR 015) but sits with the other domains, below the registry that lists it
-SUBPACKAGES = ("orchestration.runs",)
+#: sub-packages layered on their own: the ``runs`` and ``automation`` tier-2 domains live in
+#: ``orchestration`` (ADR 015, 017) but sit with the other domains, below the registry that
+#: lists them
+SUBPACKAGES = ("orchestration.runs", "orchestration.automation.domain")
 
 
 def _layered(dotted: str) -> str:

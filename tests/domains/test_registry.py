@@ -20,9 +20,13 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_every_domain_once_tier1_first() -> None:
-    assert NAMES == ("catalog", "lineage", "executions", "runs")
+    assert NAMES == ("catalog", "lineage", "executions", "runs", "automation")
     assert len(set(NAMES)) == len(NAMES)
-    assert list(TIER1) == ["catalog", "lineage"] and list(TIER2) == ["executions", "runs"]
+    assert list(TIER1) == ["catalog", "lineage"] and list(TIER2) == [
+        "executions",
+        "runs",
+        "automation",
+    ]
     assert [d.tier for d in DOMAINS] == sorted(d.tier for d in DOMAINS)
     assert EXECUTIONS.spec is TIER2["executions"]  # the compactor's domain is the registered one
     assert RUNS.spec is TIER2["runs"]
@@ -42,7 +46,8 @@ def test_views_name_real_tables_and_each_domain_is_queried() -> None:
 def test_lookup_names_the_field_and_the_choices() -> None:
     assert domain("lineage").tier == 1
     with pytest.raises(
-        ValidationError, match=r"^domain: must be one of catalog, lineage, executions, runs"
+        ValidationError,
+        match=r"^domain: must be one of catalog, lineage, executions, runs, automation",
     ):
         domain("search")
 

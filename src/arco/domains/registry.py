@@ -16,6 +16,7 @@ from arco.executions.domain import EXECUTIONS
 from arco.lineage.domain import LINEAGE
 from arco.metadata.domain import DomainSpec
 from arco.metadata.layout import Tier
+from arco.orchestration.automation.domain.spec import AUTOMATION
 from arco.orchestration.runs.domain import RUNS
 from arco.tier2.compactor import Tier2Domain
 
@@ -86,6 +87,19 @@ DOMAINS: tuple[Domain, ...] = (
             View("runs", "ingested", "ingested"),
         ),
         RUNS,
+    ),
+    Domain(
+        AUTOMATION.spec,
+        (
+            View("automation", "schedules", "schedules"),
+            View("automation", "sensors", "sensors"),
+            View("automation", "ticks", "ticks"),
+            View("automation", "backfills", "backfills"),
+            View("automation", "backfill_chunks", "backfill_chunks"),
+            View("automation", "evaluations", "evaluations"),
+            View("automation", "ingested", "ingested"),
+        ),
+        AUTOMATION,
     ),
 )
 
