@@ -40,6 +40,7 @@ from arco.core.partitions import PartitionKey
 from arco.errors import ValidationError
 from arco.orchestration.manifest import (
     AssetSpec,
+    AutomationConditionSpec,
     CheckSpec,
     MultiPartitionsSpec,
     PartitionsSpec,
@@ -51,6 +52,8 @@ from arco.orchestration.partitions import PartitionsDefinition, from_spec
 
 if TYPE_CHECKING:
     import pyarrow as pa
+
+    from arco.orchestration.automation.definitions import AutomationCondition
 
 __all__ = [
     "DEFAULT_NAMESPACE",
@@ -368,6 +371,21 @@ def _strings(where: str, values: object) -> tuple[str, ...]:
     return out
 
 
+def _automation_spec(where: str, value: object) -> AutomationConditionSpec | None:
+    """The manifest model of an ``automation=`` condition (an
+    :class:`~arco.orchestration.automation.definitions.AutomationCondition` or its spec)."""
+    if value is None or isinstance(value, AutomationConditionSpec):
+        return value
+    to_spec = getattr(value, "to_spec", None)
+    spec = to_spec() if callable(to_spec) else None
+    if isinstance(spec, AutomationConditionSpec):
+        return spec
+    raise ValidationError(
+        f"{where}.automation: must be an automation condition such as eager() "
+        f"(got {type(value).__name__})"
+    )
+
+
 def _dep_key(where: str, dep: object) -> AssetKey:
     if isinstance(dep, AssetDef):
         return dep.key
@@ -467,6 +485,7 @@ def _build(
     timeout_s: float | None,
     resources: Iterable[str],
     checks: Iterable[CheckSpec | PythonCheck],
+    automation: object = None,
 ) -> AssetDef:
     if isinstance(fn, AssetDef) or not callable(fn):
         raise ValidationError(f"asset: must decorate a function (got {fn!r})")
@@ -548,6 +567,7 @@ def _build(
         "resources": _strings(f"{where}.resources", resources or ()),
         "checks": tuple(check_specs),
         "entry_point": _entry_point(fn),
+        "automation": _automation_spec(where, automation),
     }
     try:
         spec = AssetSpec.model_validate(data)
@@ -571,6 +591,7 @@ _OPTIONS: dict[str, Any] = {
     "timeout_s": None,
     "resources": (),
     "checks": (),
+    "automation": None,
 }
 
 
@@ -617,6 +638,7 @@ def asset(
     timeout_s: float | None = None,
     resources: Iterable[str] = (),
     checks: Iterable[CheckSpec | PythonCheck] = (),
+    automation: AutomationCondition | AutomationConditionSpec | None = None,
 ) -> AssetDecorator: ...
 def asset(
     fn: AssetFunction | None = None,
@@ -635,12 +657,16 @@ def asset(
     timeout_s: float | None = None,
     resources: Iterable[str] = (),
     checks: Iterable[CheckSpec | PythonCheck] = (),
+    automation: AutomationCondition | AutomationConditionSpec | None = None,
 ) -> AssetDef | AssetDecorator:
     """Declare an asset: bare ``@asset`` or ``@asset(name=..., partitions=..., ...)``.
 
     Options: ``name``, ``namespace``, ``description`` (default: the docstring's first
     paragraph), ``deps``, ``partitions``, ``owners``, ``tags``, ``group``, ``code_version``,
-    ``retry`` (a :class:`RetryPolicy`), ``timeout_s``, ``resources`` and ``checks``. The
+    ``retry`` (a :class:`RetryPolicy`), ``timeout_s``, ``resources``, ``checks`` and
+    ``automation`` (when the automation controller requests it by itself:
+    ``eager()``, ``on_cron(...)``, ``missing()`` of
+    :mod:`arco.orchestration.automation.definitions`, combined with ``|``). The
     decorator ``asset(...)`` returns can be reused and extended (:class:`AssetDecorator`).
     See the module for keys and inputs.
     """
@@ -658,6 +684,7 @@ def asset(
         "timeout_s": timeout_s,
         "resources": resources,
         "checks": checks,
+        "automation": automation,
     }
     # only what differs from the defaults, so that a reused decorator's later options win
     decorator = AssetDecorator({k: v for k, v in given.items() if v is not _OPTIONS[k]})

@@ -1,4 +1,5 @@
-"""Discovery of a code location: import a module, a file or a folder and collect its assets.
+"""Discovery of a code location: import a module, a file or a folder and collect its assets,
+schedules and sensors.
 
 Invariants:
 
@@ -11,7 +12,10 @@ Invariants:
   name is replaced, a module of another origin (an installed package) is never shadowed;
 * definitions are collected in import order, each object once (a re-export is the same
   definition); duplicate keys are refused by :func:`build_manifest`, naming both entry
-  points;
+  points, and so are two schedules or sensors of one name;
+* :func:`load_definitions` returns the assets as a list (as it always did) that also
+  carries the schedules and sensors found next to them (:class:`Definitions`), so
+  ``build_manifest(load_definitions(path))`` deploys them too;
 * every failure is one :class:`~arco.errors.ValidationError` line naming the file (or module)
   and the problem.
 """
@@ -28,12 +32,34 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
+from typing import TYPE_CHECKING
+
+import pydantic
 
 from arco.errors import ValidationError
 from arco.orchestration.assets import AssetDef
 from arco.orchestration.manifest import DefinitionsManifest
 
-__all__ = ["build_manifest", "collect", "load_definitions"]
+if TYPE_CHECKING:
+    from arco.orchestration.automation.definitions import ScheduleDef, SensorDef
+
+__all__ = ["Definitions", "build_manifest", "collect", "collect_automation", "load_definitions"]
+
+
+class Definitions(list[AssetDef]):
+    """The assets of a code location in import order (a plain list of them), with its
+    ``schedules`` and ``sensors`` (also in import order)."""
+
+    def __init__(
+        self,
+        assets: Iterable[AssetDef] = (),
+        schedules: Iterable[ScheduleDef] = (),
+        sensors: Iterable[SensorDef] = (),
+    ) -> None:
+        super().__init__(assets)
+        self.schedules: list[ScheduleDef] = list(schedules)
+        self.sensors: list[SensorDef] = list(sensors)
+
 
 #: set on every module this loader imported from a folder (the folder's path)
 LOCATION_ATTR = "__arco_code_location__"
@@ -202,14 +228,39 @@ def collect(modules: Iterable[ModuleType]) -> list[AssetDef]:
     return out
 
 
+def collect_automation(modules: Iterable[ModuleType]) -> tuple[list[ScheduleDef], list[SensorDef]]:
+    """Every schedule and sensor bound at the top level of ``modules``, each object once: a
+    decorated one under the module of its function first, then the rest in module order."""
+    from arco.orchestration.automation.definitions import ScheduleDef, SensorDef
+
+    listed = list(modules)
+    seen: set[int] = set()
+    schedules: list[ScheduleDef] = []
+    sensors: list[SensorDef] = []
+    for own in (True, False):
+        for module in listed:
+            for value in list(vars(module).values()):
+                if not isinstance(value, ScheduleDef | SensorDef) or id(value) in seen:
+                    continue
+                if own and value.fn is not None and value.fn.__module__ != module.__name__:
+                    continue
+                seen.add(id(value))
+                if isinstance(value, ScheduleDef):
+                    schedules.append(value)
+                else:
+                    sensors.append(value)
+    return schedules, sensors
+
+
 def _is_path(text: str) -> bool:
     """A path if it looks like one or exists (``pipeline`` in the current folder is the
     folder, not the namespace package)."""
     return text.endswith(".py") or "/" in text or os.sep in text or Path(text).exists()
 
 
-def load_definitions(path_or_module: str) -> list[AssetDef]:
-    """Import a code location and return its asset definitions in import order.
+def load_definitions(path_or_module: str) -> Definitions:
+    """Import a code location and return its asset definitions in import order, carrying
+    its schedules and sensors (:class:`Definitions`).
 
     ``path_or_module`` is a ``.py`` file, a folder (every ``.py`` below it except hidden
     ones and the folder's own ``__init__.py``) or a dotted module name (with its submodules
@@ -233,19 +284,43 @@ def load_definitions(path_or_module: str) -> list[AssetDef]:
             raise ValidationError(f"{path_or_module}: no such file or folder")
     else:
         modules = _load_module(path_or_module)
-    defs = collect(modules)
-    if not defs:
+    assets = collect(modules)
+    if not assets:
         raise ValidationError(f"{path_or_module}: no @asset definitions found")
-    return defs
+    schedules, sensors = collect_automation(modules)
+    return Definitions(assets, schedules, sensors)
 
 
-def build_manifest(defs: Iterable[AssetDef]) -> DefinitionsManifest:
-    """The manifest of ``defs`` (sorted by key); a key defined twice is a ValidationError
-    naming both entry points."""
+def _origin(d: ScheduleDef | SensorDef) -> str:
+    return "a plain definition" if d.spec.entry_point is None else d.spec.entry_point
+
+
+def build_manifest(defs: Iterable[AssetDef | ScheduleDef | SensorDef]) -> DefinitionsManifest:
+    """The manifest of ``defs`` (assets sorted by key; schedules and sensors, given among
+    them or carried by a :class:`Definitions`, sorted by name); a key or name defined twice
+    is a ValidationError naming both, and so is a manifest the validation refuses (a target
+    that selects no asset, a bad cron, ...)."""
+    from arco.orchestration.automation.definitions import ScheduleDef, SensorDef
+
     by_key: dict[str, AssetDef] = {}
-    for d in defs:
+    automation: dict[str, ScheduleDef | SensorDef] = {}
+    items: list[object] = list(defs)
+    if isinstance(defs, Definitions):
+        items += [*defs.schedules, *defs.sensors]
+    for d in items:
+        if isinstance(d, ScheduleDef | SensorDef):
+            taken = automation.get(d.name.casefold())
+            if taken is not None and taken is not d:
+                raise ValidationError(
+                    f"automation: name {d.name!r} is defined twice ({_origin(taken)} and "
+                    f"{_origin(d)})"
+                )
+            automation[d.name.casefold()] = d
+            continue
         if not isinstance(d, AssetDef):
-            raise ValidationError(f"definitions: expected asset definitions (got {d!r})")
+            raise ValidationError(
+                f"definitions: expected asset, schedule or sensor definitions (got {d!r})"
+            )
         earlier = by_key.get(d.spec.key)
         if earlier is not None and earlier is not d:
             raise ValidationError(
@@ -253,4 +328,18 @@ def build_manifest(defs: Iterable[AssetDef]) -> DefinitionsManifest:
                 f"{d.entry_point})"
             )
         by_key[d.spec.key] = d
-    return DefinitionsManifest(assets=tuple(by_key[k].to_spec() for k in sorted(by_key)))
+    schedules = tuple(d.to_spec() for d in automation.values() if isinstance(d, ScheduleDef))
+    sensors = tuple(d.to_spec() for d in automation.values() if isinstance(d, SensorDef))
+    try:
+        return DefinitionsManifest(
+            assets=tuple(by_key[k].to_spec() for k in sorted(by_key)),
+            schedules=schedules,
+            sensors=sensors,
+        )
+    except pydantic.ValidationError as exc:
+        first = exc.errors()[0]
+        loc = ".".join(str(p) for p in first["loc"])
+        msg = str(first["msg"]).removeprefix("Value error, ")
+        raise ValidationError(
+            f"definitions.{loc}: {msg}" if loc else f"definitions: {msg}"
+        ) from None

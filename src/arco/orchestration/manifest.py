@@ -9,7 +9,13 @@ guessed at:
   (``namespace/name``), assets unique by key, sorted by key;
 * partition dimensions follow :mod:`arco.core.partitions` (the one key format);
 * the canonical bytes are canonical JSON of ``model_dump(mode="json")`` and the
-  fingerprint is their sha256, so equal definitions have one fingerprint in any process.
+  fingerprint is their sha256, so equal definitions have one fingerprint in any process;
+* automation (ADR 017) is part of the manifest and of its fingerprint: schedules and
+  sensors sorted by name (names unique case-insensitively across both, following the name
+  rules of :mod:`arco.core.names`), cron expressions that parse, IANA zones that exist and
+  targets that select assets of the manifest; per-asset ``automation`` conditions. Empty
+  automation is left out of the dump, so a manifest without any is byte for byte what it
+  was before automation existed (its fingerprint unchanged).
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pydantic
@@ -26,23 +32,35 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    SerializerFunctionWrapHandler,
     field_validator,
+    model_serializer,
     model_validator,
 )
 
 from arco.core import canonical_json
 from arco.core.assets import AssetKey
+from arco.core.names import name_key, validate_name
+from arco.core.partitions import PartitionKey
 from arco.errors import ValidationError
 
 __all__ = [
+    "DEFAULT_CATCHUP_WINDOW_S",
+    "DEFAULT_MINIMUM_INTERVAL_S",
     "MANIFEST_FORMAT",
     "AssetSpec",
+    "AutomationConditionSpec",
     "CheckSpec",
     "DefinitionsManifest",
+    "LastWindowSpec",
     "MultiPartitionsSpec",
+    "PartitionKeysSpec",
     "PartitionsSpec",
     "RetrySpec",
+    "ScheduleSpec",
+    "SensorSpec",
     "StaticPartitionsSpec",
+    "TickPartitionsSpec",
     "TimeWindowPartitionsSpec",
 ]
 
@@ -173,6 +191,201 @@ class CheckSpec(BaseModel):
     blocking: bool = True
 
 
+# --- automation (ADR 017) -----------------------------------------------------------------
+
+#: how late a missed schedule tick may still run (seconds), unless the schedule says
+DEFAULT_CATCHUP_WINDOW_S = 3600
+#: how often a poll sensor is evaluated at most (seconds), unless it says
+DEFAULT_MINIMUM_INTERVAL_S = 30
+#: the most nested ``any`` conditions
+_MAX_CONDITION_DEPTH = 8
+
+
+def _cron(value: str) -> str:
+    from arco.orchestration.automation.cron import validate_cron
+
+    try:
+        return validate_cron("cron", value)
+    except ValidationError as exc:
+        raise ValueError(exc.message.removeprefix("cron: ")) from None
+
+
+def _zone(value: str) -> str:
+    from arco.orchestration.automation.cron import validate_timezone
+
+    try:
+        return validate_timezone("timezone", value)
+    except ValidationError as exc:
+        raise ValueError(exc.message.removeprefix("timezone: ")) from None
+
+
+def _automation_name(value: str) -> str:
+    try:
+        return validate_name("name", value)
+    except ValidationError as exc:
+        raise ValueError(exc.message.removeprefix("name: ")) from None
+
+
+def _selection(values: tuple[str, ...]) -> tuple[str, ...]:
+    if not values:
+        raise ValueError("must select at least one asset ('*' for all)")
+    for item in values:
+        if not item or item != item.strip():
+            raise ValueError(f"selection items must be non-empty and unpadded (got {item!r})")
+    if len(set(values)) != len(values):
+        raise ValueError("must not repeat an item")
+    return values
+
+
+CronText = Annotated[str, AfterValidator(_cron)]
+ZoneName = Annotated[str, AfterValidator(_zone)]
+AutomationName = Annotated[str, AfterValidator(_automation_name)]
+Selection = Annotated[tuple[str, ...], AfterValidator(_selection)]
+Status = Literal["running", "paused"]
+
+
+class LastWindowSpec(BaseModel):
+    """A tick requests the time window of its targets that closed last at the tick
+    instant (``offset`` windows earlier when ``offset`` > 0)."""
+
+    model_config = _STRICT
+
+    kind: Literal["last_window"] = "last_window"
+    offset: int = Field(default=0, ge=0, le=10_000)
+
+
+class PartitionKeysSpec(BaseModel):
+    """A tick requests these canonical partition keys."""
+
+    model_config = _STRICT
+
+    kind: Literal["keys"] = "keys"
+    keys: tuple[str, ...] = Field(min_length=1)
+
+    @field_validator("keys")
+    @classmethod
+    def _canonical(cls, values: tuple[str, ...]) -> tuple[str, ...]:
+        for value in values:
+            try:
+                parsed = PartitionKey.parse(value)
+            except ValidationError as exc:
+                raise ValueError(exc.message) from None
+            if not parsed.values:
+                raise ValueError("a key must name a partition (not '')")
+        if len(set(values)) != len(values):
+            raise ValueError("must not repeat a key")
+        return values
+
+
+TickPartitionsSpec = Annotated[LastWindowSpec | PartitionKeysSpec, Field(discriminator="kind")]
+
+
+class ScheduleSpec(BaseModel):
+    """A cron schedule: each tick (``cron`` in ``timezone``) requests a run of ``target``
+    (selection items, as ``arco run`` takes them) with ``partitions``, or whatever the
+    function at ``entry_point`` returns. Missed ticks older than ``catchup_window_s`` are
+    not run."""
+
+    model_config = _STRICT
+
+    name: AutomationName
+    cron: CronText
+    timezone: ZoneName = "UTC"
+    target: Selection
+    partitions: TickPartitionsSpec | None = None
+    catchup_window_s: int = Field(default=DEFAULT_CATCHUP_WINDOW_S, ge=0, le=366 * 86_400)
+    default_status: Status = "running"
+    tags: dict[str, str] = Field(default_factory=dict)
+    description: str | None = None
+    #: ``module:qualname`` of the function deciding each tick (None: request ``target``)
+    entry_point: str | None = None
+
+
+class SensorSpec(BaseModel):
+    """A sensor: ``poll`` (the function at ``entry_point``, evaluated at most every
+    ``minimum_interval_s``, with a cursor), ``push`` (messages posted to it, keyed by
+    message id) or ``asset`` (a run of ``target`` when one of ``assets`` materializes)."""
+
+    model_config = _STRICT
+
+    name: AutomationName
+    kind: Literal["poll", "push", "asset"]
+    target: Selection
+    minimum_interval_s: int | None = Field(default=None, ge=1, le=366 * 86_400)
+    #: the assets an ``asset`` sensor watches (need not be assets of this manifest)
+    assets: tuple[str, ...] = ()
+    default_status: Status = "running"
+    tags: dict[str, str] = Field(default_factory=dict)
+    description: str | None = None
+    entry_point: str | None = None
+
+    @field_validator("assets")
+    @classmethod
+    def _check_assets(cls, values: tuple[str, ...]) -> tuple[str, ...]:
+        keys = [_asset_key(v) for v in values]
+        if len(set(keys)) != len(keys):
+            raise ValueError("must not repeat a key")
+        return tuple(sorted(keys))
+
+    @model_validator(mode="after")
+    def _by_kind(self) -> SensorSpec:
+        if self.kind == "poll":
+            if self.entry_point is None:
+                raise ValueError("entry_point: a poll sensor needs its function")
+            if self.minimum_interval_s is None:
+                object.__setattr__(self, "minimum_interval_s", DEFAULT_MINIMUM_INTERVAL_S)
+        elif self.minimum_interval_s is not None:
+            raise ValueError(f"minimum_interval_s: only poll sensors have one (not {self.kind})")
+        if self.kind != "poll" and self.entry_point is not None:
+            raise ValueError(f"entry_point: only poll sensors have a function (not {self.kind})")
+        if self.kind == "asset" and not self.assets:
+            raise ValueError("assets: an asset sensor must watch at least one asset")
+        if self.kind != "asset" and self.assets:
+            raise ValueError(f"assets: only asset sensors watch assets (not {self.kind})")
+        return self
+
+
+class AutomationConditionSpec(BaseModel):
+    """A declarative condition on an asset (ADR 017): ``eager`` (an upstream materialized
+    since this asset's last materialization), ``on_cron`` (at each ``cron`` tick in
+    ``timezone``, once every upstream was materialized since that tick), ``missing``
+    (partitions never materialized) or ``any`` of ``conditions``."""
+
+    model_config = _STRICT
+
+    kind: Literal["eager", "on_cron", "missing", "any"]
+    cron: CronText | None = None
+    timezone: ZoneName | None = None
+    conditions: tuple[AutomationConditionSpec, ...] = ()
+
+    @model_validator(mode="after")
+    def _by_kind(self) -> AutomationConditionSpec:
+        if self.kind == "on_cron":
+            if self.cron is None:
+                raise ValueError("cron: on_cron needs a cron expression")
+            if self.timezone is None:
+                object.__setattr__(self, "timezone", "UTC")
+        elif self.cron is not None or self.timezone is not None:
+            raise ValueError(f"cron: only on_cron has a cron and timezone (not {self.kind})")
+        if self.kind == "any":
+            if len(self.conditions) < 2:
+                raise ValueError("conditions: any needs at least two conditions")
+            if _depth(self) > _MAX_CONDITION_DEPTH:
+                raise ValueError(f"conditions: nested more than {_MAX_CONDITION_DEPTH} deep")
+        elif self.conditions:
+            raise ValueError(f"conditions: only any has conditions (not {self.kind})")
+        return self
+
+    @model_serializer(mode="wrap")
+    def _only_set(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        return {k: v for k, v in data.items() if v not in (None, [], ())}
+
+
+def _depth(spec: AutomationConditionSpec) -> int:
+    return 1 + max((_depth(c) for c in spec.conditions), default=0)
+
+
 class AssetSpec(BaseModel):
     """One asset as deployed (everything but its code, which ``entry_point`` names)."""
 
@@ -192,6 +405,9 @@ class AssetSpec(BaseModel):
     checks: tuple[CheckSpec, ...] = ()
     #: ``module:qualname`` of the function
     entry_point: str
+    #: when the automation controller requests this asset by itself (None: never); left
+    #: out of the dump when None
+    automation: AutomationConditionSpec | None = None
 
     @field_validator("key")
     @classmethod
@@ -219,14 +435,24 @@ class AssetSpec(BaseModel):
     def asset_key(self) -> AssetKey:
         return AssetKey.parse(self.key)
 
+    @model_serializer(mode="wrap")
+    def _without_empty_automation(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        if data.get("automation") is None:
+            data.pop("automation", None)
+        return data
+
 
 class DefinitionsManifest(BaseModel):
-    """Every asset of a code location, sorted by key."""
+    """Every asset of a code location, sorted by key, and its schedules and sensors,
+    sorted by name (left out of the dump when there are none)."""
 
     model_config = _STRICT
 
     format: Literal[1] = MANIFEST_FORMAT
     assets: tuple[AssetSpec, ...]
+    schedules: tuple[ScheduleSpec, ...] = ()
+    sensors: tuple[SensorSpec, ...] = ()
 
     @model_validator(mode="after")
     def _sorted_unique(self) -> DefinitionsManifest:
@@ -236,7 +462,31 @@ class DefinitionsManifest(BaseModel):
             raise ValueError(f"assets: duplicate keys {dupes}")
         if keys != sorted(keys):
             object.__setattr__(self, "assets", tuple(sorted(self.assets, key=lambda a: a.key)))
+        if self.schedules or self.sensors:
+            _check_automation(self)
         return self
+
+    @model_serializer(mode="wrap")
+    def _without_empty_automation(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        for name in ("schedules", "sensors"):
+            if not data.get(name):
+                data.pop(name, None)
+        return data
+
+    def schedule(self, name: str) -> ScheduleSpec:
+        """The schedule called ``name`` (ValidationError naming it when there is none)."""
+        for s in self.schedules:
+            if s.name == name:
+                return s
+        raise ValidationError(f"schedule: {name!r} is not in the manifest")
+
+    def sensor(self, name: str) -> SensorSpec:
+        """The sensor called ``name`` (ValidationError naming it when there is none)."""
+        for s in self.sensors:
+            if s.name == name:
+                return s
+        raise ValidationError(f"sensor: {name!r} is not in the manifest")
 
     def canonical_bytes(self) -> bytes:
         """The manifest as canonical JSON (floats written as strings: see below)."""
@@ -260,7 +510,7 @@ class DefinitionsManifest(BaseModel):
             first = exc.errors()[0]
             loc = ".".join(str(p) for p in first["loc"])
             msg = str(first["msg"]).removeprefix("Value error, ")
-            raise ValidationError(f"{where}.{loc}: {msg}") from None
+            raise ValidationError(f"{where}.{loc}: {msg}" if loc else f"{where}: {msg}") from None
 
     def asset(self, key: str) -> AssetSpec:
         """The asset of ``key`` (NotFound as a ValidationError naming the key)."""
@@ -268,6 +518,71 @@ class DefinitionsManifest(BaseModel):
             if a.key == key:
                 return a
         raise ValidationError(f"asset_key: {key!r} is not in the manifest")
+
+
+def _check_automation(manifest: DefinitionsManifest) -> None:
+    """Names unique and sorted; targets select assets of the manifest; tick partitions fit
+    the targets (a ValueError naming the schedule or sensor and the field)."""
+    from arco.orchestration.planner import select_assets
+
+    seen: dict[str, str] = {}
+    for kind, items in (("schedules", manifest.schedules), ("sensors", manifest.sensors)):
+        for item in items:
+            folded = name_key(item.name)
+            if folded in seen:
+                raise ValueError(
+                    f"{kind}: name {item.name!r} is taken by {seen[folded]} "
+                    "(schedule and sensor names are unique, ignoring case)"
+                )
+            seen[folded] = f"the {kind[:-1]} {item.name!r}"
+    object.__setattr__(
+        manifest, "schedules", tuple(sorted(manifest.schedules, key=lambda s: s.name))
+    )
+    object.__setattr__(manifest, "sensors", tuple(sorted(manifest.sensors, key=lambda s: s.name)))
+    specs = {a.key: a for a in manifest.assets}
+    for kind, items in (("schedules", manifest.schedules), ("sensors", manifest.sensors)):
+        for item in items:
+            where = f"{kind}.{item.name}"
+            try:
+                selected = select_assets(manifest, list(item.target))
+            except ValidationError as exc:
+                raise ValueError(
+                    f"{where}.target: {exc.message.removeprefix('selection: ')}"
+                ) from None
+            if isinstance(item, ScheduleSpec):
+                _check_tick_partitions(where, item, [specs[k] for k in selected])
+
+
+def _check_tick_partitions(where: str, schedule: ScheduleSpec, targets: list[AssetSpec]) -> None:
+    from arco.orchestration.partitions import parse_partition
+
+    partitioned = [a for a in targets if a.partitions is not None]
+    chosen = schedule.partitions
+    if chosen is None:
+        if partitioned and schedule.entry_point is None:
+            raise ValueError(
+                f"{where}.partitions: the target {partitioned[0].key} is partitioned; say "
+                "which partitions a tick requests (e.g. 'last_window')"
+            )
+        return
+    if not partitioned:
+        raise ValueError(f"{where}.partitions: no asset of the target is partitioned")
+    if isinstance(chosen, LastWindowSpec):
+        spec = partitioned[0].partitions
+        if not isinstance(spec, TimeWindowPartitionsSpec) or any(
+            a.partitions != spec for a in partitioned
+        ):
+            raise ValueError(
+                f"{where}.partitions: last_window needs every partitioned asset of the target "
+                "to have one and the same daily, hourly or monthly partitions definition"
+            )
+        return
+    for asset in partitioned:
+        for key in chosen.keys:
+            try:
+                parse_partition(asset.partitions, key)
+            except ValidationError as exc:
+                raise ValueError(f"{where}.partitions: {asset.key}: {exc.message}") from None
 
 
 # Canonical JSON has no floats (their text is not unique); the few float fields of a
