@@ -219,10 +219,22 @@ def test_three_hours_down_with_a_one_hour_window_runs_only_the_window() -> None:
     due = c.catchup(last, now, 3600)
     assert utc(list(due.ticks)) == ["2026-06-01T13:00Z"]
     assert due.missed == 2 and due.last_missed_ms == ms("2026-06-01T12:00Z")
+    assert due.first_missed_ms == ms("2026-06-01T11:00Z")
     # a tick exactly window_s old still runs
     exact = c.catchup(last, ms("2026-06-01T13:00Z"), 3600)
     assert utc(list(exact.ticks)) == ["2026-06-01T12:00Z", "2026-06-01T13:00Z"]
     assert exact.missed == 1
+
+
+def test_three_hours_down_across_fall_back_in_new_york() -> None:
+    c = CronSchedule("0 * * * *", NY)
+    due = c.catchup(ms("2026-11-01T04:00Z"), ms("2026-11-01T07:00Z"), 3600)
+    assert local(list(due.ticks), NY) == ["11-01 01:00-0500", "11-01 02:00-0500"]
+    assert due.missed == 1 and due.first_missed_ms == due.last_missed_ms == ms("2026-11-01T05:00Z")
+    daily = CronSchedule("30 2 * * *", NY).catchup(
+        ms("2026-03-08T05:00Z"), ms("2026-03-08T08:00Z"), 3600
+    )
+    assert local(list(daily.ticks), NY) == ["03-08 03:00-0400"] and daily.missed == 0
 
 
 def test_catchup_every_15_minutes_and_nothing_owed() -> None:
@@ -230,8 +242,8 @@ def test_catchup_every_15_minutes_and_nothing_owed() -> None:
     last = ms("2026-06-01T00:00Z")
     due = c.catchup(last, last + 3 * 3_600_000, 3600)
     assert len(due.ticks) == 5 and due.missed == 7
-    assert c.catchup(last, last + 60_000, 3600) == ((), 0, None)
-    ticks, missed, _ = c.catchup(last, last + 15 * 60_000, 0)
+    assert c.catchup(last, last + 60_000, 3600) == ((), 0, None, None)
+    ticks, missed, _, _ = c.catchup(last, last + 15 * 60_000, 0)
     assert ticks == (last + 15 * 60_000,) and missed == 0
 
 

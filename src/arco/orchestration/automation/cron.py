@@ -98,11 +98,13 @@ def _from_ms(ms: int) -> dt.datetime:
 
 class Catchup(NamedTuple):
     """What a schedule owes after a pause of its controller: the ticks to run (within the
-    catch-up window, oldest first), how many older ticks were missed (recorded together as
-    one skipped tick) and the newest of those (None when none was missed)."""
+    catch-up window, oldest first), how many older ticks were missed, and the oldest and
+    newest of those (None when none was missed): one skipped tick record at
+    ``last_missed_ms`` covering ``missed`` ticks from ``first_missed_ms``."""
 
     ticks: tuple[int, ...]
     missed: int
+    first_missed_ms: int | None
     last_missed_ms: int | None
 
 
@@ -221,4 +223,6 @@ class CronSchedule:
         split = 0
         while split < len(due) and due[split] < horizon:
             split += 1
-        return Catchup(tuple(due[split:]), split, due[split - 1] if split else None)
+        if not split:
+            return Catchup(tuple(due), 0, None, None)
+        return Catchup(tuple(due[split:]), split, due[0], due[split - 1])

@@ -176,7 +176,7 @@ class SkipReason:
     reason: str = ""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class RequestedRun:
     """A run a schedule tick or a sensor evaluation asks for.
 
@@ -186,32 +186,39 @@ class RequestedRun:
     to the tick's (schedules) or none; ``tags`` are added to the run's.
     """
 
-    run_key: str | None = None
-    selection: tuple[str, ...] | None = None
-    partitions: tuple[str, ...] | None = None
-    tags: Mapping[str, str] = field(default_factory=dict)
+    run_key: str | None
+    selection: tuple[str, ...] | None
+    partitions: tuple[str, ...] | None
+    tags: Mapping[str, str]
 
-    def __post_init__(self) -> None:
-        if self.run_key is not None and (
-            not isinstance(self.run_key, str) or not self.run_key or len(self.run_key) > 128
+    def __init__(
+        self,
+        run_key: str | None = None,
+        selection: Iterable[str] | None = None,
+        partitions: Iterable[str] | None = None,
+        tags: Mapping[str, str] | None = None,
+    ) -> None:
+        if run_key is not None and (
+            not isinstance(run_key, str) or not run_key or len(run_key) > 128
         ):
             raise ValidationError(
-                f"run_key: must be a non-empty string of at most 128 characters "
-                f"(got {self.run_key!r})"
+                f"run_key: must be a non-empty string of at most 128 characters (got {run_key!r})"
             )
-        if self.selection is not None:
-            object.__setattr__(self, "selection", _target("request", self.selection))
-        if self.partitions is not None:
-            parts = self.partitions
-            if isinstance(parts, str) or not isinstance(parts, Iterable):
+        keys: tuple[str, ...] | None = None
+        if partitions is not None:
+            if isinstance(partitions, str) or not isinstance(partitions, Iterable):
                 raise ValidationError(
-                    f"partitions: must be a list of partition keys (got {parts!r})"
+                    f"partitions: must be a list of partition keys (got {partitions!r})"
                 )
-            keys = tuple(parts)
+            keys = tuple(partitions)
             if not all(isinstance(k, str) for k in keys):
                 raise ValidationError(f"partitions: must be strings (got {keys!r})")
-            object.__setattr__(self, "partitions", keys)
-        object.__setattr__(self, "tags", _tags("request", self.tags))
+        object.__setattr__(self, "run_key", run_key)
+        object.__setattr__(
+            self, "selection", None if selection is None else _target("request", selection)
+        )
+        object.__setattr__(self, "partitions", keys)
+        object.__setattr__(self, "tags", _tags("request", tags))
 
     def to_json(self) -> dict[str, Any]:
         """A plain JSON object (what evaluation events carry)."""
@@ -243,40 +250,54 @@ class RequestedRun:
             tags=data.get("tags") or {},
         )
 
+    def to_payload(self) -> dict[str, Any]:
+        """The fields of the automation domain's run request (``RunRequestV1``): ``key``
+        (the run key, ``"0"`` when unset), ``selection`` and ``partitions`` (empty when
+        unset) and ``tags``."""
+        return {
+            "key": self.run_key if self.run_key is not None else "0",
+            "selection": list(self.selection or ()),
+            "partitions": list(self.partitions or ()),
+            "tags": dict(sorted(self.tags.items())),
+        }
+
     def canonical_bytes(self) -> bytes:
         """Canonical JSON of :meth:`to_json` (to compare or hash requests)."""
         return canonical_json.canonical_dumps(self.to_json())
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class SensorResult:
     """What a poll sensor's evaluation produced: run requests, the new cursor (None: keep
     the one it read) and, when nothing is requested, why."""
 
-    run_requests: tuple[RequestedRun, ...] = ()
-    cursor: str | None = None
-    skip_reason: str | None = None
+    run_requests: tuple[RequestedRun, ...]
+    cursor: str | None
+    skip_reason: str | None
 
-    def __post_init__(self) -> None:
-        requests = self.run_requests
-        if isinstance(requests, RequestedRun):
-            requests = (requests,)
-        if not isinstance(requests, Iterable) or not all(
-            isinstance(r, RequestedRun) for r in requests
-        ):
+    def __init__(
+        self,
+        run_requests: Iterable[RequestedRun] | RequestedRun = (),
+        cursor: str | None = None,
+        skip_reason: str | SkipReason | None = None,
+    ) -> None:
+        requests = (run_requests,) if isinstance(run_requests, RequestedRun) else run_requests
+        if not isinstance(requests, Iterable):
             raise ValidationError(
-                f"run_requests: must be a list of RequestedRun (got {self.run_requests!r})"
+                f"run_requests: must be a list of RequestedRun (got {run_requests!r})"
             )
-        object.__setattr__(self, "run_requests", tuple(requests))
-        if self.cursor is not None and not isinstance(self.cursor, str):
-            raise ValidationError(
-                f"cursor: must be a string or None (got {type(self.cursor).__name__})"
-            )
-        skip = self.skip_reason
-        if isinstance(skip, SkipReason):
-            object.__setattr__(self, "skip_reason", skip.reason)
-        elif skip is not None and not isinstance(skip, str):
-            raise ValidationError(f"skip_reason: must be a string (got {skip!r})")
+        listed = tuple(requests)
+        if not all(isinstance(r, RequestedRun) for r in listed):
+            raise ValidationError(f"run_requests: must be a list of RequestedRun (got {listed!r})")
+        if cursor is not None and not isinstance(cursor, str):
+            raise ValidationError(f"cursor: must be a string or None (got {type(cursor).__name__})")
+        if isinstance(skip_reason, SkipReason):
+            skip_reason = skip_reason.reason
+        elif skip_reason is not None and not isinstance(skip_reason, str):
+            raise ValidationError(f"skip_reason: must be a string (got {skip_reason!r})")
+        object.__setattr__(self, "run_requests", listed)
+        object.__setattr__(self, "cursor", cursor)
+        object.__setattr__(self, "skip_reason", skip_reason)
 
 
 @dataclass(frozen=True)
