@@ -26,9 +26,11 @@ from arco.bench.soak import (
     TENANT,
     WORKSPACE,
     Record,
+    Usage,
     _Acked,
     _LagProbe,
     aggregate_requests,
+    aggregate_resources,
     check_acknowledged,
     evaluate,
     flatness,
@@ -104,6 +106,9 @@ def test_latency_windows_resources_and_lag(soak: tuple[Path, dict[str, Any]]) ->
     assert server["tree_rss_mb"]["start"] >= server["rss_mb"]["start"]
     assert server["tree_open_fds"]["max"] >= server["open_fds"]["max"]
     assert server["children"]["max"] >= 0
+    # each process of the tree, the server's own figures first
+    assert server["processes"][0]["role"] == "server"
+    assert server["processes"][0]["pid"] == server["pid"]
     assert len(server["series"]) >= 4
     assert server["log"]["lines_5xx"] == 0
     compaction = result["compaction"]
@@ -280,3 +285,25 @@ def test_soak_60s_through_the_cli(tmp_path: Path) -> None:
     for what in ("namespaces", "tables", "events"):
         assert acked[what]["missing"] == 0, what
     assert result["compaction"]["catch_up_s"] is not None
+
+
+def test_per_process_rss_growth() -> None:
+    """Every process of the tree gets its own figures: a worker that grows 2 MB a minute
+    shows it, whatever the sum does; a process seen only late has no first window."""
+    mb = 1 << 20
+
+    def usage(t: float) -> Usage:
+        procs = [(10, "server", 300 * mb), (11, "query_worker", int((200 + 2 * t / 60) * mb))]
+        if t >= 300:
+            procs.append((12, "query_worker", 150 * mb))
+        total = sum(p[2] for p in procs)
+        return Usage(300 * mb, 10, 0.0, total, 20, 0.0, len(procs) - 1, tuple(procs))
+
+    samples = [(float(t), usage(t)) for t in range(0, 601, 10)]
+    got = aggregate_resources(samples, duration_s=600, warmup_s=10, window_s=60)
+    by_pid = {p["pid"]: p for p in got["processes"]}
+    assert by_pid[10]["role"] == "server" and by_pid[10]["growth_mb_per_min"] == 0
+    assert by_pid[11]["growth_mb_per_min"] == pytest.approx(2.0, abs=1e-3)
+    assert by_pid[11]["rss_mb_first"] == 200 and by_pid[11]["rss_mb_last"] == 220
+    assert by_pid[12]["first_window_mean"] is None and by_pid[12]["ratio"] is None
+    assert by_pid[12]["seen_s"] == [300, 600]

@@ -668,7 +668,9 @@ def _client_process(args: dict[str, Any], barrier: Any) -> None:
 
 class Usage(NamedTuple):
     """One sample of the server process, and of it with every process it started (its
-    query workers): ``tree_*`` are sums over the tree, ``children`` its size minus one."""
+    query workers): ``tree_*`` are sums over the tree, ``children`` its size minus one;
+    ``processes``: ``(pid, role, rss_bytes)`` of each process of the tree, the server first
+    (see :func:`process_role`)."""
 
     rss_bytes: int
     open_fds: int
@@ -677,6 +679,7 @@ class Usage(NamedTuple):
     tree_open_fds: int
     tree_cpu_s: float
     children: int
+    processes: tuple[tuple[int, str, int], ...] = ()
 
 
 @dataclass
@@ -699,6 +702,35 @@ def _one(pid: int) -> tuple[int, int, float] | None:
     return rss, fds, cpu
 
 
+_ROLES: dict[int, str] = {}
+
+
+def process_role(server: int, pid: int) -> str:
+    """What a process of the server's tree is: ``server``, ``forkserver`` (the query
+    workers' fork server), ``resource_tracker`` (multiprocessing's), ``query_worker`` (a
+    child of the fork server) or ``other`` (read once per pid from ``/proc``)."""
+    if pid == server:
+        return "server"
+    role = _ROLES.get(pid)
+    if role is None:
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            return "other"
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        if b"resource_tracker" in cmdline:
+            role = "resource_tracker"
+        elif b"forkserver" in cmdline and ppid == server:
+            role = "forkserver"
+        elif process_role(server, ppid) == "forkserver":
+            role = "query_worker"
+        else:
+            role = "other"
+        _ROLES[pid] = role
+    return role
+
+
 def sample_usage(pid: int) -> Usage | None:
     """The server's usage now (None once it has exited); a child that exits while it is
     read is left out."""
@@ -706,15 +738,16 @@ def sample_usage(pid: int) -> Usage | None:
     if main is None:
         return None
     rss, fds, cpu = main
-    kids = [u for u in map(_one, common.process_descendants(pid)) if u is not None]
+    kids = [(k, u) for k in common.process_descendants(pid) if (u := _one(k)) is not None]
     return Usage(
         rss,
         fds,
         cpu,
-        rss + sum(u[0] for u in kids),
-        fds + sum(u[1] for u in kids),
-        cpu + sum(u[2] for u in kids),
+        rss + sum(u[0] for _, u in kids),
+        fds + sum(u[1] for _, u in kids),
+        cpu + sum(u[2] for _, u in kids),
         len(kids),
+        ((pid, "server", rss), *((k, process_role(pid, k), u[0]) for k, u in kids)),
     )
 
 
@@ -976,6 +1009,7 @@ def aggregate_resources(
     children = [u.children for _, u in during]
     return {
         "samples": len(samples),
+        "processes": per_process(during, first, last),
         "rss_mb": figures("rss_bytes", mb),
         "open_fds": figures("open_fds", 1),
         "tree_rss_mb": figures("tree_rss_bytes", mb),
@@ -994,6 +1028,57 @@ def aggregate_resources(
         ],
         "series": _downsample(series),
     }
+
+
+def per_process(
+    during: Sequence[tuple[float, Usage]],
+    first: Sequence[tuple[float, Usage]],
+    last: Sequence[tuple[float, Usage]],
+) -> list[dict[str, Any]]:
+    """Each process of the tree that was sampled during the load: its role, RSS at its
+    first and last sample, the means over the first and last windows (where it was
+    sampled in them) and its growth in MB per minute (least squares over its samples)."""
+    mb = 1 << 20
+    series: dict[int, list[tuple[float, float]]] = {}
+    roles: dict[int, str] = {}
+    for t, u in during:
+        for pid, role, rss in u.processes:
+            series.setdefault(pid, []).append((t, rss / mb))
+            roles[pid] = role
+
+    def mean_in(part: Sequence[tuple[float, Usage]], pid: int) -> float | None:
+        return _mean([rss / mb for _, u in part for p, _, rss in u.processes if p == pid])
+
+    out = []
+    for pid, points in series.items():
+        f, la = mean_in(first, pid), mean_in(last, pid)
+        out.append(
+            {
+                "pid": pid,
+                "role": roles[pid],
+                "seen_s": [round4(points[0][0]), round4(points[-1][0])],
+                "rss_mb_first": round4(points[0][1]),
+                "rss_mb_last": round4(points[-1][1]),
+                "first_window_mean": None if f is None else round4(f),
+                "last_window_mean": None if la is None else round4(la),
+                "ratio": ratio(la, f) if f is not None and la is not None else None,
+                "growth_mb_per_min": _slope_per_min(points),
+            }
+        )
+    return out
+
+
+def _slope_per_min(points: Sequence[tuple[float, float]]) -> float | None:
+    """Least-squares slope of ``(t_s, value)`` points, per minute (None for fewer than 2)."""
+    if len(points) < 2:
+        return None
+    n = len(points)
+    mt = sum(t for t, _ in points) / n
+    mv = sum(v for _, v in points) / n
+    var = sum((t - mt) ** 2 for t, _ in points)
+    if var == 0:
+        return None
+    return round4(60 * sum((t - mt) * (v - mv) for t, v in points) / var)
 
 
 def aggregate_lag(

@@ -6,11 +6,12 @@ One :class:`QueryEngine` per server process. A query over a scope:
 2. reads the current manifest of each queried domain (three small JSON objects);
 3. takes the scope's in-memory, locked-down DuckDB database, which holds the merged rows of
    every domain as tables; a domain whose manifest moved is brought up to date first, by
-   replacing only that domain's tables in one transaction (queries already running keep
-   the rows they started with: DuckDB's MVCC), from the snapshot files decoded so far plus
-   the new ones (decoded Arrow is cached per file key: files are immutable) -- a query over
-   an unchanged catalog reads no Parquet, and an event compaction costs the executions
-   domain's new delta file, not a rebuild of the catalog;
+   replacing only those of its tables whose snapshot files changed, in one transaction
+   (queries already running keep the rows they started with: DuckDB's MVCC), from the
+   snapshot files decoded so far plus the new ones (decoded Arrow is cached per file key:
+   files are immutable), merged in Arrow -- a query over an unchanged catalog reads no
+   Parquet, and an event compaction costs the executions domain's new delta file, not a
+   rebuild of the catalog;
 4. opens a **fresh connection** to the database (``cursor()``) for this query alone;
 5. runs the statement with a timer thread that calls ``interrupt()`` on that connection
    when the wall-clock limit passes (:class:`QueryTimeoutError`), and reads the result

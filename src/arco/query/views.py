@@ -392,7 +392,7 @@ def refresh_tables(
 
     The rows are merged in Arrow (:func:`merged_rows`) and copied as they are: running
     the merge as a window query inside the long-lived database (``QUALIFY row_number()
-    ...``, :func:`merged_view_sql`) left ~8 KB of native memory behind per execution in
+    ...``, :func:`merged_view_sql`) left 5-8 KB of native memory behind per execution in
     DuckDB 2.0, whatever the table's size -- a query worker replaces tables after every
     write, so it grew with the writes (see docs/security.md, "query workers")."""
     cur = con.cursor()

@@ -21,10 +21,12 @@ time, so the server does not run queries in its own process:
   engine's own interrupt normally ends the query first: 504);
 * a worker whose resident set stays above its first baseline + ``memory_bytes`` after a
   query (allocator caches) is retired, and so is one that has served ``max_queries``
-  queries or is older than ``max_age_s`` (hygiene: what DuckDB and the allocator keep
-  from databases rebuilt at every new snapshot is returned; a 30-minute soak's workers
-  grew with the workspace's data either way, so the bounds are loose: each recycling
-  costs the next query a cold database); a dead worker is replaced on next use;
+  queries or is older than ``max_age_s`` (hygiene only, so the bounds are loose: each
+  recycling costs the next query a cold database. The growth that recycling was first
+  meant to return came from the merge query the engine ran in DuckDB at every table
+  replacement, which kept 5-8 KB per execution; the engine now merges in Arrow and
+  replaces only the tables whose files changed, see :mod:`arco.query.engine`); a dead
+  worker is replaced on next use;
 * a worker serves the scopes it has cached when it can (affinity), any idle one otherwise;
   a query that finds every worker busy for ``timeout_s`` gets QueryBusyError (503).
 
