@@ -244,8 +244,7 @@ def build(op: tuple[Any, ...], at: int) -> EventEnvelope:
         i, try_number, run_id, state = args
         return chunk_finished(BF, i, try_number, run_id, state, occurred_ms=at)
     if kind == "set_paused":
-        status = "paused" if args[0] else "running"
-        return sensor_status_changed(SENSOR, status, occurred_ms=at)
+        return sensor_status_changed(SENSOR, "paused" if args[0] else "running", occurred_ms=at)
     if kind == "evaluate":
         seq, cursor, requests, error = args
         return sensor_evaluated(
