@@ -70,7 +70,9 @@ def test_without_automation_the_bytes_and_fingerprint_are_unchanged() -> None:
     raw = json.loads(m.canonical_bytes())
     assert set(raw) == {"assets", "format"}
     assert all("automation" not in a for a in raw["assets"])
-    assert "schedules" not in m.model_dump(mode="json")
+    # what a client posts (model_dump, with the empty fields) deploys the same bytes
+    posted = DefinitionsManifest.model_validate(m.model_dump(mode="json"))
+    assert posted.canonical_bytes() == m.canonical_bytes()
 
 
 def test_automation_round_trips_and_is_covered_by_the_fingerprint() -> None:
@@ -120,6 +122,7 @@ def test_conditions_are_stored_per_asset_with_only_their_fields() -> None:
         "kind": "any",
     }
     assert DefinitionsManifest.from_bytes(m.canonical_bytes()) == m
+    assert DefinitionsManifest.model_validate(m.model_dump(mode="json")) == m
     assert m.fingerprint != BASE_FINGERPRINT
 
 
@@ -219,6 +222,20 @@ def test_bad_automation_is_refused_in_one_line(extra: dict[str, Any], message: s
         ({"kind": "any", "conditions": [{"kind": "eager"}]}, "any needs at least two"),
         ({"kind": "missing", "conditions": [{"kind": "eager"}]}, "only any has conditions"),
         ({"kind": "sometimes"}, "kind: Input should be"),
+        (
+            {"kind": "any", "conditions": [{"kind": "eager"}, {"kind": "eager"}]},
+            "must not repeat a condition",
+        ),
+        (
+            {
+                "kind": "any",
+                "conditions": [
+                    {"kind": "eager"},
+                    {"kind": "any", "conditions": [{"kind": "missing"}, {"kind": "eager"}]},
+                ],
+            },
+            "conditions.1.kind: Input should be",
+        ),
     ],
 )
 def test_bad_conditions_are_refused(condition: dict[str, Any], message: str) -> None:

@@ -180,6 +180,8 @@ def test_conditions_and_their_combination() -> None:
     assert either.to_spec().kind == "any"
     assert [c.kind for c in either.to_spec().conditions] == ["eager", "missing", "on_cron"]
     assert len({eager(), AutomationCondition.eager(), missing()}) == 2
+    assert eager() | eager() == eager()
+    assert (eager() | missing()) | (missing() | cron) == either
 
 
 def test_conditions_attach_to_assets() -> None:

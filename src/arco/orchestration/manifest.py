@@ -14,8 +14,8 @@ guessed at:
   sensors sorted by name (names unique case-insensitively across both, following the name
   rules of :mod:`arco.core.names`), cron expressions that parse, IANA zones that exist and
   targets that select assets of the manifest; per-asset ``automation`` conditions. Empty
-  automation is left out of the dump, so a manifest without any is byte for byte what it
-  was before automation existed (its fingerprint unchanged).
+  automation is left out of the canonical bytes, so a manifest without any is byte for
+  byte what it was before automation existed (its fingerprint unchanged).
 """
 
 from __future__ import annotations
@@ -32,9 +32,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    SerializerFunctionWrapHandler,
     field_validator,
-    model_serializer,
     model_validator,
 )
 
@@ -51,6 +49,7 @@ __all__ = [
     "AssetSpec",
     "AutomationConditionSpec",
     "CheckSpec",
+    "ConditionSpec",
     "DefinitionsManifest",
     "LastWindowSpec",
     "MultiPartitionsSpec",
@@ -104,7 +103,7 @@ class TimeWindowPartitionsSpec(BaseModel):
     def _check_timezone(cls, value: str) -> str:
         try:
             ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: 'America' is a folder
             raise ValueError(f"unknown IANA time zone {value!r}") from None
         return value
 
@@ -197,8 +196,6 @@ class CheckSpec(BaseModel):
 DEFAULT_CATCHUP_WINDOW_S = 3600
 #: how often a poll sensor is evaluated at most (seconds), unless it says
 DEFAULT_MINIMUM_INTERVAL_S = 30
-#: the most nested ``any`` conditions
-_MAX_CONDITION_DEPTH = 8
 
 
 def _cron(value: str) -> str:
@@ -345,45 +342,66 @@ class SensorSpec(BaseModel):
         return self
 
 
+def _leaf_rules(kind: str, cron: str | None, timezone: str | None) -> str | None:
+    """The timezone an ``on_cron`` condition gets (UTC by default); ValueError when a
+    field does not belong to ``kind``."""
+    if kind == "on_cron":
+        if cron is None:
+            raise ValueError("cron: on_cron needs a cron expression")
+        return timezone or "UTC"
+    if cron is not None or timezone is not None:
+        raise ValueError(f"cron: only on_cron has a cron and timezone (not {kind})")
+    return None
+
+
+class ConditionSpec(BaseModel):
+    """One condition of an ``any`` (``eager``, ``on_cron`` or ``missing``)."""
+
+    model_config = _STRICT
+
+    kind: Literal["eager", "on_cron", "missing"]
+    cron: CronText | None = None
+    timezone: ZoneName | None = None
+
+    @model_validator(mode="after")
+    def _by_kind(self) -> ConditionSpec:
+        object.__setattr__(self, "timezone", _leaf_rules(self.kind, self.cron, self.timezone))
+        return self
+
+
 class AutomationConditionSpec(BaseModel):
     """A declarative condition on an asset (ADR 017): ``eager`` (an upstream materialized
     since this asset's last materialization), ``on_cron`` (at each ``cron`` tick in
     ``timezone``, once every upstream was materialized since that tick), ``missing``
-    (partitions never materialized) or ``any`` of ``conditions``."""
+    (partitions never materialized) or ``any`` of two or more of those ``conditions``."""
 
     model_config = _STRICT
 
     kind: Literal["eager", "on_cron", "missing", "any"]
     cron: CronText | None = None
     timezone: ZoneName | None = None
-    conditions: tuple[AutomationConditionSpec, ...] = ()
+    conditions: tuple[ConditionSpec, ...] = ()
 
     @model_validator(mode="after")
     def _by_kind(self) -> AutomationConditionSpec:
-        if self.kind == "on_cron":
-            if self.cron is None:
-                raise ValueError("cron: on_cron needs a cron expression")
-            if self.timezone is None:
-                object.__setattr__(self, "timezone", "UTC")
-        elif self.cron is not None or self.timezone is not None:
-            raise ValueError(f"cron: only on_cron has a cron and timezone (not {self.kind})")
         if self.kind == "any":
+            if self.cron is not None or self.timezone is not None:
+                raise ValueError("cron: only on_cron has a cron and timezone (not any)")
             if len(self.conditions) < 2:
                 raise ValueError("conditions: any needs at least two conditions")
-            if _depth(self) > _MAX_CONDITION_DEPTH:
-                raise ValueError(f"conditions: nested more than {_MAX_CONDITION_DEPTH} deep")
-        elif self.conditions:
+            if len(set(self.conditions)) != len(self.conditions):
+                raise ValueError("conditions: must not repeat a condition")
+            return self
+        if self.conditions:
             raise ValueError(f"conditions: only any has conditions (not {self.kind})")
+        object.__setattr__(self, "timezone", _leaf_rules(self.kind, self.cron, self.timezone))
         return self
 
-    @model_serializer(mode="wrap")
-    def _only_set(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        data: dict[str, Any] = handler(self)
-        return {k: v for k, v in data.items() if v not in (None, [], ())}
-
-
-def _depth(spec: AutomationConditionSpec) -> int:
-    return 1 + max((_depth(c) for c in spec.conditions), default=0)
+    def leaves(self) -> tuple[ConditionSpec, ...]:
+        """The single conditions: the ``any``'s, or this one."""
+        if self.kind == "any":
+            return self.conditions
+        return (ConditionSpec(kind=self.kind, cron=self.cron, timezone=self.timezone),)
 
 
 class AssetSpec(BaseModel):
@@ -405,8 +423,8 @@ class AssetSpec(BaseModel):
     checks: tuple[CheckSpec, ...] = ()
     #: ``module:qualname`` of the function
     entry_point: str
-    #: when the automation controller requests this asset by itself (None: never); left
-    #: out of the dump when None
+    #: when the automation controller requests this asset by itself (None: never; left
+    #: out of the stored manifest then)
     automation: AutomationConditionSpec | None = None
 
     @field_validator("key")
@@ -435,17 +453,10 @@ class AssetSpec(BaseModel):
     def asset_key(self) -> AssetKey:
         return AssetKey.parse(self.key)
 
-    @model_serializer(mode="wrap")
-    def _without_empty_automation(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        data: dict[str, Any] = handler(self)
-        if data.get("automation") is None:
-            data.pop("automation", None)
-        return data
-
 
 class DefinitionsManifest(BaseModel):
     """Every asset of a code location, sorted by key, and its schedules and sensors,
-    sorted by name (left out of the dump when there are none)."""
+    sorted by name (left out of the stored manifest when there are none)."""
 
     model_config = _STRICT
 
@@ -466,14 +477,6 @@ class DefinitionsManifest(BaseModel):
             _check_automation(self)
         return self
 
-    @model_serializer(mode="wrap")
-    def _without_empty_automation(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        data: dict[str, Any] = handler(self)
-        for name in ("schedules", "sensors"):
-            if not data.get(name):
-                data.pop(name, None)
-        return data
-
     def schedule(self, name: str) -> ScheduleSpec:
         """The schedule called ``name`` (ValidationError naming it when there is none)."""
         for s in self.schedules:
@@ -489,8 +492,9 @@ class DefinitionsManifest(BaseModel):
         raise ValidationError(f"sensor: {name!r} is not in the manifest")
 
     def canonical_bytes(self) -> bytes:
-        """The manifest as canonical JSON (floats written as strings: see below)."""
-        return canonical_json.canonical_dumps(_floats_as_text(self.model_dump(mode="json")))
+        """The manifest as canonical JSON (floats written as strings: see below; empty
+        automation fields left out: see :func:`_wire`)."""
+        return canonical_json.canonical_dumps(_floats_as_text(_wire(self.model_dump(mode="json"))))
 
     @property
     def fingerprint(self) -> str:
@@ -583,6 +587,33 @@ def _check_tick_partitions(where: str, schedule: ScheduleSpec, targets: list[Ass
                 parse_partition(asset.partitions, key)
             except ValidationError as exc:
                 raise ValueError(f"{where}.partitions: {asset.key}: {exc.message}") from None
+
+
+def _condition_wire(value: dict[str, Any]) -> dict[str, Any]:
+    out = {k: v for k, v in value.items() if v is not None and v != []}
+    if "conditions" in out:
+        out["conditions"] = [_condition_wire(c) for c in out["conditions"]]
+    return out
+
+
+def _wire(data: dict[str, Any]) -> dict[str, Any]:
+    """The stored form of a dumped manifest: without ``schedules`` / ``sensors`` when empty,
+    an asset's ``automation`` when None, and a condition's unset fields, so a manifest
+    without automation has the bytes (and fingerprint) it had before automation existed.
+    Reading fills them in again from the defaults."""
+    out = dict(data)
+    for name in ("schedules", "sensors"):
+        if not out.get(name):
+            out.pop(name, None)
+    assets = []
+    for dumped in out.get("assets", []):
+        asset = dict(dumped)
+        condition = asset.pop("automation", None)
+        if condition is not None:
+            asset["automation"] = _condition_wire(condition)
+        assets.append(asset)
+    out["assets"] = assets
+    return out
 
 
 # Canonical JSON has no floats (their text is not unique); the few float fields of a

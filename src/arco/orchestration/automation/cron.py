@@ -67,6 +67,8 @@ def validate_cron(field_name: str, expression: object) -> str:
         croniter(text, dt.datetime(2000, 1, 1)).get_next(dt.datetime)
     except CroniterBadDateError:
         raise ValidationError(f"{field_name}: {text!r} never fires (no such date)") from None
+    except Exception:  # anything else croniter cannot iterate
+        raise ValidationError(f"{field_name}: {rule} (got {expression!r})") from None
     return text
 
 
@@ -76,7 +78,7 @@ def validate_timezone(field_name: str, timezone: object) -> str:
         raise ValidationError(f"{field_name}: must be an IANA time zone name (got {timezone!r})")
     try:
         ZoneInfo(timezone)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: 'America' is a folder
         raise ValidationError(f"{field_name}: unknown IANA time zone {timezone!r}") from None
     return timezone
 

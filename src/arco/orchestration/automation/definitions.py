@@ -657,10 +657,13 @@ class AutomationCondition:
     def __or__(self, other: object) -> AutomationCondition:
         if not isinstance(other, AutomationCondition):
             return NotImplemented
-        parts: list[AutomationConditionSpec] = []
-        for spec in (self.spec, other.spec):
-            parts.extend(spec.conditions if spec.kind == "any" else (spec,))
-        return AutomationCondition._of({"kind": "any", "conditions": parts})
+        parts = [*self.spec.leaves(), *other.spec.leaves()]
+        unique = list(dict.fromkeys(parts))
+        if len(unique) == 1:
+            return self
+        return AutomationCondition._of(
+            {"kind": "any", "conditions": [p.model_dump() for p in unique]}
+        )
 
     def to_spec(self) -> AutomationConditionSpec:
         """The condition as the manifest records it."""
