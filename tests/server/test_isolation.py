@@ -215,6 +215,7 @@ PROBED = {
     ("post", "/api/v1/deployments"),
     ("get", "/api/v1/deployments/current"),
     ("get", "/api/v1/assets"),
+    ("get", "/api/v1/assets/status"),
     ("get", "/api/v1/assets/{asset}"),
     ("post", "/api/v1/runs"),
     ("get", "/api/v1/runs"),
@@ -435,6 +436,8 @@ def test_orchestration_of_b_is_invisible(world: World) -> None:
     assert probe("GET", f"{runs}/attempts", f"{mruns}/attempts")[0] == 404
     assert probe("GET", f"{runs}/logs", f"{mruns}/logs")[0] == 404
     assert probe("GET", f"{API}/assets/{B_ASSET}", f"{API}/assets/{MISSING_ASSET}")[0] == 404
+    status_of = f"{API}/assets/status?asset="
+    assert probe("GET", status_of + B_ASSET, status_of + MISSING_ASSET)[0] == 404
     trigger = f"{API}/runs"
     status, _ = probe(
         "POST",
@@ -460,6 +463,7 @@ def test_orchestration_of_b_is_invisible(world: World) -> None:
         c.get(f"{API}/deployments/current", headers=world.fresh)
     )
     assert _ok(c.get(f"{API}/assets", headers=a)) == {"items": [], "next_page_token": None}
+    assert _ok(c.get(f"{API}/assets/status", headers=a)) == {"items": [], "next_page_token": None}
     assert _ok(c.get(f"{API}/runs", headers=a)) == {"items": [], "next_page_token": None}
     assert _ok(c.post(f"{API}/deployments", json=manifest, headers=a), 201)["status"] == "created"
     mine = _ok(c.post(trigger, json={"selection": [B_ASSET], "run_key": B_KEY}, headers=a), 201)
