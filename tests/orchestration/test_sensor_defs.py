@@ -74,6 +74,9 @@ def test_evaluation_advances_the_cursor_and_fills_in_the_requests() -> None:
     assert gen.run_requests[0].selection == ("feed/files",)
     assert gen.run_requests[1].selection == ("feed/files+",)
     assert gen.cursor == "g"  # set through the context
+    # from the manifest spec, loading the function by entry point (as the controller does)
+    spec = build_manifest([files, new_files]).sensor("new_files")
+    assert evaluate_sensor(spec, SensorContext("new_files", cursor=None)) == first
 
 
 @pytest.mark.parametrize(

@@ -874,17 +874,22 @@ def evaluate_schedule(
     return ScheduleEvaluation(done, None)
 
 
-def evaluate_sensor(definition: SensorDef, context: SensorContext) -> SensorResult:
-    """Evaluate a poll sensor: its function's result as a :class:`SensorResult` whose
+def evaluate_sensor(definition: SensorDef | SensorSpec, context: SensorContext) -> SensorResult:
+    """Evaluate a poll sensor (its definition, or its manifest spec: the function is then
+    loaded by entry point): its function's result as a :class:`SensorResult` whose
     requests have their selection (default: the target) and a unique ``run_key`` (default:
     the position), whose cursor is the one set (result, else ``context.update_cursor``,
     else unchanged: None), and whose ``skip_reason`` is set when nothing is requested.
     Exceptions of the function propagate (the evaluation failed)."""
-    spec = definition.spec
+    if isinstance(definition, SensorSpec):
+        spec = definition
+        loaded = None if spec.entry_point is None else load_automation(spec.entry_point)
+        fn = loaded.fn if isinstance(loaded, SensorDef) else None
+    else:
+        spec, fn = definition.spec, definition.fn
     where = f"sensor {spec.name!r}"
-    if spec.kind != "poll" or definition.fn is None:
+    if spec.kind != "poll" or fn is None:
         raise ValidationError(f"{where}: only poll sensors are evaluated (this one is {spec.kind})")
-    fn = definition.fn
     value = fn(context) if inspect.signature(fn).parameters else fn()
     requests, skip, result = _requests(where, value)
     cursor = result.cursor if isinstance(result, SensorResult) else None
