@@ -1,8 +1,8 @@
 """A small, varied workspace for the fuzzing tests (Schemathesis, the SQL grammar):
 namespaces, tables with columns of several types, updates, renames and drops (so the
 snapshots hold deltas, superseded versions and tombstones), lineage edges (one removed) and
-folded materializations, and runs with their tasks and attempts (importable as
-``seed_support``)."""
+folded materializations, runs with their tasks and attempts, and automation state (ticks,
+a sensor, a backfill, evaluations) (importable as ``seed_support``)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Any
 from arco.catalog import Catalog
 from arco.core.scope import DEFAULT_SCOPE, Scope
 from arco.executions import Executions
+from arco.orchestration import automation
 from arco.orchestration import runs as run_events
 from arco.storage import open_store
 from arco.tier2.envelope import increasing_ids, parse_event
@@ -102,6 +103,7 @@ def seed_workspace(store_url: str, scope: Scope = DEFAULT_SCOPE) -> None:
             ]
         )
     seed_runs(store_url, scope)
+    seed_automation(store_url, scope)
 
 
 def seed_runs(store_url: str, scope: Scope = DEFAULT_SCOPE) -> None:
@@ -168,3 +170,50 @@ def seed_runs(store_url: str, scope: Scope = DEFAULT_SCOPE) -> None:
     with run_events.Runs(open_store(store_url), scope, fold="inline") as runs:
         for event in events:  # one round each: the snapshots hold deltas and superseded rows
             runs.append([event])
+
+
+def seed_automation(store_url: str, scope: Scope = DEFAULT_SCOPE) -> None:
+    """Schedule ticks (one pruned by the retention), a sensor with a stale evaluation, a
+    push message, a backfill with a failed chunk, and evaluations."""
+    at = BASE_MS + 10_000
+    day = 86_400_000
+    parts = ["date=d:2026-01-01", "date=d:2026-01-02", "date=d:2026-01-03"]
+    events = [
+        automation.schedule_status_changed("nightly", "paused", request_id="op", occurred_ms=at),
+        *(
+            automation.tick_recorded(
+                "nightly", BASE_MS + i * day, "requested", run_ids=[f"n{i}"], retention_days=2,
+                occurred_ms=at + i,
+            )
+            for i in range(4)
+        ),
+        automation.sensor_evaluated(
+            "files", 0, cursor="c1", requests=[{"key": "f1", "partitions": parts[:1]}],
+            evaluated_at_ms=at + 10, evaluation_id="e1",
+        ),
+        automation.sensor_evaluated(
+            "files", 0, cursor="stale", evaluated_at_ms=at + 11, evaluation_id="e2"
+        ),
+        automation.sensor_runs_triggered("sensor:files:0", ["run-1"], occurred_ms=at + 12),
+        automation.push_received("hook", "m1", {"path": "a.csv"}, occurred_ms=at + 13),
+        automation.backfill_requested(
+            "bf-1", ["sales/orders"], parts, chunk_size=2, max_in_flight=2, occurred_ms=at + 20
+        ),
+        automation.chunk_launched("bf-1", 0, 1, "run-b0", occurred_ms=at + 21),
+        automation.chunk_launched("bf-1", 1, 1, "run-b1", occurred_ms=at + 22),
+        automation.chunk_finished("bf-1", 0, 1, "run-b0", "SUCCEEDED", occurred_ms=at + 23),
+        automation.chunk_finished(
+            "bf-1", 1, 1, "run-b1", "FAILED", error="boom", occurred_ms=at + 24
+        ),
+        automation.evaluation_recorded(
+            "sales/orders", "eager", True, "upstream materialized", run_id="run-2",
+            evaluated_at_ms=at + 30,
+        ),
+        automation.evaluation_recorded(
+            "sales/orders", "missing", False, "every partition materialized",
+            partition_key=parts[0], evaluated_at_ms=at + 31,
+        ),
+    ]  # fmt: skip
+    with automation.Automation(open_store(store_url), scope, fold="inline") as auto:
+        for event in events:  # one round each
+            auto.append([event])

@@ -20,6 +20,7 @@ from arco.executions import EXECUTIONS
 from arco.lineage import LINEAGE
 from arco.metadata.manifest import read_manifest
 from arco.metadata.parquet import decode, encode
+from arco.orchestration.automation import AUTOMATION
 from arco.orchestration.runs import RUNS
 from arco.query.views import merged_view_sql
 from arco.storage import LocalFileStore
@@ -67,8 +68,15 @@ def evolution_violations(old: list[dict[str, Any]], new: list[dict[str, Any]]) -
     return problems
 
 
-#: every published table of every domain (tier 1, and the tier-2 executions and runs domains)
-ALL_SPECS = {**CATALOG.specs, **LINEAGE.specs, **EXECUTIONS.spec.specs, **RUNS.spec.specs}
+#: every published table of every domain (tier 1, and the tier-2 executions, runs and
+#: automation domains)
+ALL_SPECS = {
+    **CATALOG.specs,
+    **LINEAGE.specs,
+    **EXECUTIONS.spec.specs,
+    **RUNS.spec.specs,
+    **AUTOMATION.spec.specs,
+}
 
 
 @pytest.mark.parametrize("table", sorted(ALL_SPECS))
