@@ -320,3 +320,20 @@ def test_public_names() -> None:
         "AutomationCondition",
     ):
         assert name in arco.__all__ and getattr(arco, name) is not None, name
+
+
+def test_deployed_automation_is_read_back_from_the_store() -> None:
+    from arco.orchestration.deploy import current, deploy
+    from arco.storage import open_store
+
+    store = open_store("memory://")
+    m = manifest()
+    first = deploy(store, m)
+    found = current(store)
+    assert found is not None and found[1] == m
+    assert found[1].schedule("nightly").timezone == "Europe/Berlin"
+    assert deploy(store, build_manifest([orders, summary, nightly, fanout, plain])).unchanged
+    # changing a schedule is a new deployment
+    moved = ScheduleDef(name="plain", cron="5 * * * *", target=["shop/summary"])
+    second = deploy(store, build_manifest([orders, summary, nightly, fanout, moved]))
+    assert second.fingerprint != first.fingerprint and second.previous == first.fingerprint
