@@ -104,3 +104,40 @@ def _change_days(zone: ZoneInfo) -> list[dt.datetime]:
             out.append(day - dt.timedelta(days=1))
         day = nxt
     return out
+
+
+CHANGES = {
+    name: [
+        int(t.timestamp() * 1000)
+        for day in _change_days(ZoneInfo(name))
+        for t in [day + dt.timedelta(hours=h) for h in range(48)]
+        if t.astimezone(ZoneInfo(name)).utcoffset()
+        != (t - dt.timedelta(hours=1)).astimezone(ZoneInfo(name)).utcoffset()
+    ]
+    for name in ("America/New_York", "Europe/Berlin", "Australia/Lord_Howe")
+}
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.sampled_from(sorted(MINUTES)),
+    st.sampled_from(sorted(CHANGES)),
+    st.integers(min_value=0, max_value=3),
+    st.integers(min_value=-5 * 60, max_value=5 * 60),
+    st.integers(min_value=0, max_value=59_999),
+)
+def test_every_hour_ticks_near_a_change_start_anywhere(
+    expr: str, zone_name: str, which: int, minutes: int, millis: int
+) -> None:
+    """Starting at any minute around a change (inside a repeated hour too), the ticks of the
+    next six hours are exactly the matching minutes of real time."""
+    changes = CHANGES[zone_name]
+    zone = ZoneInfo(zone_name)
+    a = changes[which % len(changes)] + minutes * 60_000 + millis
+    until = a + 6 * 3_600_000
+    expected = [
+        t
+        for t in range(a - a % 60_000 + 60_000, until + 1, 60_000)
+        if dt.datetime.fromtimestamp(t / 1000, zone).minute in MINUTES[expr]
+    ]
+    assert CronSchedule(expr, zone_name).ticks_between(a, until) == expected

@@ -169,13 +169,25 @@ class CronSchedule:
             return first, (first, _to_ms(max(early, late)))
         return first, (first,)
 
+    def _changes_near(self, moment: dt.datetime) -> bool:
+        """Whether the zone's offset changes within the margin around ``moment``."""
+        offsets = {
+            (moment + delta).astimezone(self._zone).utcoffset()
+            for delta in (-_SHIFT_MARGIN, dt.timedelta(0), _SHIFT_MARGIN)
+        }
+        return len(offsets) > 1
+
     # --- enumeration ---------------------------------------------------------------------
 
     def iter_ticks(self, after_ms: int) -> Iterator[int]:
         """Every tick strictly after ``after_ms``, in increasing order (unbounded)."""
         after_ms = _check_ms("after_ms", after_ms)
-        local = _from_ms(after_ms).astimezone(self._zone).replace(tzinfo=None)
-        start = local - _SHIFT_MARGIN if self._every_hour else local
+        moment = _from_ms(after_ms)
+        local = moment.astimezone(self._zone).replace(tzinfo=None)
+        start = local
+        if self._every_hour and self._changes_near(moment):
+            # a wall time before ``local`` may occur again after ``after_ms``
+            start = local - _SHIFT_MARGIN
         walls = croniter(self.expression, start)
         pending: list[int] = []
         last = after_ms
