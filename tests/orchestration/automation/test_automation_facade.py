@@ -233,3 +233,26 @@ def test_verify_and_gc_cover_the_automation_domain(tmp_path: Path) -> None:
         gc = collect_garbage(auto.store, dry_run=True)
         assert {item.domain for item in gc.deleted} <= {"automation"}
         assert auto.get_backfill("bf").state == FAILED
+
+
+def test_two_processes_racing_one_sensor_evaluation_apply_one(tmp_path: Path) -> None:
+    root = open_store(f"file://{tmp_path}")
+    with (
+        Automation(root, fold="background", options=options(), linger_s=0.05) as a,
+        Automation(root, fold="background", options=options(), linger_s=0.05) as b,
+    ):
+        # both read the sensor before either evaluation is folded: both saw cursor_seq 0
+        seq_a = a.state().sensors.get("files")
+        seq_b = b.state().sensors.get("files")
+        assert seq_a is None and seq_b is None
+        a.append([sensor_evaluated("files", 0, cursor="A", requests=[{"key": "a"}])])
+        b.append([sensor_evaluated("files", 0, cursor="B", requests=[{"key": "b"}])])
+        assert a.flush(10) and b.flush(10)
+    with open_automation(tmp_path) as fresh:
+        sensor = fresh.get_sensor("files")
+        assert sensor.cursor_seq == 1 and sensor.cursor in ("A", "B")
+        (pending,) = fresh.pending_sensor_requests()
+        # the requests pending are the applied evaluation's, never the stale one's
+        assert [r.key for r in pending.requests] == [str(sensor.cursor).lower()]
+        outcomes = sorted(r.outcome for r in fresh.state().ingested.values())
+        assert outcomes == ["applied", "stale"]
