@@ -17,6 +17,7 @@ from arco.orchestration.automation.definitions import (
     ScheduleContext,
     ScheduleDef,
     SkipReason,
+    canonical_partitions,
     evaluate_schedule,
     load_automation,
     schedule,
@@ -337,3 +338,27 @@ def test_deployed_automation_is_read_back_from_the_store() -> None:
     moved = ScheduleDef(name="plain", cron="5 * * * *", target=["shop/summary"])
     second = deploy(store, build_manifest([orders, summary, nightly, fanout, moved]))
     assert second.fingerprint != first.fingerprint and second.previous == first.fingerprint
+
+
+def test_requested_partitions_come_out_canonical() -> None:
+    @schedule(cron="0 6 * * *", target=[orders], partitions="last_window")
+    def plain_forms(context: ScheduleContext) -> object:
+        return RequestedRun(partitions=["2026-03-01", "date=d:2026-03-02"])
+
+    @schedule(cron="0 6 * * *", target=[orders], partitions="last_window")
+    def wrong(context: ScheduleContext) -> object:
+        return RequestedRun(partitions=["yesterday"])
+
+    @schedule(cron="0 6 * * *", target=[summary])
+    def unpartitioned(context: ScheduleContext) -> object:
+        return RequestedRun(partitions=["2026-03-01"])
+
+    m = build_manifest([orders, summary, plain_forms, wrong, unpartitioned])
+    tick = ms("2026-03-29T04:00Z")
+    result = evaluate_schedule(plain_forms, m, tick)
+    assert result.run_requests[0].partitions == ("date=d:2026-03-01", "date=d:2026-03-02")
+    with pytest.raises(ValidationError, match=r"^schedule 'wrong': request 0: partition: "):
+        evaluate_schedule(wrong, m, tick)
+    with pytest.raises(ValidationError, match=r"request 0: partitions: no selected asset is"):
+        evaluate_schedule(unpartitioned, m, tick)
+    assert canonical_partitions(m, ["shop/orders"], ["2026-01-05"]) == ("date=d:2026-01-05",)

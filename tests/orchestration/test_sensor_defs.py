@@ -75,8 +75,23 @@ def test_evaluation_advances_the_cursor_and_fills_in_the_requests() -> None:
     assert gen.run_requests[1].selection == ("feed/files+",)
     assert gen.cursor == "g"  # set through the context
     # from the manifest spec, loading the function by entry point (as the controller does)
-    spec = build_manifest([files, new_files]).sensor("new_files")
+    m = build_manifest([files, new_files])
+    spec = m.sensor("new_files")
     assert evaluate_sensor(spec, SensorContext("new_files", cursor=None)) == first
+    # given the manifest, requests are checked against it
+    assert evaluate_sensor(spec, SensorContext("new_files"), m) == first
+
+
+def test_partitions_are_checked_against_the_manifest_when_given() -> None:
+    @sensor(target="feed/files")
+    def partitioned(context: SensorContext) -> object:
+        return RequestedRun(partitions=["date=d:2026-01-01"])
+
+    m = build_manifest([files, partitioned])
+    unchecked = evaluate_sensor(partitioned, SensorContext("partitioned"))
+    assert unchecked.run_requests[0].partitions == ("date=d:2026-01-01",)
+    with pytest.raises(ValidationError, match=r"request 0: partitions: no selected asset"):
+        evaluate_sensor(partitioned, SensorContext("partitioned"), m)
 
 
 @pytest.mark.parametrize(

@@ -69,6 +69,7 @@ __all__ = [
     "SensorResult",
     "SkipReason",
     "asset_sensor",
+    "canonical_partitions",
     "eager",
     "evaluate_schedule",
     "evaluate_sensor",
@@ -815,25 +816,60 @@ def _requests(where: str, value: object) -> tuple[list[RequestedRun], str | None
     return requests, skip, None
 
 
+def canonical_partitions(
+    manifest: DefinitionsManifest, selection: Iterable[str], partitions: Iterable[str]
+) -> tuple[str, ...]:
+    """``partitions`` of a request for ``selection`` as canonical keys: each is parsed as
+    ``arco run --partition`` takes it (a canonical key, or ``2026-01-05`` / ``2026-01`` /
+    ``2026-01-05T03:00`` for a time-window dimension) against the partitions of every
+    selected partitioned asset, which must agree (ValidationError naming the problem)."""
+    keys = tuple(partitions)
+    specs = {a.key: a for a in manifest.assets}
+    chosen = [specs[k] for k in select_assets(manifest, list(selection))]
+    partitioned = [a for a in chosen if a.partitions is not None]
+    if keys and not partitioned:
+        raise ValidationError("partitions: no selected asset is partitioned")
+    out: list[str] = []
+    for key in keys:
+        canonical = {parse_partition(a.partitions, key) for a in partitioned}
+        if len(canonical) != 1:
+            raise ValidationError(
+                f"partitions: {key!r} means different partitions of the selected assets "
+                f"({', '.join(sorted(canonical))}); give a canonical key"
+            )
+        out.append(canonical.pop())
+    if len(set(out)) != len(out):
+        raise ValidationError(f"partitions: a partition is requested twice (got {list(keys)})")
+    return tuple(out)
+
+
 def _complete(
     where: str,
     requests: list[RequestedRun],
     target: tuple[str, ...],
     partitions: tuple[str, ...] | None,
+    manifest: DefinitionsManifest | None = None,
 ) -> tuple[RequestedRun, ...]:
     out = []
     for i, r in enumerate(requests):
+        selection = r.selection if r.selection is not None else target
+        keys = r.partitions if r.partitions is not None else partitions
+        if manifest is not None and keys is not None:
+            try:
+                keys = canonical_partitions(manifest, selection, keys)
+            except ValidationError as exc:
+                raise ValidationError(f"{where}: request {i}: {exc.message}") from None
         out.append(
             RequestedRun(
                 run_key=r.run_key if r.run_key is not None else str(i),
-                selection=r.selection if r.selection is not None else target,
-                partitions=r.partitions if r.partitions is not None else partitions,
+                selection=selection,
+                partitions=keys,
                 tags=r.tags,
             )
         )
-    keys = [r.run_key for r in out]
-    if len(set(keys)) != len(keys):
-        dupes = sorted({k for k in keys if k is not None and keys.count(k) > 1})
+    run_keys = [r.run_key for r in out]
+    if len(set(run_keys)) != len(run_keys):
+        dupes = sorted({k for k in run_keys if k is not None and run_keys.count(k) > 1})
         raise ValidationError(f"{where}: run_key {dupes[0]!r} is requested twice")
     return tuple(out)
 
@@ -847,8 +883,9 @@ def evaluate_schedule(
 ) -> ScheduleEvaluation:
     """Decide the tick of ``definition`` at ``tick_ms``: a plain schedule (or a spec
     without a function) requests its target with :func:`tick_partitions`; otherwise the
-    function decides (None: that default request). Exceptions of the function propagate
-    (the tick fails); a wrong return value is a ValidationError naming the schedule."""
+    function decides (None: that default request). Partitions come out as canonical keys
+    (:func:`canonical_partitions`). Exceptions of the function propagate (the tick fails);
+    a wrong return value is a ValidationError naming the schedule."""
     spec = definition.spec if isinstance(definition, ScheduleDef) else definition
     fn = definition.fn if isinstance(definition, ScheduleDef) else None
     if fn is None and spec.entry_point is not None:
@@ -868,19 +905,25 @@ def evaluate_schedule(
             requests, skip = default, None
         else:
             requests, skip, _ = _requests(where, value)
-    done = _complete(where, requests, spec.target, partitions)
+    done = _complete(where, requests, spec.target, partitions, manifest)
     if not done:
         return ScheduleEvaluation((), skip or "the schedule requested no run")
     return ScheduleEvaluation(done, None)
 
 
-def evaluate_sensor(definition: SensorDef | SensorSpec, context: SensorContext) -> SensorResult:
+def evaluate_sensor(
+    definition: SensorDef | SensorSpec,
+    context: SensorContext,
+    manifest: DefinitionsManifest | None = None,
+) -> SensorResult:
     """Evaluate a poll sensor (its definition, or its manifest spec: the function is then
     loaded by entry point): its function's result as a :class:`SensorResult` whose
-    requests have their selection (default: the target) and a unique ``run_key`` (default:
-    the position), whose cursor is the one set (result, else ``context.update_cursor``,
-    else unchanged: None), and whose ``skip_reason`` is set when nothing is requested.
-    Exceptions of the function propagate (the evaluation failed)."""
+    requests have their selection (default: the target), a unique ``run_key`` (default:
+    the position) and, given the ``manifest``, canonical partition keys
+    (:func:`canonical_partitions`); whose cursor is the one set (result, else
+    ``context.update_cursor``, else unchanged: None), and whose ``skip_reason`` is set when
+    nothing is requested. Exceptions of the function propagate (the evaluation failed); a
+    wrong result is a ValidationError naming the sensor."""
     if isinstance(definition, SensorSpec):
         spec = definition
         loaded = None if spec.entry_point is None else load_automation(spec.entry_point)
@@ -895,7 +938,7 @@ def evaluate_sensor(definition: SensorDef | SensorSpec, context: SensorContext) 
     cursor = result.cursor if isinstance(result, SensorResult) else None
     if cursor is None:
         cursor = context._new_cursor
-    done = _complete(where, requests, spec.target, None)
+    done = _complete(where, requests, spec.target, None, manifest)
     if not done and skip is None:
         skip = "the sensor requested no run"
     return SensorResult(done, cursor, None if done else skip)
