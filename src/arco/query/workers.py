@@ -99,6 +99,12 @@ def _serve(conn: Connection, store_url: str, limits: QueryLimits, cache_bytes: i
     """A worker's loop: ``(prefix, sql, fmt)`` in; ``("ready", rss)`` then ``("ok",
     EncodedResult)`` or ``("error", exc)`` out; ends when the pipe closes."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the server's to handle
+    import pyarrow as pa
+
+    # Arrow's default pool (mimalloc) keeps what the merges and conversions of every
+    # refresh freed; with the system allocator a worker started ~16 MB smaller and grew
+    # less over repeated table refreshes (docs/benchmarks/README.md, "query workers' memory")
+    pa.set_memory_pool(pa.system_memory_pool())
     from arco.storage import open_store
     from arco.storage.keys import ScopedStore
 
