@@ -46,6 +46,9 @@ __all__ = [
     "was_truncated",
 ]
 
+#: the most assets one GET /assets/status names (the server's MAX_STATUS_ASSETS)
+_MAX_STATUS_ASSETS = 16
+
 API_PREFIX = "/api/v1"
 ARROW_STREAM = "application/vnd.apache.arrow.stream"
 TENANT_HEADER = "X-Tenant-Id"
@@ -501,15 +504,25 @@ class Client:
     ) -> list[PartitionStatus]:
         """The status of every partition of the deployed assets (of ``assets`` only), by
         asset then partition: missing, materialized, stale (with the reason) or failed."""
+        wanted = list(dict.fromkeys(assets or ()))
+        if len(wanted) > _MAX_STATUS_ASSETS:  # more than a request names: filter here
+            for key in wanted:  # NotFoundError as the server would say it
+                self._asset_status([key], status, limit=1)
+            keep = set(wanted)
+            return [s for s in self._asset_status(None, status) if s.asset_key in keep]
+        return self._asset_status(wanted or None, status)
+
+    def _asset_status(
+        self, assets: list[str] | None, status: str | None, limit: int = 1000
+    ) -> list[PartitionStatus]:
         out: list[PartitionStatus] = []
         token: str | None = None
         while True:
-            params: dict[str, Any] = {"page_token": token, "limit": 1000, "status": status}
-            params["asset"] = list(assets) if assets else None
+            params = {"page_token": token, "limit": limit, "status": status, "asset": assets}
             data = self.get_json("/assets/status", params)
             out.extend(PartitionStatus.model_validate(item) for item in data["items"])
             token = data.get("next_page_token")
-            if not token:
+            if not token or limit == 1:
                 return out
 
     def asset(self, key: str) -> AssetSpec:

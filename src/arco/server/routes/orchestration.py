@@ -17,7 +17,7 @@ import jwt
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import PlainTextResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from arco.core.clock import SYSTEM_CLOCK
 from arco.core.paging import Page, Sorted, paginate
@@ -61,7 +61,12 @@ from arco.server.wire import (
     error_responses,
 )
 
-__all__ = ["callbacks", "router"]
+__all__ = ["MAX_STATUS_ASSETS", "callbacks", "router"]
+
+#: the most assets one ``GET /assets/status`` names (their keys at most MAX_ASSET_KEY
+#: characters): the request line of a longer list may exceed what the HTTP server reads
+MAX_STATUS_ASSETS = 16
+MAX_ASSET_KEY = 255
 
 log = logging.getLogger("arco.server.orchestration")
 
@@ -287,8 +292,12 @@ def asset_status(
     ws: CallerWorkspace,
     request: Request,
     asset: Annotated[
-        list[str] | None,
-        Query(description="only these assets (`namespace/name`, repeatable)", max_length=1000),
+        list[Annotated[str, StringConstraints(max_length=MAX_ASSET_KEY)]] | None,
+        Query(
+            description="only these assets (`namespace/name`, repeatable, at most "
+            f"{MAX_STATUS_ASSETS})",
+            max_length=MAX_STATUS_ASSETS,
+        ),
     ] = None,
     status: Annotated[Status | None, Query(description="only partitions in this status")] = None,
     page_token: PageToken = None,
@@ -524,7 +533,9 @@ def run_logs(
     after: Annotated[
         str | None,
         Query(
-            max_length=65536,
+            # a longer one (percent-encoded) would exceed what the HTTP server reads of a
+            # request line, and answer its own text/plain 400
+            max_length=4096,
             description=f"a cursor from the `{LOG_CURSOR_HEADER}` header of a previous answer",
         ),
     ] = None,
