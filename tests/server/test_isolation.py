@@ -228,6 +228,22 @@ PROBED = {
     ("post", "/api/v1/attempts/{attempt_id}/started"),
     ("post", "/api/v1/attempts/{attempt_id}/heartbeat"),
     ("post", "/api/v1/attempts/{attempt_id}/completed"),
+    # automation: test_automation_of_b_is_invisible
+    ("get", "/api/v1/schedules"),
+    ("get", "/api/v1/schedules/{name}/ticks"),
+    ("post", "/api/v1/schedules/{name}/pause"),
+    ("post", "/api/v1/schedules/{name}/resume"),
+    ("get", "/api/v1/sensors"),
+    ("post", "/api/v1/sensors/{name}/pause"),
+    ("post", "/api/v1/sensors/{name}/resume"),
+    ("post", "/api/v1/sensors/{name}/messages"),
+    ("get", "/api/v1/backfills"),
+    ("post", "/api/v1/backfills"),
+    ("get", "/api/v1/backfills/{backfill_id}"),
+    ("post", "/api/v1/backfills/{backfill_id}/pause"),
+    ("post", "/api/v1/backfills/{backfill_id}/resume"),
+    ("post", "/api/v1/backfills/{backfill_id}/cancel"),
+    ("post", "/api/v1/backfills/{backfill_id}/retry"),
 }
 
 
@@ -480,3 +496,65 @@ def test_orchestration_of_b_is_invisible(world: World) -> None:
         == 204
     )
     assert _ok(c.get(runs, headers=b))["state"] in ("TRIGGERED", "RUNNING")
+
+
+def test_automation_of_b_is_invisible(world: World) -> None:
+    """B's schedules, sensors and backfills: A's requests for them are requests for nothing
+    (A has nothing deployed: 404 like a workspace without definitions), and A's listings
+    never show B's."""
+    c, a, b = world.client, world.a, world.b
+    asset = {
+        "key": B_ASSET,
+        "entry_point": "b_code:asset",
+        "partitions": {"kind": "static", "values": ["x", "y"]},
+    }
+    schedule = {
+        "name": "b_nightly",
+        "cron": "0 3 * * *",
+        "target": [B_ASSET],
+        "partitions": {"kind": "keys", "keys": ["key=s:eA"]},
+    }
+    sensor = {"name": "b_inbox", "kind": "push", "target": [B_ASSET]}
+    manifest = {"format": 1, "assets": [asset], "schedules": [schedule], "sensors": [sensor]}
+    _ok(c.post(f"{API}/deployments", json=manifest, headers=b), 201)
+    assert [s["name"] for s in _ok(c.get(f"{API}/schedules", headers=b))["items"]] == ["b_nightly"]
+    backfill = _ok(
+        c.post(
+            f"{API}/backfills",
+            json={
+                "assets": [B_ASSET],
+                "partitions": ["key=s:eA", "key=s:eQ"],
+                "backfill_id": "bfb",
+            },
+            headers=b,
+        ),
+        201,
+    )
+    assert backfill["partition_count"] == 2
+    message = {"message_id": "m1", "payload": {}}
+    assert c.post(f"{API}/sensors/b_inbox/messages", json=message, headers=b).status_code == 202
+    swaps = {"bfb": "bfmissing", "b_nightly": "nope", "b_inbox": "nope"}
+
+    def probe(method: str, path: str, missing: str, **kw: Any) -> tuple[int, Any]:
+        return _probe(c, method, path, missing, a, swaps=swaps, **kw)
+
+    assert probe("GET", f"{API}/backfills/bfb", f"{API}/backfills/bfmissing")[0] == 404
+    for action in ("pause", "resume", "cancel", "retry"):
+        path, missing = f"{API}/backfills/bfb/{action}", f"{API}/backfills/bfmissing/{action}"
+        assert probe("POST", path, missing)[0] == 404
+    for action in ("pause", "resume"):
+        path, missing = f"{API}/schedules/b_nightly/{action}", f"{API}/schedules/nope/{action}"
+        assert probe("POST", path, missing)[0] == 404
+        path, missing = f"{API}/sensors/b_inbox/{action}", f"{API}/sensors/nope/{action}"
+        assert probe("POST", path, missing)[0] == 404
+    path, missing = f"{API}/sensors/b_inbox/messages", f"{API}/sensors/nope/messages"
+    assert probe("POST", path, missing, json=message)[0] == 404
+    ticks, missing = f"{API}/schedules/b_nightly/ticks", f"{API}/schedules/nope/ticks"
+    assert probe("GET", ticks, missing) == (200, {"items": []})
+    for listing in ("schedules", "sensors"):
+        assert c.get(f"{API}/{listing}", headers=a).status_code == 404  # nothing deployed
+    assert _ok(c.get(f"{API}/backfills", headers=a)) == {"items": []}
+    created = c.post(
+        f"{API}/backfills", json={"assets": [B_ASSET], "partitions": ["key=s:eA"]}, headers=a
+    )
+    assert created.status_code == 404, created.text  # A has nothing deployed

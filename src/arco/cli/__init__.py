@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from arco.cli import (
+    automation,
     deploy,
     events,
     executions,
@@ -54,6 +55,10 @@ app.command("worker")(worker.worker)
 app.command("dev")(runs.dev)
 app.command("run")(runs.run)
 app.add_typer(runs.runs_app, name="runs")
+app.add_typer(automation.automation_app, name="automation")
+app.add_typer(automation.schedules_app, name="schedules")
+app.add_typer(automation.sensors_app, name="sensors")
+app.add_typer(automation.backfills_app, name="backfills")
 
 
 def _version() -> str:

@@ -119,7 +119,7 @@ def parse_pool_limits(given: list[str] | None) -> dict[str, int]:
     return limits
 
 
-def _options(
+def controller_options(
     heartbeat_timeout: float,
     lease_timeout: float,
     max_runs: int = ControllerOptions.max_concurrent_runs,
@@ -135,22 +135,22 @@ def _options(
     )
 
 
-def _scope(cli: CliContext) -> Scope:
+def workspace_scope(cli: CliContext) -> Scope:
     return Scope(cli.tenant, cli.workspace)
 
 
 def _runs(cli: CliContext) -> Runs:
-    return Runs.open(cli.store_url, _scope(cli), fold="inline")
+    return Runs.open(cli.store_url, workspace_scope(cli), fold="inline")
 
 
-def _store(cli: CliContext) -> ScopedStore:
+def store_of(cli: CliContext) -> ScopedStore:
     """The workspace's part of the store."""
-    return ScopedStore(open_store(cli.store_url), _scope(cli).prefix)
+    return ScopedStore(open_store(cli.store_url), workspace_scope(cli).prefix)
 
 
 def _deployed_code(cli: CliContext) -> str | None:
     """The code location of the current deployment (None when nothing is deployed)."""
-    found = current_deployment(_store(cli))
+    found = current_deployment(store_of(cli))
     return found[0].code_location if found is not None else None
 
 
@@ -167,14 +167,16 @@ def _orchestrator_for(
     from this process, with the controller options of the command line."""
     return Orchestrator(
         cli.store_url,
-        _scope(cli),
+        workspace_scope(cli),
         executor=executor,
         code_location=code_location,
-        options=_options(heartbeat_timeout, lease_timeout, max_runs, pools),
+        options=controller_options(heartbeat_timeout, lease_timeout, max_runs, pools),
     )
 
 
-def _partitions(manifest: DefinitionsManifest, given: list[str] | None) -> tuple[str, ...] | None:
+def partition_keys_of(
+    manifest: DefinitionsManifest, given: list[str] | None
+) -> tuple[str, ...] | None:
     """Canonical partition keys of ``given``, read with the partitions definitions of the
     deployment's assets (a canonical key is taken as it is)."""
     if not given:
@@ -293,11 +295,11 @@ def dev(
     cli = current(ctx)
     location = code_location(path)
     manifest = build_manifest(load_definitions(path))
-    deployed = deploy(_store(cli), manifest, code_location=location)
+    deployed = deploy(store_of(cli), manifest, code_location=location)
     chosen = list(selection or ["*"])
     request = RunRequest(
         selection=tuple(chosen),
-        partitions=_partitions(manifest, partition),
+        partitions=partition_keys_of(manifest, partition),
         executor=executor,
     )
     options = (heartbeat_timeout, lease_timeout, max_runs, pool)
@@ -337,14 +339,14 @@ def run(
 ) -> None:
     """Trigger a run of the current deployment (and with --wait, run it here)."""
     cli = current(ctx)
-    found = current_deployment(_store(cli))
+    found = current_deployment(store_of(cli))
     if found is None:
         fail("nothing is deployed to this workspace (run: arco deploy PATH)")
     pointer, manifest = found
     chosen = list(selection or ["*"])
     request = RunRequest(
         selection=tuple(chosen),
-        partitions=_partitions(manifest, partition),
+        partitions=partition_keys_of(manifest, partition),
         executor=executor,
         priority=priority,
         run_key=run_key,
@@ -491,7 +493,7 @@ def run_logs(
     else:
         runs = _runs(cli)
         runs.get_run(run_id)  # NotFoundError for an unknown run
-        store = _store(cli)
+        store = store_of(cli)
 
         def fetch(after: str | None) -> tuple[str, str]:
             # the attempts are read before the chunks (render_logs), as the server does

@@ -170,6 +170,14 @@ def serve(
             "(each heartbeat renews it).",
         ),
     ] = 3600.0,
+    automation: Annotated[
+        bool,
+        typer.Option(
+            "--automation/--no-automation",
+            help="Run each workspace's automation controller (schedules, sensors, "
+            "backfills) beside its orchestrator.",
+        ),
+    ] = True,
 ) -> None:
     """Run the HTTP API (and the explorer at /) on the --store."""
     import uvicorn
@@ -224,6 +232,7 @@ def serve(
             task_token_ttl_s=task_token_ttl,
             max_concurrent_runs=max_runs,
             pool_limits=tuple(sorted(parse_pool_limits(pool).items())),
+            automation=automation,
         ),
     )
     settings.check()

@@ -8,7 +8,7 @@ import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urljoin
 
 import httpx
@@ -26,6 +26,8 @@ from arco.client.transport import Method
 from arco.core.clock import SYSTEM_CLOCK
 from arco.core.paging import DEFAULT_PAGE, Page
 from arco.metadata.manifest import Manifest
+from arco.orchestration.automation.domain.model import Backfill, Tick
+from arco.orchestration.automation.operations import ScheduleInfo, SensorInfo
 from arco.orchestration.logs import LOG_CURSOR_HEADER
 from arco.orchestration.manifest import AssetSpec, DefinitionsManifest
 from arco.orchestration.runs import Attempt, Run, Task
@@ -577,6 +579,81 @@ class Client:
         body = {} if reason is None else {"reason": reason}
         response = self.request("POST", f"/runs/{segment(run_id)}/cancel", json=body)
         return RunDetail.model_validate(response.json())
+
+    # --- automation -----------------------------------------------------------------------
+
+    def schedules(self) -> list[ScheduleInfo]:
+        """The schedules of the current deployment with their status, last and next tick."""
+        return [ScheduleInfo.model_validate(i) for i in self.get_json("/schedules")["items"]]
+
+    def schedule_ticks(self, name: str, limit: int = 100) -> list[Tick]:
+        """A schedule's ticks, newest first."""
+        data = self.get_json(f"/schedules/{segment(name)}/ticks", {"limit": limit})
+        return [Tick.model_validate(i) for i in data["items"]]
+
+    def set_schedule_status(self, name: str, status: Literal["running", "paused"]) -> None:
+        """Pause (``paused``) or resume (``running``) a schedule."""
+        action = "pause" if status == "paused" else "resume"
+        self.request("POST", f"/schedules/{segment(name)}/{action}")
+
+    def sensors(self) -> list[SensorInfo]:
+        """The sensors of the current deployment with their status, cursor and last error."""
+        return [SensorInfo.model_validate(i) for i in self.get_json("/sensors")["items"]]
+
+    def set_sensor_status(self, name: str, status: Literal["running", "paused"]) -> None:
+        """Pause (``paused``) or resume (``running``) a sensor."""
+        action = "pause" if status == "paused" else "resume"
+        self.request("POST", f"/sensors/{segment(name)}/{action}")
+
+    def push(self, sensor: str, message_id: str, payload: Mapping[str, Any] | None = None) -> None:
+        """Push a message to a push sensor (a message id pushed again is ignored)."""
+        body = {"message_id": message_id, "payload": dict(payload or {})}
+        self.request("POST", f"/sensors/{segment(sensor)}/messages", json=body)
+
+    def backfills(self, state: str | None = None) -> list[Backfill]:
+        """Backfills, newest first."""
+        data = self.get_json("/backfills", {"state": state})
+        return [Backfill.model_validate(i) for i in data["items"]]
+
+    def create_backfill(
+        self,
+        assets: Sequence[str],
+        *,
+        partitions: Sequence[str] | None = None,
+        first: str | None = None,
+        last: str | None = None,
+        chunk_size: int = 1,
+        max_in_flight: int = 1,
+        backfill_id: str | None = None,
+        tags: Mapping[str, str] | None = None,
+    ) -> Backfill:
+        """Backfill ``partitions`` of ``assets`` (or the range ``first``..``last``)."""
+        body: dict[str, Any] = {
+            "assets": list(assets),
+            "chunk_size": chunk_size,
+            "max_in_flight": max_in_flight,
+            "tags": dict(tags or {}),
+        }
+        for name, value in (
+            ("partitions", None if partitions is None else list(partitions)),
+            ("from", first),
+            ("to", last),
+            ("backfill_id", backfill_id),
+        ):
+            if value is not None:
+                body[name] = value
+        return Backfill.model_validate(self.request("POST", "/backfills", json=body).json())
+
+    def backfill(self, backfill_id: str) -> Backfill:
+        """One backfill with its chunks."""
+        return Backfill.model_validate(self.get_json(f"/backfills/{segment(backfill_id)}"))
+
+    def control_backfill(
+        self, backfill_id: str, action: Literal["pause", "resume", "cancel", "retry"]
+    ) -> Backfill:
+        """Pause, resume, cancel or retry (a FAILED one) a backfill; the backfill after."""
+        response = self.request("POST", f"/backfills/{segment(backfill_id)}/{action}")
+        return Backfill.model_validate(response.json())
 
     def run_attempts(self, run_id: str, task: str | None = None) -> list[Attempt]:
         """The attempts of a run (or of one of its tasks)."""

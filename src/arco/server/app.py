@@ -21,6 +21,7 @@ from arco.server import logs
 from arco.server.api_doc import build_openapi
 from arco.server.errors import error_body, install_error_handlers
 from arco.server.routes import (
+    automation,
     browser,
     catalog,
     commits,
@@ -70,6 +71,7 @@ def create_app(settings: ServerSettings, services: Services | None = None) -> Fa
     for module in (catalog, lineage, search, manifests, commits, events, query, browser):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(orchestration.router, prefix=API_PREFIX)
+    app.include_router(automation.router, prefix=API_PREFIX)
     app.include_router(orchestration.callbacks, prefix=API_PREFIX)
     iceberg.install(app)  # /iceberg: the Iceberg REST protocol, with its own error model
     app.include_router(service.router)

@@ -9,6 +9,11 @@ attempts) do not start anything: they use the orchestrator's ``Runs`` if it runs
 ``Runs`` of their own (both read the same projection from the store). Everything is
 closed with the server.
 
+Beside each workspace's orchestrator runs its automation controller (ADR 017; unless
+``automation`` is off): schedules, sensors, backfills and conditions, triggering on that
+orchestrator. A workspace's automation so starts with its orchestrator: recording a schedule,
+sensor or backfill change through the API starts it too.
+
 The workspaces share the server's task capacity (``--task-capacity``, by default the
 executor's): a :class:`~arco.orchestration.capacity.SharedCapacity` bounds the attempts in
 flight across all their controllers and divides it fairly among the workspaces that have
@@ -25,6 +30,8 @@ from collections import OrderedDict
 from collections.abc import Callable
 
 from arco.core.scope import Scope
+from arco.orchestration.automation import Automation
+from arco.orchestration.automation.service import AutomationService
 from arco.orchestration.capacity import SharedCapacity
 from arco.orchestration.controller import ControllerOptions
 from arco.orchestration.deploy import current
@@ -81,6 +88,8 @@ class Orchestrators:
         )
         self._running: dict[Scope, Orchestrator] = {}
         self._readers: OrderedDict[Scope, Runs] = OrderedDict()
+        self._automations: OrderedDict[Scope, Automation] = OrderedDict()
+        self._services: dict[Scope, AutomationService] = {}
         self._lock = threading.Lock()
         self._starting: dict[Scope, threading.Lock] = {}
         self._closed = False
@@ -120,6 +129,20 @@ class Orchestrators:
             old.close()
         return reader
 
+    def automation(self, scope: Scope) -> Automation:
+        """The automation state of ``scope``, for reading and appending (inline folds)."""
+        with self._lock:
+            found = self._automations.get(scope)
+            evicted = []
+            if found is None:
+                found = self._automations[scope] = Automation(self.root, scope, fold="inline")
+                while len(self._automations) > _MAX_READERS:
+                    evicted.append(self._automations.popitem(last=False)[1])
+            self._automations.move_to_end(scope)
+        for old in evicted:
+            old.close()
+        return found
+
     def running(self, scope: Scope) -> bool:
         """Whether the orchestrator of ``scope`` runs."""
         with self._lock:
@@ -140,8 +163,11 @@ class Orchestrators:
                 if found is not None:
                     return found
             orchestrator = self._start(scope)
+            service = AutomationService(orchestrator).start() if self.settings.automation else None
             with self._lock:
                 self._running[scope] = orchestrator
+                if service is not None:
+                    self._services[scope] = service
                 reader = self._readers.pop(scope, None)
         if reader is not None:
             reader.close()
@@ -193,10 +219,21 @@ class Orchestrators:
     def close(self) -> None:
         with self._lock:
             self._closed = True
+            services = list(self._services.values())
+            self._services.clear()
             running = list(self._running.values())
-            readers = list(self._readers.values())
+            readers: list[Runs | Automation] = [
+                *self._readers.values(),
+                *self._automations.values(),
+            ]
             self._running.clear()
             self._readers.clear()
+            self._automations.clear()
+        for service in services:  # first: it triggers runs on the orchestrators
+            try:
+                service.close()
+            except Exception:
+                log.exception("closing an automation controller failed")
         for orchestrator in running:
             try:
                 orchestrator.close()

@@ -127,6 +127,8 @@ class OrchestrationSettings:
     task_token_ttl_s: float = 3600.0
     #: longest wait of one ``POST /workers/poll``, seconds
     poll_wait_s: float = 20.0
+    #: run each workspace's automation controller beside its orchestrator (ADR 017)
+    automation: bool = True
 
     def check(self) -> None:
         """ValidationError naming the setting that is out of bounds."""

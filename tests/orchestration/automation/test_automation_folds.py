@@ -324,14 +324,17 @@ def test_pause_stops_launches_and_in_flight_chunks_finish(auto: Automation) -> N
     launch(auto, 0)
     assert outcome(auto, backfill_paused("bf", request_id="p1", occurred_ms=T0 + 2)) == "applied"
     assert auto.get_backfill("bf").state == PAUSED and auto.due_chunks("bf") == []
-    assert_stale(auto, chunk_launched("bf", 1, 1, "r1-1", occurred_ms=T0 + 3), "is PAUSED")
+    # a launch decided before the pause was seen is a fact: it applies, the pause stays
+    launched = chunk_launched("bf", 1, 1, "r1-1", occurred_ms=T0 + 3)
+    assert outcome(auto, launched) == "applied"
+    assert auto.get_backfill("bf").state == PAUSED and auto.get_backfill("bf").in_flight == 2
     assert_stale(auto, backfill_paused("bf", request_id="p2"), "is PAUSED")
     assert finish(auto, 0, at=T0 + 4) == "applied"  # the run in flight finishes
     assert auto.get_backfill("bf").state == PAUSED
     assert outcome(auto, backfill_resumed("bf", request_id="r1", occurred_ms=T0 + 5)) == "applied"
     assert auto.get_backfill("bf").state == RUNNING
     assert_stale(auto, backfill_resumed("bf", request_id="r2"), "not PAUSED")
-    assert [c.index for c in auto.due_chunks("bf")] == [1, 2]
+    assert [c.index for c in auto.due_chunks("bf")] == [2]
 
 
 def test_a_backfill_paused_before_any_launch_resumes_as_requested(auto: Automation) -> None:

@@ -132,10 +132,12 @@ class Model:
         if b is None or i >= N_CHUNKS or b.chunks[i].try_number != try_number:
             return False
         c = b.chunks[i]
-        if b.state not in ("REQUESTED", "RUNNING") or c.state != "PENDING":
+        if b.state in ("SUCCEEDED", "FAILED", "CANCELLED") or c.state != "PENDING":
             return False
         c.state, c.run_id = "RUNNING", run_id
-        b.state, b.started = "RUNNING", True
+        if b.state in ("REQUESTED", "RUNNING"):  # a launch while paused or cancelling is kept
+            b.state = "RUNNING"
+        b.started = True
         return True
 
     def finish(self, i: int, try_number: int, run_id: str, state: str) -> bool:

@@ -27,8 +27,9 @@ done twice:
   runs of a cancelling backfill are asked to stop first); then
   the chunks :meth:`Automation.due_chunks` allows are triggered (``run_key``
   ``backfill:{id}:{chunk}:{try}``) and ``chunk_launched`` is appended. A chunk whose run
-  cannot even be triggered (its assets are no longer deployed...) is finished FAILED with
-  the reason, so every backfill ends;
+  cannot even be triggered (its assets are no longer deployed...) is recorded as launched
+  under the run id ``not-launched:{chunk}.{try}`` and finished FAILED with the reason, so
+  every backfill ends (and ``retry`` tries it again);
 * **declarative conditions** — per asset partition, from :func:`partition_statuses`:
   ``eager`` requests a partition that is stale because an upstream was materialized later
   (or missing while an upstream exists), ``missing`` one never materialized; the run key
@@ -99,6 +100,8 @@ log = logging.getLogger(__name__)
 
 #: the lease one automation controller per workspace holds
 LEASE_NAME = "automation"
+#: the run id a chunk try is recorded with when its run could not be triggered
+NOT_LAUNCHED = "not-launched:"
 
 #: triggers a run of the current deployment; the run id (the same for the same run_key)
 Trigger = Callable[[RunRequest], str]
@@ -273,9 +276,13 @@ class AutomationController:
         try:
             if self._lease is None:
                 self._lease = self._lock.try_acquire()
-                if self._lease is not None:
-                    LEADER_CHANGES.labels("acquired").inc()
-                return self._lease is not None
+                if self._lease is None:
+                    return False
+                LEADER_CHANGES.labels("acquired").inc()
+                # what the previous leader appended and no round folded yet: fold it all
+                # first, or a tick it recorded would look owed (or a schedule unseen)
+                self.automation.compact()
+                return True
             self._lease = self._lock.ensure_valid(self._lease, self._lock.lease_ms // 2)
             return True
         except (FencedError, LockTimeoutError) as exc:
@@ -559,18 +566,40 @@ class AutomationController:
                 except FencedError:
                     raise
                 except ArcoError as exc:
+                    # its run cannot even be triggered (the deployment changed...): the try
+                    # is recorded as launched without a run and failed, so the backfill ends
                     log.warning(
                         "backfill %s: chunk %d cannot be launched: %s",
                         backfill.backfill_id,
                         chunk.index,
                         exc.message,
                     )
-                    result.errors.append(f"backfill {backfill.backfill_id}: {exc.message}")
+                    unlaunched = f"{NOT_LAUNCHED}{chunk.index}.{chunk.try_number}"
+                    self._append(
+                        [
+                            chunk_launched(
+                                backfill.backfill_id, chunk.index, chunk.try_number, unlaunched
+                            ),
+                            chunk_finished(
+                                backfill.backfill_id,
+                                chunk.index,
+                                chunk.try_number,
+                                unlaunched,
+                                "FAILED",
+                                error=f"not launched: {exc.message}",
+                            ),
+                        ]
+                    )
+                    result.chunks_finished += 1
                     continue
                 self._append(
                     [chunk_launched(backfill.backfill_id, chunk.index, chunk.try_number, run_id)]
                 )
                 result.chunks_launched += 1
+                after = self.automation.state().chunk(backfill.backfill_id, chunk.index)
+                if after is None or after.run_id != run_id:
+                    # the chunk was cancelled meanwhile: its run is nobody's, stop it
+                    self._cancel(run_id, f"backfill {backfill.backfill_id} was cancelled")
 
     # --- declarative conditions ---------------------------------------------------------
 

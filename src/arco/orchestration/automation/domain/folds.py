@@ -700,13 +700,16 @@ def _chunk(
 
 
 def fold_chunk_launched(fold: Fold, p: ChunkLaunchedV1, changes: Changes_) -> FoldResult:
-    """A PENDING chunk of a REQUESTED / RUNNING backfill → RUNNING with its run; the
-    backfill → RUNNING."""
+    """A PENDING chunk of a backfill that has not ended → RUNNING with its run; a REQUESTED
+    backfill → RUNNING. A launch is a fact (its run was triggered), so it also applies while
+    the backfill is PAUSED or CANCELLING (the controller triggered it before it saw the
+    pause or cancel; a cancelling backfill's runs are then cancelled): refusing it would use
+    up its key and leave the chunk PENDING for ever, its run unaccounted for."""
     found = _chunk(changes, p)
     if isinstance(found, str):
         return _stale(found)
     backfill, chunk = found
-    if backfill.state not in BACKFILL_ACTIVE:
+    if backfill.state in BACKFILL_TERMINAL:
         return _stale(f"backfill {p.backfill_id!r} is {backfill.state}: no chunk is launched")
     if chunk.state != PENDING:
         return _stale(f"chunk {p.chunk} of backfill {p.backfill_id!r} is {chunk.state}")
@@ -731,7 +734,7 @@ def fold_chunk_launched(fold: Fold, p: ChunkLaunchedV1, changes: Changes_) -> Fo
         p.backfill_id,
         backfill,
         **_recount(backfill, [(PENDING, RUNNING)]),
-        state=RUNNING,
+        state=RUNNING if backfill.state in BACKFILL_ACTIVE else backfill.state,
         started_at=backfill.started_at if backfill.started_at is not None else now,
         updated_at=now,
     )
