@@ -113,3 +113,16 @@ def test_running_figures_are_measured(quick_run: tuple[dict[str, Any], str]) -> 
         chain["again_per_task_s"] / runs["dagster_per_task_s_compared"], rel=0.01
     )
     assert "chain_per_task_s_again" in output
+
+
+def test_automation_figures_are_measured(quick_run: tuple[dict[str, Any], str]) -> None:
+    result, output = quick_run
+    automation = result["automation"]
+    conditions = automation["conditions"]
+    assert conditions["assets"] == 1_000 and conditions["not_materialized"] == 0
+    assert 0 < conditions["evaluate_s_best"] <= conditions["evaluate_s_median"]
+    backfill = automation["backfill"]
+    assert (backfill["partitions"], backfill["chunks"], backfill["state"]) == (20, 4, "SUCCEEDED")
+    assert backfill["partitions_per_s"] > 0
+    assert "tick" not in automation  # --quick does not wait for a minute tick
+    assert "backfill_partitions_per_s" in output

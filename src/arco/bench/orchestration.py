@@ -1,7 +1,10 @@
 """``arco bench orchestration``: how fast the planner (issue 12) turns deployed definitions
 into a run's plan, next to Dagster's planning of the same graph when Dagster is installed.
 
-What is measured (for now, planning only):
+What is measured: planning (below), running (:mod:`arco.bench.orchestration_runs`: launch,
+per-task overhead, tasks/s) and automation (:mod:`arco.bench.automation`: evaluating
+declarative conditions over the largest graph, a backfill end to end, a schedule's
+tick-to-run latency). Planning:
 
 * **The graph.** A layered graph of ``layers`` x ``width`` assets (``width`` = 100: 1,000
   assets are 10 layers, 10,000 are 100), asset ``l{layer}/a{index}``; every asset past the
@@ -41,6 +44,7 @@ from typing import Any
 from rich.console import Console
 
 from arco.bench import common
+from arco.bench.automation import measure_automation
 from arco.bench.common import Ui, load_average, ratio, round4
 from arco.bench.orchestration_runs import measure_runs
 from arco.orchestration.manifest import AssetSpec, DefinitionsManifest
@@ -66,6 +70,12 @@ class OrchestrationBenchConfig:
     fanout_tasks: int = 200
     launch_runs: int = 20
     dask_workers: int = 2
+    #: automation (see :mod:`arco.bench.automation`); 0 partitions: not measured
+    backfill_partitions: int = 1_000
+    backfill_chunk_size: int = 10
+    backfill_max_in_flight: int = 4
+    #: wait for one real minute tick of a schedule
+    tick: bool = True
 
     @classmethod
     def make(cls, quick: bool) -> OrchestrationBenchConfig:
@@ -80,6 +90,9 @@ class OrchestrationBenchConfig:
             chain_length=10 if quick else 100,
             fanout_tasks=20 if quick else 200,
             launch_runs=5 if quick else 20,
+            backfill_partitions=20 if quick else 1_000,
+            backfill_chunk_size=5 if quick else 10,
+            tick=not quick,
         )
 
 
@@ -293,6 +306,19 @@ def run_orchestration_bench(
                 f"{runs['chain']['again_per_task_s'] * 1000:.1f} ms per chained task, "
                 f"pool {runs['fanout_pool']['tasks_per_s']} tasks/s"
             )
+        if config.backfill_partitions:
+            with ui.task("automation (conditions, backfill, tick)", 1) as advance:
+                biggest = max(config.sizes)
+                graph = layered_graph(biggest, config.width, config.deps_per_asset, config.seed)
+                result["automation"] = measure_automation(
+                    layered_manifest(graph, config.width),
+                    repeats=config.repeats,
+                    backfill_partitions=config.backfill_partitions,
+                    chunk_size=config.backfill_chunk_size,
+                    max_in_flight=config.backfill_max_in_flight,
+                    tick=config.tick,
+                )
+                advance(1)
         if version is None:
             result["dagster_note"] = (
                 "dagster is not installed here (import dagster failed), so it was not "
@@ -353,6 +379,14 @@ def summary(result: Mapping[str, Any]) -> dict[str, Any]:
         out["per_task_vs_dagster_ephemeral_ratio"] = runs.get("per_task_vs_dagster_ephemeral_ratio")
         out["pool_tasks_per_s"] = runs["fanout_pool"]["tasks_per_s"]
         out["dask_tasks_per_s"] = runs["fanout_dask"].get("tasks_per_s")
+    automation = result.get("automation")
+    if automation:
+        conditions = automation["conditions"]
+        out[f"conditions_{conditions['assets']}_evaluate_s"] = conditions["evaluate_s_best"]
+        out["backfill_partitions_per_s"] = automation["backfill"]["partitions_per_s"]
+        tick = automation.get("tick") or {}
+        out["tick_to_run_created_s"] = tick.get("tick_to_run_created_s")
+        out["tick_to_task_started_s"] = tick.get("tick_to_task_started_s")
     out["load_average_at_start"] = result["load_average_at_start"]
     out["load_average_at_end"] = result["load_average_at_end"]
     return out
