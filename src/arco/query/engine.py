@@ -5,13 +5,17 @@ One :class:`QueryEngine` per server process. A query over a scope:
 1. is checked (size, exactly one read-only SELECT by DuckDB's parser) before any I/O;
 2. reads the current manifest of each queried domain (three small JSON objects);
 3. takes the scope's in-memory, locked-down DuckDB database, which holds the merged rows of
-   every domain as tables; a domain whose manifest moved is brought up to date first, by
-   replacing only those of its tables whose snapshot files changed, in one transaction
+   every view as a table; the tables the statement reads (its table references and the
+   tables behind the ``system.*`` views, found in DuckDB's parse tree by
+   :func:`~arco.query.views.views_read`; every table when that cannot be told) are brought
+   up to date first, replacing only those whose snapshot files changed, in one transaction
    (queries already running keep the rows they started with: DuckDB's MVCC), from the
    snapshot files decoded so far plus the new ones (decoded Arrow is cached per file key:
    files are immutable), merged in Arrow -- a query over an unchanged catalog reads no
    Parquet, and an event compaction costs the executions domain's new delta file, not a
-   rebuild of the catalog;
+   rebuild of the catalog; a table no query names (``executions.ingested`` grows by one
+   row per folded event) is not rebuilt after every write, so a query's cost does not grow
+   with it;
 4. opens a **fresh connection** to the database (``cursor()``) for this query alone;
 5. runs the statement with a timer thread that calls ``interrupt()`` on that connection
    when the wall-clock limit passes (:class:`QueryTimeoutError`), and reads the result
@@ -60,6 +64,7 @@ from arco.query.views import (
     read_heads,
     refresh_tables,
     rewrite_system_refs,
+    views_read,
 )
 from arco.storage.port import ObjectStore
 
@@ -140,6 +145,7 @@ class QueryResult:
 
 
 _DomainKey = tuple[str, str, int, str]  # scope, domain, snapshot version, commit id
+_View = tuple[str, str]  # schema, view
 V = TypeVar("V")
 
 
@@ -213,13 +219,13 @@ class _Cache:
 @dataclass
 class _Database:
     con: duckdb.DuckDBPyConnection
-    #: the snapshot of each domain its tables hold
-    keys: dict[str, _DomainKey]
-    #: the snapshot files each view's table was made from (a view whose files did not
-    #: change when its domain moved keeps its table)
-    sources: dict[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)
+    #: of each view's table: the snapshot of its domain and the files it was made from
+    #: (absent: never loaded, the table is empty). A view's table is brought up to date
+    #: only when a query reads it; one whose files did not change when its domain moved
+    #: keeps its table
+    held: dict[_View, tuple[_DomainKey, tuple[str, ...]]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
-    #: held while a domain's tables are replaced (queries keep running meanwhile)
+    #: held while tables are replaced (queries keep running meanwhile)
     refreshing: threading.Lock = field(default_factory=threading.Lock)
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
@@ -275,8 +281,9 @@ class QueryEngine:
         outcome = "error"
         try:
             check_read_only(sql, self.limits.max_sql_bytes)
+            needed = views_read(sql)
             heads = read_heads(store)
-            db = self._database(store, scope_key, heads)
+            db = self._database(store, scope_key, heads, needed)
             if on_ready is not None:
                 on_ready()
             table, truncated = self._run(db, sql)
@@ -356,17 +363,38 @@ class QueryEngine:
     # --- caches -----------------------------------------------------------------------
 
     def _database(
-        self, store: ObjectStore, scope_key: str, heads: dict[str, StoredManifest | None]
+        self,
+        store: ObjectStore,
+        scope_key: str,
+        heads: dict[str, StoredManifest | None],
+        needed: frozenset[_View] | None = None,
     ) -> _Database:
-        """The scope's database, its domains brought up to ``heads`` (only the domains
-        that changed are rebuilt, from the files not decoded before)."""
+        """The scope's database, the tables of the views in ``needed`` (None: every view)
+        brought up to ``heads``: only those whose snapshot files changed are replaced,
+        from the files not decoded before. The other views' tables are left as they are
+        (the statement does not read them): a table no query reads is never rebuilt, so
+        the cost of a query does not grow with a table it does not name (e.g.
+        ``executions.ingested``, one row per folded event)."""
         keys = {name: _domain_key(scope_key, name, heads[name]) for name in QUERIED}
+        views = [v for v in VIEWS if needed is None or v in needed]
+        files = _sources(heads)
 
         def build() -> tuple[_Database, int]:
-            by_domain = {
-                name: self._domain_tables(store, scope_key, name, heads[name]) for name in QUERIED
-            }
-            tables = {view: by_domain[d.name][t] for view, (d, t) in VIEWS.items()}
+            tables: dict[_View, pa.Table] = {}
+            for name, spec in QUERIED.items():
+                wanted = {VIEWS[v][1] for v in views if VIEWS[v][0].name == name}
+                loaded = (
+                    self._domain_tables(store, scope_key, name, heads[name], wanted)
+                    if wanted
+                    else {}
+                )
+                for view, (domain, table) in VIEWS.items():
+                    if domain.name == name:
+                        tables[view] = (
+                            loaded[table]
+                            if table in loaded
+                            else spec.specs[table].schema.empty_table()
+                        )
             con = build_database(
                 tables,
                 materialize=True,
@@ -374,39 +402,41 @@ class QueryEngine:
                 memory_limit=f"{max(1, self.limits.memory_bytes >> 20)}MiB",
             )
             self.database_builds += 1
-            return _Database(con, dict(keys), _sources(heads)), 1
+            held = {v: (keys[VIEWS[v][0].name], files[v]) for v in views}
+            return _Database(con, held), 1
 
         db, _ = self._databases.get(scope_key, build)
-        stale = [name for name in QUERIED if _newer(keys[name], db.keys[name])]
-        if stale:
+        if any(_stale(db.held.get(v), keys[VIEWS[v][0].name]) for v in views):
             with db.refreshing:
-                for name in stale:
-                    if not _newer(keys[name], db.keys[name]):
-                        continue  # another query refreshed it meanwhile
-                    tables = self._domain_tables(store, scope_key, name, heads[name])
-                    sources = _sources({name: heads[name]})
-                    views = {
-                        v: tables[t]
-                        for v, (d, t) in VIEWS.items()
-                        if d.name == name and sources[v] != db.sources.get(v)
-                    }
-                    if views:
+                for name in QUERIED:
+                    mine = [v for v in views if VIEWS[v][0].name == name]
+                    stale = [v for v in mine if _stale(db.held.get(v), keys[name])]
+                    replace = [v for v in stale if db.held.get(v, (None, None))[1] != files[v]]
+                    if replace:
+                        wanted = {VIEWS[v][1] for v in replace}
+                        tables = self._domain_tables(store, scope_key, name, heads[name], wanted)
                         own = db.cursor()
                         try:
-                            refresh_tables(own, views)
+                            refresh_tables(own, {v: tables[VIEWS[v][1]] for v in replace})
                         finally:
                             own.close()
-                        self.table_refreshes += len(views)
-                    db.sources.update(sources)
-                    db.keys[name] = keys[name]
-                    self.domain_refreshes += 1
+                        self.table_refreshes += len(replace)
+                        self.domain_refreshes += 1
+                    # a newer snapshot whose files of a view did not change: only noted
+                    db.held.update({v: (keys[name], files[v]) for v in stale})
         return db
 
     def _domain_tables(
-        self, store: ObjectStore, scope_key: str, name: str, head: StoredManifest | None
+        self,
+        store: ObjectStore,
+        scope_key: str,
+        name: str,
+        head: StoredManifest | None,
+        only: set[str] | None = None,
     ) -> dict[str, pa.Table]:
-        """The domain's raw tables at ``head``; each snapshot file is decoded once (files
-        are immutable), so a new version costs only its new files."""
+        """The domain's raw tables at ``head`` (those named in ``only``, if given); each
+        snapshot file is decoded once (files are immutable), so a new version costs only
+        its new files."""
 
         def read(path: str) -> pa.Table:
             def load() -> tuple[pa.Table, int]:
@@ -417,10 +447,16 @@ class QueryEngine:
             table, _ = self._files.get((scope_key, path), load)
             return table
 
-        tables = load_domain_tables(store, QUERIED[name], head, read)
+        domain = QUERIED[name]
+        tables = load_domain_tables(store, domain, head, read, only)
         if head is not None:  # forget this domain's files no longer in its snapshot
-            current = {e.path for table in tables for e in head.manifest.files_of(table)}
-            prefix = snapshots_prefix(name, tier=QUERIED[name].tier)
+            current = {
+                e.path
+                for d, table in VIEWS.values()
+                if d.name == name
+                for e in head.manifest.files_of(table)
+            }
+            prefix = snapshots_prefix(name, tier=domain.tier)
             self._files.drop(
                 lambda k: k[0] == scope_key and k[1].startswith(prefix) and k[1] not in current
             )
@@ -445,6 +481,14 @@ def _sources(heads: dict[str, StoredManifest | None]) -> dict[tuple[str, str], t
         files = head.manifest.files_of(table) if head is not None else []
         out[view] = tuple(e.path for e in files)
     return out
+
+
+def _stale(held: tuple[_DomainKey, tuple[str, ...]] | None, head: _DomainKey) -> bool:
+    """Whether a view's table (``held``: its snapshot and files) must be looked at for the
+    snapshot ``head``: never loaded, or ``head`` is later (a query holding an older
+    snapshot never takes a table back to it; the table is replaced only if its files
+    differ)."""
+    return held is None or _newer(head, held[0])
 
 
 def _newer(head: _DomainKey, held: _DomainKey) -> bool:

@@ -29,7 +29,7 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import duckdb
@@ -110,14 +110,15 @@ def load_domain_tables(
     domain: DomainSpec[Any],
     head: StoredManifest | None,
     read: Callable[[str], pa.Table] | None = None,
+    only: Collection[str] | None = None,
 ) -> dict[str, pa.Table]:
-    """Raw (unmerged) Arrow tables of one domain's queried tables at ``head``; ``read``
-    decodes one snapshot file by key (default: get and decode it; the engine passes a
-    cache: files are immutable)."""
+    """Raw (unmerged) Arrow tables of one domain's queried tables at ``head`` (of those
+    named in ``only``, if given); ``read`` decodes one snapshot file by key (default: get
+    and decode it; the engine passes a cache: files are immutable)."""
     read = read or (lambda path: read_table(store.get(path).data))
     out: dict[str, pa.Table] = {}
     for view_domain, table in VIEWS.values():
-        if view_domain.name != domain.name:
+        if view_domain.name != domain.name or (only is not None and table not in only):
             continue
         spec = domain.specs[table]
         parts = []
@@ -282,6 +283,63 @@ def rewrite_system_refs(sql: str, con: duckdb.DuckDBPyConnection | None = None) 
     for start, end in sorted(set(edits), reverse=True):
         raw = raw[:start] + INFO_SCHEMA.encode() + raw[end:]
     return raw.decode("utf-8", errors="surrogatepass")
+
+
+#: the relations each convenience view reads
+INFO_VIEW_READS: frozenset[tuple[str, str]] = frozenset(
+    {("catalog", "namespaces"), ("catalog", "tables"), ("catalog", "columns")}
+)
+
+#: schemas a query may name the convenience views by (``system`` is rewritten to ``info``)
+_INFO_NAMES = (INFO_SCHEMA, "system")
+
+
+def views_read(sql: str) -> frozenset[tuple[str, str]] | None:
+    """The ``(schema, view)`` of :data:`VIEWS` a statement can read, found in DuckDB's
+    parse tree (``json_serialize_sql``): its table references, and the catalog tables
+    behind a ``system.*`` / ``info.*`` view. None -- it may read any of them -- when that
+    cannot be told for sure: the statement cannot be serialised, or it names a table
+    function (``query_table('...')``, ``duckdb_tables()`` ...), a relation that is neither
+    one of these views nor a common table expression of the statement (DuckDB's own
+    catalog views, ``information_schema``, ``main``, another catalog), or a ``SHOW``.
+
+    Names are matched as DuckDB resolves them, case-insensitively (quoted or not), with the
+    optional catalog ``memory``; a name that is not one of the views fails in DuckDB."""
+    try:
+        tree = _serialize(sql, None)
+    except (duckdb.Error, ValueError, ValidationError):
+        return None
+    if not isinstance(tree, dict) or tree.get("error"):
+        return None
+    nodes = list(_objects(tree))
+    ctes = {
+        str(entry.get("key", "")).lower()
+        for node in nodes
+        if isinstance(node.get("cte_map"), dict)
+        for entry in node["cte_map"].get("map", [])
+        if isinstance(entry, dict)
+    }
+    out: set[tuple[str, str]] = set()
+    for node in nodes:
+        kind = node.get("type")
+        if kind == "TABLE_FUNCTION" or (kind == "SHOW_REF" and node.get("table_name")):
+            return None
+        if kind != "BASE_TABLE":
+            continue
+        catalog = str(node.get("catalog_name") or "").lower()
+        schema = str(node.get("schema_name") or "").lower()
+        name = str(node.get("table_name") or "").lower()
+        if not catalog and not schema and name in ctes:
+            continue
+        if catalog not in ("", "memory"):
+            return None
+        if (schema, name) in VIEWS:
+            out.add((schema, name))
+        elif schema in _INFO_NAMES and name in INFO_VIEWS:
+            out |= INFO_VIEW_READS
+        else:
+            return None
+    return frozenset(out)
 
 
 def _objects(tree: Any) -> Iterator[dict[str, Any]]:
