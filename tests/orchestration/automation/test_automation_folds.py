@@ -38,6 +38,7 @@ from arco.orchestration.automation import (
     sensor_status_changed,
     tick_recorded,
 )
+from arco.orchestration.automation.domain.folds import FIRST_SEEN
 from arco.orchestration.automation.domain.payloads import (
     BackfillRequestedV1,
     SensorEvaluatedV1,
@@ -80,6 +81,20 @@ def test_status_changes_are_last_writer_wins(auto: Automation) -> None:
     s = sensor_status_changed("files", "paused", request_id="x", occurred_ms=T0)
     assert outcome(auto, s) == "applied"
     assert auto.get_sensor("files").status == "paused"
+
+
+def test_a_controllers_first_sight_never_overrides_a_recorded_change(auto: Automation) -> None:
+    pause = schedule_status_changed("nightly", "paused", request_id="r1", occurred_ms=T0)
+    assert outcome(auto, pause) == "applied"
+    # the controller saw the schedule first a moment later: it records running, which
+    # must not undo the pause it had not seen
+    seen = schedule_status_changed("nightly", "running", request_id=FIRST_SEEN, occurred_ms=T0 + 1)
+    assert outcome(auto, seen) == "superseded"
+    assert auto.get_schedule("nightly").status == "paused"
+    # on a schedule nobody changed, the first sight creates the row
+    first = schedule_status_changed("other", "running", request_id=FIRST_SEEN, occurred_ms=T0)
+    assert outcome(auto, first) == "applied"
+    assert auto.get_schedule("other").status == "running"
 
 
 # --- ticks --------------------------------------------------------------------------------

@@ -77,6 +77,7 @@ from arco.orchestration.automation.domain.facade import (
     sensor_runs_triggered,
     tick_recorded,
 )
+from arco.orchestration.automation.domain.folds import FIRST_SEEN
 from arco.orchestration.automation.domain.schema import CANCELLING, RUNNING, STATUS_RUNNING
 from arco.orchestration.deploy import current
 from arco.orchestration.discovery import load_definitions
@@ -323,7 +324,7 @@ class AutomationController:
             self._append(
                 [
                     schedule_status_changed(
-                        spec.name, spec.default_status, request_id="deployed", occurred_ms=now
+                        spec.name, spec.default_status, request_id=FIRST_SEEN, occurred_ms=now
                     )
                 ]
             )

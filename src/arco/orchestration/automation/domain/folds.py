@@ -166,15 +166,24 @@ def _new_sensor(fold: Fold, sensor_id: str) -> SensorRow:
     )
 
 
+#: the request id of the status a controller records for a schedule it sees first
+FIRST_SEEN = "deployed"
+
+
 def fold_schedule_status_changed(
     fold: Fold, p: ScheduleStatusChangedV1, changes: Changes_
 ) -> FoldResult:
     """The schedule's status becomes ``p.status`` unless a later change holds
-    (``superseded``)."""
+    (``superseded``). The controller's first-sight record (request id
+    :data:`FIRST_SEEN`) only creates the row: it never overrides a recorded change (a pause
+    through the API while no controller ran yet), and any change, folded before or after
+    it, overrides it."""
     row: ScheduleRow | None = changes.state.schedules.get(p.schedule_id)
     if row is None:
         row = _new_schedule(fold, p.schedule_id)
-    elif row.status_order is not None and row.status_order >= fold.event_order:
+    elif (p.request_id == FIRST_SEEN and row.status_changed_at is not None) or (
+        row.status_order is not None and row.status_order >= fold.event_order
+    ):
         return "superseded"
     _put(
         changes,
@@ -184,7 +193,8 @@ def fold_schedule_status_changed(
         row,
         status=p.status,
         status_changed_at=fold.occurred_ms,
-        status_order=fold.event_order,
+        # a first sight orders before every real change, whenever either was minted
+        status_order="" if p.request_id == FIRST_SEEN else fold.event_order,
         updated_at=fold.occurred_ms,
     )
     return "applied"
