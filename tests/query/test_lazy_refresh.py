@@ -5,15 +5,17 @@ subquery, or in a way that cannot be told from its parse tree -- sees every row.
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import pytest
 
 from arco.catalog import Catalog, ColumnSpec
 from arco.core.scope import Scope
+from arco.errors import ValidationError
 from arco.executions import Executions
 from arco.query.engine import QueryEngine
-from arco.query.views import INFO_VIEW_READS, views_read
+from arco.query.views import INFO_VIEW_READS, INFO_VIEWS, check_read_only, views_read
 from arco.storage import ScopedStore, open_store
 from executions_support import mat
 
@@ -143,3 +145,14 @@ def test_a_table_first_read_after_the_database_was_built_holds_the_snapshot(
 def test_views_read(sql: str, expected: frozenset[tuple[str, str]] | None) -> None:
     got = views_read(sql)
     assert got == (None if expected is None else frozenset(expected))
+    # the engine takes it from the read-only check's parse of the statement
+    with contextlib.suppress(ValidationError):
+        assert check_read_only(sql) == got
+
+
+def test_the_convenience_views_read_only_what_views_read_names() -> None:
+    """``system.*`` brings up to date the tables :data:`INFO_VIEW_READS` names: every
+    table the views' own SELECTs read."""
+    for select in INFO_VIEWS.values():
+        read = views_read(select)
+        assert read is not None and read <= INFO_VIEW_READS, select

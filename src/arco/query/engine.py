@@ -7,7 +7,7 @@ One :class:`QueryEngine` per server process. A query over a scope:
 3. takes the scope's in-memory, locked-down DuckDB database, which holds the merged rows of
    every view as a table; the tables the statement reads (its table references and the
    tables behind the ``system.*`` views, found in DuckDB's parse tree by
-   :func:`~arco.query.views.views_read`; every table when that cannot be told) are brought
+   :func:`~arco.query.views.check_read_only`; every table when that cannot be told) are brought
    up to date first, replacing only those whose snapshot files changed, in one transaction
    (queries already running keep the rows they started with: DuckDB's MVCC), from the
    snapshot files decoded so far plus the new ones (decoded Arrow is cached per file key:
@@ -64,7 +64,6 @@ from arco.query.views import (
     read_heads,
     refresh_tables,
     rewrite_system_refs,
-    views_read,
 )
 from arco.storage.port import ObjectStore
 
@@ -280,8 +279,7 @@ class QueryEngine:
         started = time.perf_counter()
         outcome = "error"
         try:
-            check_read_only(sql, self.limits.max_sql_bytes)
-            needed = views_read(sql)
+            needed = check_read_only(sql, self.limits.max_sql_bytes)  # the views it reads
             heads = read_heads(store)
             db = self._database(store, scope_key, heads, needed)
             if on_ready is not None:

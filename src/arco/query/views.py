@@ -180,9 +180,12 @@ def _serialize(sql: str, con: duckdb.DuckDBPyConnection | None) -> Any:
         raise ValidationError("sql: the statement is nested too deeply") from None
 
 
-def check_read_only(sql: str, max_bytes: int = DEFAULT_MAX_SQL_BYTES) -> None:
+def check_read_only(
+    sql: str, max_bytes: int = DEFAULT_MAX_SQL_BYTES
+) -> frozenset[tuple[str, str]] | None:
     """Exactly one SELECT statement of at most ``max_bytes`` (UTF-8), judged by DuckDB's
-    own parser. Raises ValidationError (``sql: ...``) otherwise."""
+    own parser. Raises ValidationError (``sql: ...``) otherwise. Returns what
+    :func:`views_read` returns for ``sql`` (from the same parse tree)."""
     if not isinstance(sql, str):
         raise ValidationError("sql: must be a string")
     if len(sql) > max_bytes or len(sql.encode("utf-8", errors="surrogatepass")) > max_bytes:
@@ -205,7 +208,7 @@ def check_read_only(sql: str, max_bytes: int = DEFAULT_MAX_SQL_BYTES) -> None:
         raise ValidationError(
             f"sql: only read-only SELECT statements are allowed (got {kinds[0].name})"
         )
-    _check_functions(sql)
+    return _views_of(_check_functions(sql))
 
 
 #: functions that describe the host or the engine (paths, settings, version, platform,
@@ -236,9 +239,9 @@ HOST_FUNCTIONS = frozenset(
 )
 
 
-def _check_functions(sql: str) -> None:
+def _check_functions(sql: str) -> dict[str, Any]:
     """ValidationError if ``sql`` calls a function of :data:`HOST_FUNCTIONS` (found in
-    DuckDB's own parse tree; a statement it cannot serialise is refused)."""
+    DuckDB's own parse tree; a statement it cannot serialise is refused); else the tree."""
     try:
         tree = _serialize(sql, None)
     except (duckdb.Error, ValueError) as exc:
@@ -251,6 +254,7 @@ def _check_functions(sql: str) -> None:
         name = node.get("function_name")
         if isinstance(name, str) and name.lower() in HOST_FUNCTIONS:
             raise ValidationError(f"sql: function {name.lower()}() is not available")
+    return tree
 
 
 def rewrite_system_refs(sql: str, con: duckdb.DuckDBPyConnection | None = None) -> str:
@@ -309,6 +313,11 @@ def views_read(sql: str) -> frozenset[tuple[str, str]] | None:
         tree = _serialize(sql, None)
     except (duckdb.Error, ValueError, ValidationError):
         return None
+    return _views_of(tree)
+
+
+def _views_of(tree: Any) -> frozenset[tuple[str, str]] | None:
+    """:func:`views_read` of a statement's serialised parse tree."""
     if not isinstance(tree, dict) or tree.get("error"):
         return None
     nodes = list(_objects(tree))
