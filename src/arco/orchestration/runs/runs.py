@@ -49,6 +49,7 @@ from arco.storage.port import ObjectStore
 from arco.tier2.compactor import CompactionResult, Compactor, CompactorOptions
 from arco.tier2.envelope import EventEnvelope, ulid_at
 from arco.tier2.ingestor import FoldMode, Ingestor
+from arco.tier2.preview import PendingView
 from arco.tier2.requests import record_request
 
 __all__ = [
@@ -318,8 +319,7 @@ class Runs:
             self.store, RUNS, fold=fold, compactor=self.compactor, linger_s=linger_s
         )
         self._sorted: tuple[RunsState, Sorted[RunRow]] | None = None
-        # (head version, names folded, state): the last preview, extended while it can be
-        self._preview: tuple[int, frozenset[str], RunsState] | None = None
+        self._view = PendingView(self._ingestor, self.compactor)
         self._mutex = threading.Lock()
 
     @classmethod
@@ -424,40 +424,10 @@ class Runs:
     # --- reads --------------------------------------------------------------------------
 
     def state(self) -> RunsState:
-        """The compactor's head with what this process appended in the background and no
-        round has published yet folded in memory (:meth:`Compactor.preview`): a process
-        reads its own events at once, while rounds batch their publication."""
-        # what is unpublished first, then the head: a round publishes its events before it
-        # stops tracking them, so each event appended so far is in one or the other (the
-        # other way round, a round publishing in between hid its events from both, and a
-        # controller that did not see its own dispatch never handed the attempt over)
-        pending = self._ingestor.unpublished()
-        head = self.compactor.head()[1]
-        if not pending:
-            return head
-        folded = [name for name in pending if name in head.ingested]
-        if folded:
-            self._ingestor.forget(folded)
-            for name in folded:
-                del pending[name]
-            if not pending:
-                return head
-        names = frozenset(pending)
-        with self._mutex:
-            cached = self._preview
-        if cached is not None and cached[0] == head.version:
-            if cached[1] == names:
-                return cached[2]
-            if cached[1] <= names:  # fold only what was appended since
-                new = {n: pending[n] for n in names - cached[1]}
-                state = self.compactor.preview(new, base=cached[2])
-                with self._mutex:
-                    self._preview = (head.version, names, state)
-                return state
-        state = self.compactor.preview(pending)
-        with self._mutex:
-            self._preview = (head.version, names, state)
-        return state
+        """The compactor's head with what this process appended and no round has published
+        yet folded in memory (:class:`~arco.tier2.preview.PendingView`): a process reads its
+        own events at once, while rounds batch their publication."""
+        return self._view.state()
 
     def get_run(self, run_id: str) -> Run:
         row = self.state().runs.get(run_id)

@@ -30,7 +30,6 @@ replaced by ``{kind}:sha256:{hex digest of the whole key}``.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
@@ -96,6 +95,7 @@ from arco.storage.port import ObjectStore
 from arco.tier2.compactor import CompactionResult, Compactor, CompactorOptions
 from arco.tier2.envelope import EventEnvelope, ulid_at
 from arco.tier2.ingestor import FoldMode, Ingestor
+from arco.tier2.preview import PendingView
 
 __all__ = [
     "SOURCE",
@@ -523,9 +523,7 @@ class Automation:
         self._ingestor = Ingestor(
             self.store, AUTOMATION, fold=fold, compactor=self.compactor, linger_s=linger_s
         )
-        # (head version, names folded, state): the last preview, extended while it can be
-        self._preview: tuple[int, frozenset[str], AutomationState] | None = None
-        self._mutex = threading.Lock()
+        self._view = PendingView(self._ingestor, self.compactor)
 
     @classmethod
     def open(cls, url: str, scope: Scope = DEFAULT_SCOPE, **options: Any) -> Automation:
@@ -564,34 +562,9 @@ class Automation:
 
     def state(self) -> AutomationState:
         """The compactor's head with what this process appended and no round has published
-        yet folded in memory (as :meth:`arco.orchestration.runs.Runs.state`)."""
-        pending = self._ingestor.unpublished()  # first: see Runs.state
-        head = self.compactor.head()[1]
-        if not pending:
-            return head
-        folded = [name for name in pending if name in head.ingested]
-        if folded:
-            self._ingestor.forget(folded)
-            for name in folded:
-                del pending[name]
-            if not pending:
-                return head
-        names = frozenset(pending)
-        with self._mutex:
-            cached = self._preview
-        if cached is not None and cached[0] == head.version:
-            if cached[1] == names:
-                return cached[2]
-            if cached[1] <= names:
-                new = {n: pending[n] for n in names - cached[1]}
-                state = self.compactor.preview(new, base=cached[2])
-                with self._mutex:
-                    self._preview = (head.version, names, state)
-                return state
-        state = self.compactor.preview(pending)
-        with self._mutex:
-            self._preview = (head.version, names, state)
-        return state
+        yet folded in memory (:class:`~arco.tier2.preview.PendingView`): a process reads its
+        own events at once, while rounds batch their publication."""
+        return self._view.state()
 
     # --- reads --------------------------------------------------------------------------
 
