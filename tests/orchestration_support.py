@@ -10,7 +10,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -147,3 +147,15 @@ def wait_for_file(path: Path, timeout: float = 60.0) -> None:
     while not path.exists():
         assert time.monotonic() < deadline, f"{path.name} never appeared"
         time.sleep(0.05)
+
+
+def wait_until(
+    what: str, condition: Callable[[], bool], timeout: float, interval: float = 0.05
+) -> float:
+    """Poll ``condition`` until it holds (an AssertionError naming ``what`` after
+    ``timeout`` seconds); the seconds it took."""
+    start = time.monotonic()
+    while not condition():
+        assert time.monotonic() - start < timeout, f"timed out waiting for {what}"
+        time.sleep(interval)
+    return time.monotonic() - start

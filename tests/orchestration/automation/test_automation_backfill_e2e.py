@@ -6,7 +6,6 @@ exactly once, partition 15 with two tries, the backfill SUCCEEDED."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -24,7 +23,7 @@ from arco.orchestration.automation.controller import AutomationOptions
 from arco.orchestration.automation.service import AutomationService
 from arco.orchestration.partitions import DailyPartitions
 from arco.storage import open_store
-from orchestration_support import orchestrator, write_code
+from orchestration_support import orchestrator, wait_until, write_code
 
 CODE = """
 import os
@@ -45,13 +44,6 @@ def daily(context):
 
 KEYS = DailyPartitions(start="2026-11-01", end="2026-12-01").keys()
 FAST = AutomationOptions(idle_wait_s=0.05)
-
-
-def _until(what: str, condition: Callable[[], bool], timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
 
 
 def test_a_backfill_with_a_failure_a_pause_and_a_retry_materializes_each_partition_once(
@@ -76,9 +68,9 @@ def test_a_backfill_with_a_failure_a_pause_and_a_retry_materializes_each_partiti
             b = automation.get_backfill("bf1")
             return sum(1 for c in b.chunks or () if c.state in ("SUCCEEDED", "FAILED"))
 
-        _until("five chunks done", lambda: done_chunks() >= 5)
+        wait_until("five chunks done", lambda: done_chunks() >= 5, 120)
         automation.append([backfill_paused("bf1", request_id="p1")])
-        _until("the pause", lambda: automation.get_backfill("bf1").state == "PAUSED")
+        wait_until("the pause", lambda: automation.get_backfill("bf1").state == "PAUSED", 120)
         time.sleep(0.5)  # a pass that began before the pause may still launch what it chose
         launched = {
             c.index for c in automation.get_backfill("bf1").chunks or () if c.state != "PENDING"
@@ -90,11 +82,15 @@ def test_a_backfill_with_a_failure_a_pause_and_a_retry_materializes_each_partiti
         assert after == launched
         assert len(launched) < 30
         automation.append([backfill_resumed("bf1", request_id="r1")])
-        _until("the end of the first try", lambda: automation.get_backfill("bf1").state == "FAILED")
+        wait_until(
+            "the end of the first try",
+            lambda: automation.get_backfill("bf1").state == "FAILED",
+            120,
+        )
         failed = [c for c in automation.get_backfill("bf1").chunks or () if c.state == "FAILED"]
         assert [c.partitions for c in failed] == [[KEYS[14]]]
         automation.append([backfill_retry_requested("bf1", 1)])
-        _until("the retry", lambda: automation.get_backfill("bf1").state == "SUCCEEDED")
+        wait_until("the retry", lambda: automation.get_backfill("bf1").state == "SUCCEEDED", 120)
         backfill = automation.get_backfill("bf1")
         runs = orch.runs.state().runs
         run_rows = [runs[r] for c in backfill.chunks or () for r in c.run_ids]

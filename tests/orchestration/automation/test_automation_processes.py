@@ -11,7 +11,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -21,7 +20,7 @@ from arco.executions import Executions
 from arco.orchestration.automation import Automation, backfill_requested
 from arco.orchestration.partitions import DailyPartitions
 from arco.storage import open_store
-from orchestration_support import deploy_code, write_code
+from orchestration_support import deploy_code, wait_until, write_code
 
 CODE = """
 import time
@@ -38,14 +37,6 @@ def slow(context):
     return pa.table({"day": [context.partition_key]})
 """
 KEYS = DailyPartitions(start="2026-11-01", end="2026-11-06").keys()
-
-
-def _until(what: str, condition: Callable[[], bool], timeout: float) -> float:
-    start = time.monotonic()
-    while not condition():
-        assert time.monotonic() - start < timeout, f"timed out waiting for {what}"
-        time.sleep(0.2)
-    return time.monotonic() - start
 
 
 def _automation_process(url: str, log: Path) -> subprocess.Popen[bytes]:
@@ -85,7 +76,7 @@ def test_kill_9_of_the_leader_mid_backfill_another_finishes_it_nothing_twice(
     logs = [tmp_path / "a.log", tmp_path / "b.log"]
     procs = [_automation_process(url, logs[0])]
     try:
-        _until("a leader", lambda: _acting(logs[0]), 60)
+        wait_until("a leader", lambda: _acting(logs[0]), 60)
         procs.append(_automation_process(url, logs[1]))
         with Automation(open_store(url), DEFAULT_SCOPE, fold="inline") as automation:
             automation.append(
@@ -96,14 +87,14 @@ def test_kill_9_of_the_leader_mid_backfill_another_finishes_it_nothing_twice(
                 chunks = automation.get_backfill("lead").chunks or []
                 return sum(1 for c in chunks if c.state == "RUNNING")
 
-            _until("five chunks in flight", lambda: running() == 5, 60)
+            wait_until("five chunks in flight", lambda: running() == 5, 60)
             time.sleep(1.5)  # the tasks are running now (each takes 4 s)
             assert not _acting(logs[1]), "the second process acted while the first led"
             os.killpg(procs[0].pid, signal.SIGKILL)
             procs[0].wait(timeout=30)
-            took = _until("the other to take over", lambda: _acting(logs[1]), 30)
+            took = wait_until("the other to take over", lambda: _acting(logs[1]), 30)
             assert took <= 30
-            _until(
+            wait_until(
                 "the backfill to end",
                 lambda: automation.get_backfill("lead").state in ("SUCCEEDED", "FAILED"),
                 120,
